@@ -1,0 +1,243 @@
+// pybind11 bindings of the CPU kernels: cohortrec._core.
+//
+// Thin by design: every array argument must already have the exact dtype
+// (`.noconvert()`), so a mismatch raises instead of being copied silently.
+// Conversion, validation and error messages that name the user's argument
+// live in python/cohortrec/ops/. Compute runs with the GIL released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/parallel.hpp"
+#include "cpu/cosine_topk.hpp"
+#include "cpu/kmeans_assign.hpp"
+#include "cpu/kmeans_update.hpp"
+#include "cpu/topk_scores.hpp"
+
+namespace py = pybind11;
+using namespace cohortrec;
+
+namespace {
+
+template <typename T>
+using CArray = py::array_t<T, py::array::c_style>;
+
+/// Hands a std::vector to NumPy without copying.
+template <typename T>
+py::array_t<T> to_numpy(std::vector<T>&& v) {
+  auto* heap = new std::vector<T>(std::move(v));
+  py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>({static_cast<py::ssize_t>(heap->size())}, {static_cast<py::ssize_t>(sizeof(T))},
+                        heap->data(), owner);
+}
+
+template <typename T, typename I>
+CsrView<T, I> csr_view(const CArray<int64_t>& indptr, const CArray<I>& indices, const CArray<T>& data,
+                       int64_t n_rows, int64_t n_cols, const char* name) {
+  if (indptr.ndim() != 1 || indptr.shape(0) != n_rows + 1)
+    throw std::invalid_argument(std::string(name) + ": indptr must have n_rows + 1 entries");
+  if (indices.ndim() != 1 || data.ndim() != 1 || indices.shape(0) != data.shape(0))
+    throw std::invalid_argument(std::string(name) + ": indices and data must be 1-D of equal length");
+  CsrView<T, I> v;
+  v.n_rows = n_rows;
+  v.n_cols = n_cols;
+  v.indptr = indptr.data();
+  v.indices = indices.data();
+  v.data = data.data();
+  if (n_rows > 0 && v.indptr[n_rows] > indices.shape(0))
+    throw std::invalid_argument(std::string(name) + ": indptr[-1] exceeds the number of stored values");
+  v.check(name);
+  return v;
+}
+
+template <typename T>
+cpu::DenseMatrix<T> dense_view(const py::array_t<T>& X, const char* name) {
+  if (X.ndim() != 2) throw std::invalid_argument(std::string(name) + " must be 2-D");
+  const auto item = static_cast<py::ssize_t>(sizeof(T));
+  if (X.strides(0) % item || X.strides(1) % item)
+    throw std::invalid_argument(std::string(name) + ": strides must be multiples of the item size");
+  cpu::DenseMatrix<T> m;
+  m.data = X.data();
+  m.n_rows = X.shape(0);
+  m.n_cols = X.shape(1);
+  m.row_stride = X.strides(0) / item;
+  m.col_stride = X.strides(1) / item;
+  return m;
+}
+
+template <typename T>
+void check_out(const CArray<T>& a, int64_t n, const char* name) {
+  if (a.ndim() != 1 || a.shape(0) != n) throw std::invalid_argument(std::string(name) + " has the wrong length");
+}
+
+template <typename T, typename I>
+void bind_sparse_ops(py::module_& m) {
+  m.def(
+      "cosine_topk",
+      [](const CArray<int64_t>& a_ptr, const CArray<I>& a_idx, const CArray<T>& a_val, int64_t n, int64_t m_cols,
+         std::optional<CArray<int64_t>> b_ptr, std::optional<CArray<I>> b_idx, std::optional<CArray<T>> b_val,
+         int64_t p, int64_t k, std::optional<double> threshold, bool exclude_self, int n_threads) {
+        const auto A = csr_view<T, I>(a_ptr, a_idx, a_val, n, m_cols, "A");
+        const bool same = !b_ptr.has_value();
+        CsrView<T, I> Bv;
+        if (!same) Bv = csr_view<T, I>(*b_ptr, *b_idx, *b_val, p, m_cols, "B");
+        const CsrView<T, I>& B = same ? A : Bv;
+        cpu::CosineTopkParams params;
+        params.k = k;
+        params.has_threshold = threshold.has_value();
+        params.threshold = threshold.value_or(0.0);
+        params.exclude_self = same && exclude_self;
+        params.n_threads = n_threads;
+        auto run = [&](auto tag) -> py::tuple {
+          using J = decltype(tag);
+          CsrResult<T, J> r;
+          {
+            py::gil_scoped_release release;
+            r = cpu::cosine_topk<T, I, J>(A, B, params);
+          }
+          return py::tuple(py::make_tuple(to_numpy(std::move(r.indptr)), to_numpy(std::move(r.indices)),
+                                          to_numpy(std::move(r.data))));
+        };
+        if (B.n_rows <= std::numeric_limits<int32_t>::max()) return run(int32_t{});
+        return run(int64_t{});
+      },
+      py::arg("a_indptr").noconvert(), py::arg("a_indices").noconvert(), py::arg("a_data").noconvert(),
+      py::arg("n_rows"), py::arg("n_cols"), py::arg("b_indptr").noconvert(), py::arg("b_indices").noconvert(),
+      py::arg("b_data").noconvert(), py::arg("p"), py::arg("k"), py::arg("threshold"), py::arg("exclude_self"),
+      py::arg("n_threads"),
+      "Top-k cosine neighbours (CSR in, CSR arrays out). Pass None for B to use A.");
+
+  m.def(
+      "topk_scores",
+      [](const CArray<int64_t>& w_ptr, const CArray<I>& w_idx, const CArray<T>& w_val, int64_t u, int64_t j,
+         const CArray<int64_t>& r_ptr, const CArray<I>& r_idx, const CArray<T>& r_val, int64_t m_items,
+         std::optional<CArray<int64_t>> e_ptr, std::optional<CArray<I>> e_idx, CArray<int64_t>& items,
+         CArray<T>& scores, int n_threads) {
+        const auto W = csr_view<T, I>(w_ptr, w_idx, w_val, u, j, "W");
+        const auto R = csr_view<T, I>(r_ptr, r_idx, r_val, j, m_items, "R");
+        CsrView<T, I> E;
+        std::optional<CArray<T>> e_dummy;
+        if (e_ptr) {
+          e_dummy = CArray<T>(e_idx->shape(0));
+          E = csr_view<T, I>(*e_ptr, *e_idx, *e_dummy, u, m_items, "exclude");
+          E.data = nullptr;
+        }
+        if (items.ndim() != 2 || scores.ndim() != 2 || items.shape(0) != u || scores.shape(0) != u ||
+            items.shape(1) != scores.shape(1))
+          throw std::invalid_argument("items/scores must be (u, n) arrays");
+        const int64_t n = items.shape(1);
+        int64_t* it = items.mutable_data();
+        T* sc = scores.mutable_data();
+        py::gil_scoped_release release;
+        cpu::topk_scores<T, I>(W, R, e_ptr ? &E : nullptr, n, it, sc, n_threads);
+      },
+      py::arg("w_indptr").noconvert(), py::arg("w_indices").noconvert(), py::arg("w_data").noconvert(),
+      py::arg("n_rows"), py::arg("n_inner"), py::arg("r_indptr").noconvert(), py::arg("r_indices").noconvert(),
+      py::arg("r_data").noconvert(), py::arg("n_items"), py::arg("e_indptr").noconvert(),
+      py::arg("e_indices").noconvert(), py::arg("items").noconvert(), py::arg("scores").noconvert(),
+      py::arg("n_threads"), "Top-n of W @ R per row into pre-filled (u, n) arrays.");
+
+  m.def(
+      "kmeans_assign_csr",
+      [](const CArray<int64_t>& x_ptr, const CArray<I>& x_idx, const CArray<T>& x_val, int64_t n, int64_t d,
+         const CArray<T>& centers, CArray<int64_t>& labels, CArray<T>& sq, int n_threads) {
+        const auto X = csr_view<T, I>(x_ptr, x_idx, x_val, n, d, "X");
+        if (centers.ndim() != 2 || centers.shape(1) != d) throw std::invalid_argument("centers must be (k, d)");
+        check_out(labels, n, "labels");
+        check_out(sq, n, "sq_dist");
+        const int64_t k = centers.shape(0);
+        const T* C = centers.data();
+        int64_t* lab = labels.mutable_data();
+        T* s = sq.mutable_data();
+        py::gil_scoped_release release;
+        cpu::kmeans_assign_csr<T, I>(X, C, k, lab, s, n_threads);
+      },
+      py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(), py::arg("n_rows"),
+      py::arg("n_cols"), py::arg("centers").noconvert(), py::arg("labels").noconvert(), py::arg("sq_dist").noconvert(),
+      py::arg("n_threads"));
+
+  m.def(
+      "kmeans_update_csr",
+      [](const CArray<int64_t>& x_ptr, const CArray<I>& x_idx, const CArray<T>& x_val, int64_t n, int64_t d,
+         const CArray<int64_t>& labels, int64_t k, std::optional<CArray<T>> weights, CArray<T>& sums,
+         CArray<T>& counts, int n_threads) {
+        const auto X = csr_view<T, I>(x_ptr, x_idx, x_val, n, d, "X");
+        check_out(labels, n, "labels");
+        if (weights) check_out(*weights, n, "sample_weight");
+        if (sums.ndim() != 2 || sums.shape(0) != k || sums.shape(1) != d) throw std::invalid_argument("sums must be (k, d)");
+        check_out(counts, k, "counts");
+        const T* w = weights ? weights->data() : nullptr;
+        const int64_t* lab = labels.data();
+        T* s = sums.mutable_data();
+        T* c = counts.mutable_data();
+        py::gil_scoped_release release;
+        cpu::kmeans_update_csr<T, I>(X, lab, k, w, s, c, n_threads);
+      },
+      py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(), py::arg("n_rows"),
+      py::arg("n_cols"), py::arg("labels").noconvert(), py::arg("n_clusters"), py::arg("sample_weight").noconvert(),
+      py::arg("sums").noconvert(), py::arg("counts").noconvert(), py::arg("n_threads"));
+}
+
+template <typename T>
+void bind_dense_ops(py::module_& m) {
+  m.def(
+      "kmeans_assign_dense",
+      [](const py::array_t<T>& X, const CArray<T>& centers, CArray<int64_t>& labels, CArray<T>& sq, int n_threads) {
+        const auto Xv = dense_view(X, "X");
+        if (centers.ndim() != 2 || centers.shape(1) != Xv.n_cols) throw std::invalid_argument("centers must be (k, d)");
+        check_out(labels, Xv.n_rows, "labels");
+        check_out(sq, Xv.n_rows, "sq_dist");
+        const int64_t k = centers.shape(0);
+        const T* C = centers.data();
+        int64_t* lab = labels.mutable_data();
+        T* s = sq.mutable_data();
+        py::gil_scoped_release release;
+        cpu::kmeans_assign_dense<T>(Xv, C, k, lab, s, n_threads);
+      },
+      py::arg("X").noconvert(), py::arg("centers").noconvert(), py::arg("labels").noconvert(),
+      py::arg("sq_dist").noconvert(), py::arg("n_threads"),
+      "Nearest centre of every row of a strided 2-D X.");
+
+  m.def(
+      "kmeans_update_dense",
+      [](const py::array_t<T>& X, const CArray<int64_t>& labels, int64_t k, std::optional<CArray<T>> weights,
+         CArray<T>& sums, CArray<T>& counts, int n_threads) {
+        const auto Xv = dense_view(X, "X");
+        check_out(labels, Xv.n_rows, "labels");
+        if (weights) check_out(*weights, Xv.n_rows, "sample_weight");
+        if (sums.ndim() != 2 || sums.shape(0) != k || sums.shape(1) != Xv.n_cols)
+          throw std::invalid_argument("sums must be (k, d)");
+        check_out(counts, k, "counts");
+        const T* w = weights ? weights->data() : nullptr;
+        const int64_t* lab = labels.data();
+        T* s = sums.mutable_data();
+        T* c = counts.mutable_data();
+        py::gil_scoped_release release;
+        cpu::kmeans_update_dense<T>(Xv, lab, k, w, s, c, n_threads);
+      },
+      py::arg("X").noconvert(), py::arg("labels").noconvert(), py::arg("n_clusters"),
+      py::arg("sample_weight").noconvert(), py::arg("sums").noconvert(), py::arg("counts").noconvert(),
+      py::arg("n_threads"));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "cohortrec CPU kernels (C++/OpenMP). Use cohortrec.ops, which validates inputs.";
+  bind_sparse_ops<float, int32_t>(m);
+  bind_sparse_ops<float, int64_t>(m);
+  bind_sparse_ops<double, int32_t>(m);
+  bind_sparse_ops<double, int64_t>(m);
+  bind_dense_ops<float>(m);
+  bind_dense_ops<double>(m);
+  m.def("max_threads", &max_threads, "Number of processors OpenMP sees.");
+  m.def("isa", &cpu::active_isa, "Instruction set the dense kernels use.");
+  m.def("_set_isa", &cpu::set_isa, py::arg("name"), "Force an instruction set (tests/benchmarks); 'auto' resets.");
+  m.attr("has_openmp") = has_openmp();
+}

@@ -1,0 +1,119 @@
+#include "cpu/cosine_topk.hpp"
+
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+#include "common/parallel.hpp"
+#include "common/sparse_accumulator.hpp"
+#include "common/topk.hpp"
+
+namespace cohortrec::cpu {
+namespace {
+
+/// 1 / ||row|| for every row (0 for rows whose norm is 0), computed in double.
+template <typename T, typename I>
+std::vector<T> inverse_row_norms(const CsrView<T, I>& M) {
+  std::vector<T> inv(static_cast<size_t>(M.n_rows));
+  for (int64_t r = 0; r < M.n_rows; ++r) {
+    double s = 0.0;
+    for (int64_t e = M.indptr[r]; e < M.indptr[r + 1]; ++e) s += double(M.data[e]) * double(M.data[e]);
+    inv[r] = s > 0.0 ? static_cast<T>(1.0 / std::sqrt(s)) : T(0);
+  }
+  return inv;
+}
+
+// Rows are grouped in fixed-size blocks; each block's output is buffered and
+// the blocks are stitched together in order at the end.
+constexpr int64_t kRowsPerBlock = 64;
+
+}  // namespace
+
+template <typename T, typename I, typename J>
+CsrResult<T, J> cosine_topk(const CsrView<T, I>& A, const CsrView<T, I>& B, const CosineTopkParams& params) {
+  if (A.n_cols != B.n_cols) throw std::invalid_argument("A and B must have the same number of columns");
+  if (params.k < 0) throw std::invalid_argument("k must be >= 0");
+  const int64_t n = A.n_rows, p = B.n_rows;
+  CsrResult<T, J> out;
+  out.n_rows = n;
+  out.n_cols = p;
+  out.indptr.assign(static_cast<size_t>(n) + 1, 0);
+  if (n == 0 || p == 0 || params.k == 0) return out;
+
+  const std::vector<T> inv_a = inverse_row_norms(A);
+  const std::vector<T> inv_b = (&A == &B) ? inv_a : inverse_row_norms(B);
+  std::vector<int64_t> bt_ptr;
+  std::vector<J> bt_idx;
+  std::vector<T> bt_val;
+  transpose_csr(B, bt_ptr, bt_idx, bt_val);
+
+  const int64_t n_blocks = (n + kRowsPerBlock - 1) / kRowsPerBlock;
+  std::vector<std::vector<J>> block_idx(static_cast<size_t>(n_blocks));
+  std::vector<std::vector<T>> block_val(static_cast<size_t>(n_blocks));
+  const T thr = static_cast<T>(params.threshold);
+  const bool use_thr = params.has_threshold;
+  const bool skip_self = params.exclude_self;
+
+  struct State {
+    SparseAccumulator<T, J> acc;
+    TopK<T, J> top;
+  };
+  parallel_tasks(
+      n_blocks, params.n_threads, [&] { return State{SparseAccumulator<T, J>(p), TopK<T, J>(params.k)}; },
+      [&](State& st, int64_t blk) {
+        const int64_t r0 = blk * kRowsPerBlock, r1 = std::min(n, r0 + kRowsPerBlock);
+        auto& idx_out = block_idx[blk];
+        auto& val_out = block_val[blk];
+        for (int64_t i = r0; i < r1; ++i) {
+          const T ia = inv_a[i];
+          if (ia == T(0)) continue;  // empty / all-zero row: no neighbours
+          st.acc.next_row();
+          for (int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) {
+            const T a = A.data[e];
+            if (a == T(0)) continue;
+            const int64_t c = A.indices[e];
+            st.acc.axpy(a, bt_idx.data(), bt_val.data(), bt_ptr[c], bt_ptr[c + 1]);
+          }
+          st.top.clear();
+          const J* cand = st.acc.touched();
+          const int64_t nc = st.acc.n_touched();
+          for (int64_t q = 0; q < nc; ++q) {
+            const J j = cand[q];
+            if (skip_self && static_cast<int64_t>(j) == i) continue;
+            const T s = st.acc.value(j) * ia * inv_b[j];
+            if (use_thr && !(s > thr)) continue;
+            st.top.push(s, j);
+          }
+          const auto& best = st.top.sorted();
+          for (const auto& sc : best) {
+            idx_out.push_back(sc.id);
+            val_out.push_back(sc.score);
+          }
+          out.indptr[i + 1] = static_cast<int64_t>(best.size());
+        }
+      });
+
+  for (int64_t i = 0; i < n; ++i) out.indptr[i + 1] += out.indptr[i];
+  out.indices.resize(static_cast<size_t>(out.indptr[n]));
+  out.data.resize(static_cast<size_t>(out.indptr[n]));
+  parallel_for(n_blocks, params.n_threads, [&](int64_t blk) {
+    const int64_t start = out.indptr[blk * kRowsPerBlock];
+    std::copy(block_idx[blk].begin(), block_idx[blk].end(), out.indices.begin() + start);
+    std::copy(block_val[blk].begin(), block_val[blk].end(), out.data.begin() + start);
+  });
+  return out;
+}
+
+#define COHORTREC_INSTANTIATE(T, I, J) \
+  template CsrResult<T, J> cosine_topk<T, I, J>(const CsrView<T, I>&, const CsrView<T, I>&, const CosineTopkParams&);
+COHORTREC_INSTANTIATE(float, int32_t, int32_t)
+COHORTREC_INSTANTIATE(float, int32_t, int64_t)
+COHORTREC_INSTANTIATE(float, int64_t, int32_t)
+COHORTREC_INSTANTIATE(float, int64_t, int64_t)
+COHORTREC_INSTANTIATE(double, int32_t, int32_t)
+COHORTREC_INSTANTIATE(double, int32_t, int64_t)
+COHORTREC_INSTANTIATE(double, int64_t, int32_t)
+COHORTREC_INSTANTIATE(double, int64_t, int64_t)
+#undef COHORTREC_INSTANTIATE
+
+}  // namespace cohortrec::cpu

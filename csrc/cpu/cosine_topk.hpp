@@ -1,0 +1,23 @@
+#pragma once
+#include <cstdint>
+
+#include "common/csr.hpp"
+
+namespace cohortrec::cpu {
+
+struct CosineTopkParams {
+  int64_t k = 50;
+  bool has_threshold = false;
+  double threshold = 0.0;
+  bool exclude_self = false;  // only meaningful when A and B are the same matrix
+  int n_threads = 1;
+};
+
+/// Top-k cosine neighbours of each row of A among the rows of B.
+/// \brief Gustavson row-by-row product of A with B^T (built here by a
+/// counting-sort transpose), a dense epoch-marked accumulator per thread and
+/// bounded top-k selection; O(threads * p + nnz(B) + output) memory.
+template <typename T, typename I, typename J>
+CsrResult<T, J> cosine_topk(const CsrView<T, I>& A, const CsrView<T, I>& B, const CosineTopkParams& params);
+
+}  // namespace cohortrec::cpu

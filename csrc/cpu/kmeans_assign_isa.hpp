@@ -1,0 +1,27 @@
+#pragma once
+// Declarations of the ISA-specific kmeans_assign kernels. Each ISA's
+// translation unit includes kmeans_assign_isa.inc with its own namespace and
+// vector width, and is compiled with its own -m flags (see CMakeLists.txt).
+#include <cstdint>
+
+#include "cpu/kmeans_assign.hpp"
+
+#define COHORTREC_DECLARE_ISA(NS)                                                                       \
+  namespace cohortrec::cpu::NS {                                                                         \
+  void assign_dense(const DenseMatrix<float>& X, const float* C, int64_t k, int64_t* labels, float* sq,  \
+                    int n_threads);                                                                      \
+  void assign_dense(const DenseMatrix<double>& X, const double* C, int64_t k, int64_t* labels,          \
+                    double* sq, int n_threads);                                                          \
+  void assign_csr(const CsrView<float, int32_t>& X, const float* C, int64_t k, int64_t* labels,         \
+                  float* sq, int n_threads);                                                             \
+  void assign_csr(const CsrView<float, int64_t>& X, const float* C, int64_t k, int64_t* labels,         \
+                  float* sq, int n_threads);                                                             \
+  void assign_csr(const CsrView<double, int32_t>& X, const double* C, int64_t k, int64_t* labels,       \
+                  double* sq, int n_threads);                                                            \
+  void assign_csr(const CsrView<double, int64_t>& X, const double* C, int64_t k, int64_t* labels,       \
+                  double* sq, int n_threads);                                                            \
+  }
+
+COHORTREC_DECLARE_ISA(isa_generic)
+COHORTREC_DECLARE_ISA(isa_avx2)
+COHORTREC_DECLARE_ISA(isa_avx512)

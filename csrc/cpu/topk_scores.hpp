@@ -1,0 +1,18 @@
+#pragma once
+#include <cstdint>
+
+#include "common/csr.hpp"
+
+namespace cohortrec::cpu {
+
+/// For each row u of W: scores = W[u, :] @ R (sparse j x m), items stored in
+/// row u of `exclude` removed, the best n kept (score desc, id asc).
+/// \brief Gustavson row-by-row product with a per-thread dense accumulator
+/// over the m items, fused with the exclusion mask and bounded top-n
+/// selection, so the u x m score matrix never exists.
+/// Writes into caller-provided (u x n) arrays, pre-filled with -1 / -inf.
+template <typename T, typename I>
+void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T, I>* exclude, int64_t n,
+                 int64_t* items, T* scores, int n_threads);
+
+}  // namespace cohortrec::cpu
