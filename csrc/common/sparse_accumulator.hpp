@@ -3,9 +3,18 @@
 // matrices") with a dense per-thread accumulator.
 //
 // For one sparse row a, accumulates acc[j] = sum_c a[c] * Bt[c, j] over the
-// columns c of a, and records every j reached (the "touched" list), whether
-// or not the sum ends up 0. Marks are epoch-stamped so nothing is cleared
-// between rows: memory is O(p) per thread, never O(n * p).
+// columns c of a, and records every j reached (whether or not the sum ends
+// up 0) in a bitmap. Between rows both the accumulator and the bitmap are
+// all-zero, so nothing is cleared wholesale: memory is O(p) per thread,
+// never O(n * p).
+//
+// Two ways to find the touched ids, chosen per row from its work bound:
+//  * dense rows (work >= p / 16): scan the bitmap (p / 64 words, in L1 for
+//    p up to ~10^5) -- no per-update bookkeeping beyond one OR, and the
+//    candidates come out in increasing id order (sequential reads);
+//  * sparse rows: also append first-touched ids to a list, so extraction
+//    costs O(touched) rather than O(p / 64).
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -16,57 +25,93 @@ template <typename T, typename J>
 class SparseAccumulator {
  public:
   explicit SparseAccumulator(int64_t width)
-      : acc_(static_cast<size_t>(width)), mark_(static_cast<size_t>(width), 0), touched_(static_cast<size_t>(width)) {}
+      : width_(width),
+        acc_(static_cast<size_t>(width), T(0)),
+        bits_(static_cast<size_t>((width + 63) / 64), 0),
+        touched_(static_cast<size_t>(width)) {}
 
-  /// Starts a new row; returns nothing, invalidates the previous row's sums.
-  void next_row() {
-    if (++epoch_ == std::numeric_limits<uint32_t>::max()) {
-      std::fill(mark_.begin(), mark_.end(), 0u);
+  /// Starts a row whose work (sum of the lengths of the rows of Bt it will
+  /// visit) is `work`; that bound picks the extraction strategy.
+  void start_row(int64_t work) {
+    list_mode_ = work * 16 < width_;
+    n_touched_ = 0;
+    if (!excl_.empty() && ++epoch_ == std::numeric_limits<uint32_t>::max()) {
       std::fill(excl_.begin(), excl_.end(), 0u);
       epoch_ = 1;
     }
-    n_touched_ = 0;
   }
 
   /// acc[idx[e]] += a * val[e] for e in [begin, end).
-  /// Branch-free first-touch handling: the marker decides between "start
-  /// from 0" and "add", so the unpredictable first-touch branch of the
-  /// textbook version (SciPy's csr_matmat) becomes two conditional moves.
   template <typename I2>
   inline void axpy(T a, const I2* idx, const T* val, int64_t begin, int64_t end) {
     T* acc = acc_.data();
-    uint32_t* mark = mark_.data();
+    uint64_t* bits = bits_.data();
+    if (!list_mode_) {
+      for (int64_t e = begin; e < end; ++e) {
+        const int64_t j = static_cast<int64_t>(idx[e]);
+        acc[j] += a * val[e];
+        bits[j >> 6] |= uint64_t(1) << (j & 63);
+      }
+      return;
+    }
     J* touched = touched_.data();
-    const uint32_t ep = epoch_;
     int64_t nt = n_touched_;
     for (int64_t e = begin; e < end; ++e) {
-      const J j = static_cast<J>(idx[e]);
-      const bool seen = mark[j] == ep;
-      const T prev = seen ? acc[j] : T(0);
-      acc[j] = prev + a * val[e];
-      mark[j] = ep;
-      touched[nt] = j;
-      nt += seen ? 0 : 1;
+      const int64_t j = static_cast<int64_t>(idx[e]);
+      acc[j] += a * val[e];
+      const uint64_t m = uint64_t(1) << (j & 63);
+      const uint64_t w = bits[j >> 6];
+      bits[j >> 6] = w | m;
+      touched[nt] = static_cast<J>(j);
+      nt += (w & m) ? 0 : 1;  // branch-free first-touch bookkeeping
     }
     n_touched_ = nt;
   }
 
-  int64_t n_touched() const { return n_touched_; }
-  const J* touched() const { return touched_.data(); }
-  T value(J j) const { return acc_[j]; }
+  /// Calls visit(j, acc[j]) once for every touched j and restores the
+  /// all-zero state.
+  template <class Visit>
+  inline void drain(Visit&& visit) {
+    T* acc = acc_.data();
+    uint64_t* bits = bits_.data();
+    if (list_mode_) {
+      const J* touched = touched_.data();
+      for (int64_t q = 0; q < n_touched_; ++q) {
+        const int64_t j = static_cast<int64_t>(touched[q]);
+        visit(static_cast<J>(j), acc[j]);
+        acc[j] = T(0);
+        bits[j >> 6] = 0;
+      }
+      return;
+    }
+    const int64_t n_words = static_cast<int64_t>(bits_.size());
+    for (int64_t w = 0; w < n_words; ++w) {
+      uint64_t word = bits[w];
+      if (!word) continue;
+      bits[w] = 0;
+      do {
+        const int64_t j = (w << 6) + __builtin_ctzll(word);
+        visit(static_cast<J>(j), acc[j]);
+        acc[j] = T(0);
+        word &= word - 1;
+      } while (word);
+    }
+  }
 
-  /// Separate marker set for excluded ids (same epoch).
-  void enable_exclusion(int64_t width) { excl_.assign(static_cast<size_t>(width), 0u); }
-  void exclude(J j) { excl_[j] = epoch_; }
-  bool excluded(J j) const { return excl_[j] == epoch_; }
+  /// Excluded ids (topk_scores): epoch-stamped so they need no clearing.
+  void enable_exclusion() { excl_.assign(static_cast<size_t>(width_), 0u); epoch_ = 0; }
+  void exclude(int64_t j) { excl_[j] = epoch_; }
+  bool excluded(int64_t j) const { return excl_[j] == epoch_; }
 
  private:
+  int64_t width_;
   std::vector<T> acc_;
-  std::vector<uint32_t> mark_;
+  std::vector<uint64_t> bits_;
   std::vector<J> touched_;
   std::vector<uint32_t> excl_;
   uint32_t epoch_ = 0;
   int64_t n_touched_ = 0;
+  bool list_mode_ = false;
 };
 
 }  // namespace cohortrec

@@ -67,7 +67,12 @@ CsrResult<T, J> cosine_topk(const CsrView<T, I>& A, const CsrView<T, I>& B, cons
         for (int64_t i = r0; i < r1; ++i) {
           const T ia = inv_a[i];
           if (ia == T(0)) continue;  // empty / all-zero row: no neighbours
-          st.acc.next_row();
+          int64_t work = 0;
+          for (int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) {
+            const int64_t c = A.indices[e];
+            work += bt_ptr[c + 1] - bt_ptr[c];
+          }
+          st.acc.start_row(work);
           for (int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) {
             const T a = A.data[e];
             if (a == T(0)) continue;
@@ -75,15 +80,13 @@ CsrResult<T, J> cosine_topk(const CsrView<T, I>& A, const CsrView<T, I>& B, cons
             st.acc.axpy(a, bt_idx.data(), bt_val.data(), bt_ptr[c], bt_ptr[c + 1]);
           }
           st.top.clear();
-          const J* cand = st.acc.touched();
-          const int64_t nc = st.acc.n_touched();
-          for (int64_t q = 0; q < nc; ++q) {
-            const J j = cand[q];
-            if (skip_self && static_cast<int64_t>(j) == i) continue;
-            const T s = st.acc.value(j) * ia * inv_b[j];
-            if (use_thr && !(s > thr)) continue;
+          const T* ib = inv_b.data();
+          st.acc.drain([&](J j, T dot) {
+            if (skip_self && static_cast<int64_t>(j) == i) return;
+            const T s = dot * ia * ib[j];
+            if (use_thr && !(s > thr)) return;
             st.top.push(s, j);
-          }
+          });
           const auto& best = st.top.sorted();
           for (const auto& sc : best) {
             idx_out.push_back(sc.id);

@@ -127,22 +127,68 @@ struct CsrRowAdder {
   }
 };
 
+/// Streaming alternative for small k * d: rows are read in order, each
+/// fixed-size chunk adds into its own k x d float64 partial (which stays in
+/// cache), and the partials are added in chunk order. Chunking depends only
+/// on n, so this too is bit-identical for any thread count.
+constexpr int64_t kStreamMaxCells = 1 << 16;  // k * d doubles = 512 KiB per partial
+
+template <typename T, class AddRow>
+void streamed_sums(const int64_t* labels, int64_t n, int64_t k, int64_t d, const T* weights, T* sums,
+                   T* counts, int n_threads, AddRow&& add_row) {
+  const int64_t chunk = std::max<int64_t>(16384, (n + 63) / 64);
+  const int64_t n_chunks = std::max<int64_t>(1, (n + chunk - 1) / chunk);
+  std::vector<double> part(static_cast<size_t>(n_chunks * k * d), 0.0);
+  std::vector<double> wpart(static_cast<size_t>(n_chunks * k), 0.0);
+  parallel_for(n_chunks, n_threads, [&](int64_t c) {
+    double* acc = part.data() + c * k * d;
+    double* wacc = wpart.data() + c * k;
+    const int64_t r1 = std::min(n, (c + 1) * chunk);
+    for (int64_t i = c * chunk; i < r1; ++i) {
+      const int64_t l = labels[i];
+      if (l < 0 || l >= k) throw std::out_of_range("labels must lie in [0, n_clusters)");
+      const double w = weights ? double(weights[i]) : 1.0;
+      add_row(acc + l * d, i, w);
+      wacc[l] += w;
+    }
+  });
+  parallel_for(k, n_threads, [&](int64_t l) {
+    for (int64_t t = 0; t < d; ++t) {
+      double s = 0.0;
+      for (int64_t c = 0; c < n_chunks; ++c) s += part[(c * k + l) * d + t];
+      sums[l * d + t] = static_cast<T>(s);
+    }
+    double ws = 0.0;
+    for (int64_t c = 0; c < n_chunks; ++c) ws += wpart[c * k + l];
+    counts[l] = static_cast<T>(ws);
+  });
+}
+
+template <typename T, class AddRow>
+void cluster_sums(const int64_t* labels, int64_t n, int64_t k, int64_t d, const T* weights, T* sums, T* counts,
+                  int n_threads, AddRow&& add_row) {
+  if (k * d <= kStreamMaxCells) {
+    streamed_sums<T>(labels, n, k, d, weights, sums, counts, n_threads, add_row);
+  } else {
+    const Grouping g = group_by_label(labels, n, k, n_threads);
+    segmented_sums<T>(g, k, d, weights, sums, counts, n_threads, add_row);
+  }
+}
+
 }  // namespace
 
 template <typename T>
 void kmeans_update_dense(const DenseMatrix<T>& X, const int64_t* labels, int64_t k, const T* weights, T* sums,
                          T* counts, int n_threads) {
   if (k < 1) throw std::invalid_argument("n_clusters must be >= 1");
-  const Grouping g = group_by_label(labels, X.n_rows, k, n_threads);
-  segmented_sums<T>(g, k, X.n_cols, weights, sums, counts, n_threads, DenseRowAdder<T>{X});
+  cluster_sums<T>(labels, X.n_rows, k, X.n_cols, weights, sums, counts, n_threads, DenseRowAdder<T>{X});
 }
 
 template <typename T, typename I>
 void kmeans_update_csr(const CsrView<T, I>& X, const int64_t* labels, int64_t k, const T* weights, T* sums,
                        T* counts, int n_threads) {
   if (k < 1) throw std::invalid_argument("n_clusters must be >= 1");
-  const Grouping g = group_by_label(labels, X.n_rows, k, n_threads);
-  segmented_sums<T>(g, k, X.n_cols, weights, sums, counts, n_threads, CsrRowAdder<T, I>{X});
+  cluster_sums<T>(labels, X.n_rows, k, X.n_cols, weights, sums, counts, n_threads, CsrRowAdder<T, I>{X});
 }
 
 template void kmeans_update_dense<float>(const DenseMatrix<float>&, const int64_t*, int64_t, const float*, float*,

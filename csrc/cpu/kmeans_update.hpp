@@ -8,7 +8,8 @@ namespace cohortrec::cpu {
 
 /// sums[c] = sum_{i: labels[i] == c} w_i x_i and counts[c] = sum w_i
 /// (w_i = 1 when `weights` is null), written as (k x d) and (k,) arrays.
-/// \brief Deterministic segmented reduction: a stable counting sort groups
+/// \brief Deterministic reduction. For small k * d, rows are streamed in
+/// order into per-chunk float64 partials; otherwise a segmented reduction: a stable counting sort groups
 /// the rows by label, each cluster's rows are cut into fixed-size segments
 /// summed in float64, and each cluster adds its segments in order. Segment
 /// boundaries depend only on the data, so the result is bit-identical for

@@ -28,32 +28,32 @@ void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T
       n_tasks, n_threads,
       [&] {
         State st{SparseAccumulator<T, int64_t>(m), TopK<T, int64_t>(n)};
-        if (exclude) st.acc.enable_exclusion(m);
+        if (exclude) st.acc.enable_exclusion();
         return st;
       },
       [&](State& st, int64_t task) {
         const int64_t r0 = task * kRowsPerTask, r1 = std::min(u, r0 + kRowsPerTask);
         for (int64_t r = r0; r < r1; ++r) {
-          st.acc.next_row();
+          int64_t work = 0;
+          for (int64_t e = W.indptr[r]; e < W.indptr[r + 1]; ++e) {
+            const int64_t j = W.indices[e];
+            work += R.indptr[j + 1] - R.indptr[j];
+          }
+          st.acc.start_row(work);
           for (int64_t e = W.indptr[r]; e < W.indptr[r + 1]; ++e) {
             const T w = W.data[e];
             if (w == T(0)) continue;
             const int64_t j = W.indices[e];
-            // Explicit zeros of R are not structural nonzeros: skip them.
-            const int64_t b = R.indptr[j], end = R.indptr[j + 1];
-            st.acc.axpy(w, R.indices, R.data, b, end);
+            st.acc.axpy(w, R.indices, R.data, R.indptr[j], R.indptr[j + 1]);
           }
           if (exclude)
             for (int64_t e = exclude->indptr[r]; e < exclude->indptr[r + 1]; ++e)
               st.acc.exclude(static_cast<int64_t>(exclude->indices[e]));
           st.top.clear();
-          const int64_t* cand = st.acc.touched();
-          const int64_t nc = st.acc.n_touched();
-          for (int64_t q = 0; q < nc; ++q) {
-            const int64_t j = cand[q];
-            if (exclude && st.acc.excluded(j)) continue;
-            st.top.push(st.acc.value(j), j);
-          }
+          st.acc.drain([&](int64_t j, T v) {
+            if (exclude && st.acc.excluded(j)) return;
+            st.top.push(v, j);
+          });
           const auto& best = st.top.sorted();
           int64_t* it = items + r * n;
           T* sc = scores + r * n;
