@@ -9,7 +9,14 @@ import scipy.sparse as sp
 
 from cohortrec import _core
 from cohortrec._backend import resolve_device, resolve_threads
-from cohortrec.ops._validation import as_csr, check_int, compress_columns, csr_arrays, index_dtype_for
+from cohortrec.ops._validation import (
+    as_csr,
+    check_int,
+    compress_columns,
+    csr_arrays,
+    index_dtype_for,
+    sparse_dtype,
+)
 
 
 def cosine_topk(
@@ -72,20 +79,16 @@ def cosine_topk(
             raise ValueError("threshold must be a number or None, got NaN")
     threads = resolve_threads(n_threads)
     resolve_device(device, op="cosine_topk", cuda_kernel=False)
-    A_ = as_csr(A, "A")
     same = B is None
-    B_ = A_ if same else as_csr(B, "B")
+    dtype = sparse_dtype(A, "A") if same else np.result_type(sparse_dtype(A, "A"), sparse_dtype(B, "B"))
+    A_ = as_csr(A, "A", dtype)
+    B_ = A_ if same else as_csr(B, "B", dtype)
     if not same and A_.shape[1] != B_.shape[1]:
         raise ValueError(
             f"B must have as many columns as A: A has shape {A_.shape}, B has shape {B_.shape}"
         )
     n, m = A_.shape
     p = B_.shape[0]
-    dtype = np.result_type(A_.dtype, B_.dtype)
-    if A_.dtype != dtype:
-        A_ = A_.astype(dtype)
-    if B_.dtype != dtype:
-        B_ = B_.astype(dtype)
     mats, m, _ = compress_columns([A_] if same else [A_, B_], m)
     A_ = mats[0]
     B_ = A_ if same else mats[1]

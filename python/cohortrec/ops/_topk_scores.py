@@ -9,7 +9,14 @@ import scipy.sparse as sp
 
 from cohortrec import _core
 from cohortrec._backend import resolve_device, resolve_threads
-from cohortrec.ops._validation import as_csr, check_int, compress_columns, csr_arrays, index_dtype_for
+from cohortrec.ops._validation import (
+    as_csr,
+    check_int,
+    compress_columns,
+    csr_arrays,
+    index_dtype_for,
+    sparse_dtype,
+)
 
 
 def topk_scores(
@@ -52,8 +59,9 @@ def topk_scores(
     n = check_int(n, "n", minimum=0)
     threads = resolve_threads(n_threads)
     resolve_device(device, op="topk_scores", cuda_kernel=False)
-    W_ = as_csr(W, "W")
-    R_ = as_csr(R, "R")
+    dtype = np.result_type(sparse_dtype(W, "W"), sparse_dtype(R, "R"))
+    W_ = as_csr(W, "W", dtype)
+    R_ = as_csr(R, "R", dtype)
     if W_.shape[1] != R_.shape[0]:
         raise ValueError(f"R must have W.shape[1] = {W_.shape[1]} rows, got shape {R_.shape}")
     u, m = W_.shape[0], R_.shape[1]
@@ -64,9 +72,6 @@ def topk_scores(
         if exclude.shape != (u, m):
             raise ValueError(f"exclude must have shape {(u, m)} (W.shape[0], R.shape[1]), got {exclude.shape}")
         E_ = sp.csr_matrix(exclude, copy=False)
-    dtype = np.result_type(W_.dtype, R_.dtype)
-    W_ = W_.astype(dtype, copy=False)
-    R_ = R_.astype(dtype, copy=False)
     if R_.nnz and not R_.data.all():  # explicit zeros are not candidates
         R_ = R_.copy()
         R_.eliminate_zeros()

@@ -42,10 +42,12 @@ def check_finite(values: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
-def as_csr(M: Any, name: str) -> sp.csr_matrix:
+def as_csr(M: Any, name: str, dtype: np.dtype | None = None) -> sp.csr_matrix:
     """A canonical CSR matrix (sorted, summed duplicates) with float data.
 
-    Never modifies the caller's matrix: a copy is made when anything changes.
+    ``dtype`` (default: from the data) is applied *before* duplicates are
+    summed, so they add up in the precision of the computation. Never
+    modifies the caller's matrix: a copy is made when anything changes.
     """
     if not sp.issparse(M):
         raise TypeError(
@@ -53,7 +55,10 @@ def as_csr(M: Any, name: str) -> sp.csr_matrix:
         )
     if M.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got shape {M.shape}")
-    dtype = value_dtype(M.dtype, name)
+    if dtype is None:
+        dtype = value_dtype(M.dtype, name)
+    else:
+        value_dtype(M.dtype, name)  # still reject complex/object data
     if M.format != "csr":
         M = M.tocsr()
     M = sp.csr_matrix(M, dtype=dtype, copy=False)
@@ -98,6 +103,15 @@ def compress_columns(mats: list[sp.csr_matrix], n_cols: int) -> tuple[list[sp.cs
         idx = np.searchsorted(used, m.indices).astype(np.int64)
         out.append(sp.csr_matrix((m.data, idx, m.indptr), shape=(m.shape[0], len(used)), copy=False))
     return out, len(used), used
+
+
+def sparse_dtype(M: Any, name: str) -> np.dtype:
+    """The float dtype a sparse argument computes in (TypeError if not sparse)."""
+    if not sp.issparse(M):
+        raise TypeError(
+            f"{name} must be a scipy.sparse matrix or array (CSR preferred), got {type(M).__name__}"
+        )
+    return value_dtype(M.dtype, name)
 
 
 def as_dense(X: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:

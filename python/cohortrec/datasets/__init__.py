@@ -1,0 +1,32 @@
+"""Datasets: the built-in synthetic generator and loaders for public data.
+
+The library never downloads data: loaders read files you already have and
+raise a clear error naming the file they expected.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> submodule that defines it (imported on first use)
+_EXPORTS = {
+    "make_shop": "cohortrec.datasets._synthetic",
+    "load_movielens": "cohortrec.datasets._loaders",
+    "load_lastfm_hetrec": "cohortrec.datasets._loaders",
+    "load_csv": "cohortrec.datasets._loaders",
+    "load_parquet": "cohortrec.datasets._loaders",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cohortrec.datasets' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return __all__
