@@ -48,10 +48,11 @@ struct CsrResult {
 
 /// Transposes a CSR matrix (counting sort by column), dropping explicitly
 /// stored zeros, so that B^T can drive Gustavson's row-by-row product.
-/// Output row ids (= source rows) are of type J.
+/// Output row ids (= source rows) are of type J. With `row_scale`, every
+/// value of source row r is multiplied by row_scale[r] (in double).
 template <typename T, typename I, typename J>
 void transpose_csr(const CsrView<T, I>& B, std::vector<int64_t>& t_ptr, std::vector<J>& t_idx,
-                   std::vector<T>& t_val) {
+                   std::vector<T>& t_val, const double* row_scale = nullptr) {
   const int64_t m = B.n_cols;
   t_ptr.assign(static_cast<size_t>(m) + 1, 0);
   const int64_t nz = B.nnz();
@@ -67,7 +68,7 @@ void transpose_csr(const CsrView<T, I>& B, std::vector<int64_t>& t_ptr, std::vec
       if (v == T(0)) continue;
       const int64_t pos = next[B.indices[e]]++;
       t_idx[pos] = static_cast<J>(r);
-      t_val[pos] = v;
+      t_val[pos] = row_scale ? static_cast<T>(double(v) * row_scale[r]) : v;
     }
   }
 }

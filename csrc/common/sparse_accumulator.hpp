@@ -98,6 +98,58 @@ class SparseAccumulator {
     }
   }
 
+  /// Like drain(), but hands out scores s_j = acc[j] * row_scale *
+  /// col_scale[j] (col_scale may be null) and lets the caller skip hopeless
+  /// ones cheaply: for densely touched 64-id words -- the common case when
+  /// popular columns make most pairs candidates -- all 64 scores are
+  /// computed and compared with `floor()` (the worst score still accepted)
+  /// in vectorisable loops, and only those >= floor reach visit(j, s).
+  /// Words with few touched ids take the scalar path.
+  template <class Floor, class Visit>
+  inline void drain_scored(T row_scale, const T* col_scale, Floor&& floor, Visit&& visit) {
+    if (list_mode_) {
+      drain([&](J j, T v) { visit(j, col_scale ? v * row_scale * col_scale[j] : v * row_scale); });
+      return;
+    }
+    T* acc = acc_.data();
+    uint64_t* bits = bits_.data();
+    const int64_t n_words = static_cast<int64_t>(bits_.size());
+    alignas(64) T sc[64];
+    for (int64_t w = 0; w < n_words; ++w) {
+      uint64_t word = bits[w];
+      if (!word) continue;
+      bits[w] = 0;
+      const int64_t j0 = w << 6;
+      if (__builtin_popcountll(word) >= 12 && j0 + 64 <= width_) {
+        // Untouched slots hold acc = 0 and are masked out by `word` below.
+        T* a = acc + j0;
+        if (col_scale) {
+          const T* cs = col_scale + j0;
+          for (int t = 0; t < 64; ++t) sc[t] = a[t] * row_scale * cs[t];
+        } else {
+          for (int t = 0; t < 64; ++t) sc[t] = a[t] * row_scale;
+        }
+        for (int t = 0; t < 64; ++t) a[t] = T(0);
+        const T f = floor();
+        int any = 0;
+        for (int t = 0; t < 64; ++t) any |= sc[t] >= f;
+        if (!any) continue;
+        do {
+          const int t = __builtin_ctzll(word);
+          if (sc[t] >= floor()) visit(static_cast<J>(j0 + t), sc[t]);
+          word &= word - 1;
+        } while (word);
+        continue;
+      }
+      do {
+        const int64_t j = j0 + __builtin_ctzll(word);
+        visit(static_cast<J>(j), col_scale ? acc[j] * row_scale * col_scale[j] : acc[j] * row_scale);
+        acc[j] = T(0);
+        word &= word - 1;
+      } while (word);
+    }
+  }
+
   /// Excluded ids (topk_scores): epoch-stamped so they need no clearing.
   void enable_exclusion() { excl_.assign(static_cast<size_t>(width_), 0u); epoch_ = 0; }
   void exclude(int64_t j) { excl_[j] = epoch_; }

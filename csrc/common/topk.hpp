@@ -5,6 +5,7 @@
 // kernels independent of the thread count.
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace cohortrec {
@@ -41,6 +42,12 @@ class TopK {
     std::pop_heap(heap_.begin(), heap_.end(), better<T, J>);
     heap_.back() = {score, id};
     std::push_heap(heap_.begin(), heap_.end(), better<T, J>);
+  }
+
+  /// The smallest score that can still enter (-inf until k are kept).
+  T floor() const {
+    return static_cast<int64_t>(heap_.size()) < k_ || k_ == 0 ? -std::numeric_limits<T>::infinity()
+                                                              : heap_.front().score;
   }
 
   /// Sorts the kept candidates best-first and returns them.

@@ -1,6 +1,7 @@
 #include "cpu/cosine_topk.hpp"
 
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <stdexcept>
 
@@ -11,15 +12,27 @@
 namespace cohortrec::cpu {
 namespace {
 
-/// 1 / ||row|| for every row (0 for rows whose norm is 0), computed in double.
+/// 1 / ||row|| for every row (0 for rows whose norm is 0), in double and
+/// scaled by the row's largest magnitude first, so rows of 1e-200 or 1e200
+/// neither underflow nor overflow (LAPACK dnrm2's idea).
 template <typename T, typename I>
-std::vector<T> inverse_row_norms(const CsrView<T, I>& M) {
-  std::vector<T> inv(static_cast<size_t>(M.n_rows));
-  for (int64_t r = 0; r < M.n_rows; ++r) {
-    double s = 0.0;
-    for (int64_t e = M.indptr[r]; e < M.indptr[r + 1]; ++e) s += double(M.data[e]) * double(M.data[e]);
-    inv[r] = s > 0.0 ? static_cast<T>(1.0 / std::sqrt(s)) : T(0);
-  }
+std::vector<double> inverse_row_norms(const CsrView<T, I>& M, int n_threads) {
+  std::vector<double> inv(static_cast<size_t>(M.n_rows));
+  constexpr int64_t kRows = 4096;
+  parallel_for((M.n_rows + kRows - 1) / kRows, n_threads, [&](int64_t blk) {
+    const int64_t r1 = std::min(M.n_rows, (blk + 1) * kRows);
+    for (int64_t r = blk * kRows; r < r1; ++r) {
+      double mx = 0.0;
+      for (int64_t e = M.indptr[r]; e < M.indptr[r + 1]; ++e) mx = std::max(mx, std::fabs(double(M.data[e])));
+      double s = 0.0;
+      if (mx > 0.0)
+        for (int64_t e = M.indptr[r]; e < M.indptr[r + 1]; ++e) {
+          const double v = double(M.data[e]) / mx;
+          s += v * v;
+        }
+      inv[r] = mx > 0.0 ? 1.0 / (mx * std::sqrt(s)) : 0.0;
+    }
+  });
   return inv;
 }
 
@@ -40,17 +53,25 @@ CsrResult<T, J> cosine_topk(const CsrView<T, I>& A, const CsrView<T, I>& B, cons
   out.indptr.assign(static_cast<size_t>(n) + 1, 0);
   if (n == 0 || p == 0 || params.k == 0) return out;
 
-  const std::vector<T> inv_a = inverse_row_norms(A);
-  const std::vector<T> inv_b = (&A == &B) ? inv_a : inverse_row_norms(B);
+  // Both sides are normalised before multiplying (B^T's values while
+  // transposing, A's on the fly), so every product is at most 1 in
+  // magnitude and the accumulated dot product is the cosine itself.
+  const std::vector<double> inv_a = inverse_row_norms(A, params.n_threads);
+  const std::vector<double> inv_b = (&A == &B) ? inv_a : inverse_row_norms(B, params.n_threads);
   std::vector<int64_t> bt_ptr;
   std::vector<J> bt_idx;
   std::vector<T> bt_val;
-  transpose_csr(B, bt_ptr, bt_idx, bt_val);
+  transpose_csr(B, bt_ptr, bt_idx, bt_val, inv_b.data());
 
   const int64_t n_blocks = (n + kRowsPerBlock - 1) / kRowsPerBlock;
   std::vector<std::vector<J>> block_idx(static_cast<size_t>(n_blocks));
   std::vector<std::vector<T>> block_val(static_cast<size_t>(n_blocks));
-  const T thr = static_cast<T>(params.threshold);
+  // The threshold is compared in double (a float32 rounding of, say,
+  // 1 - 1e-9 would be 1.0 and wrongly reject exact 1.0 scores); `thr_lo` is
+  // the largest T not above it, a safe pre-filter in the score's own type.
+  const double thr = params.threshold;
+  T thr_lo = static_cast<T>(thr);
+  if (static_cast<double>(thr_lo) > thr) thr_lo = std::nextafter(thr_lo, -std::numeric_limits<T>::infinity());
   const bool use_thr = params.has_threshold;
   const bool skip_self = params.exclude_self;
 
@@ -65,8 +86,8 @@ CsrResult<T, J> cosine_topk(const CsrView<T, I>& A, const CsrView<T, I>& B, cons
         auto& idx_out = block_idx[blk];
         auto& val_out = block_val[blk];
         for (int64_t i = r0; i < r1; ++i) {
-          const T ia = inv_a[i];
-          if (ia == T(0)) continue;  // empty / all-zero row: no neighbours
+          const double ia = inv_a[i];
+          if (ia == 0.0) continue;  // empty / all-zero row: no neighbours
           int64_t work = 0;
           for (int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) {
             const int64_t c = A.indices[e];
@@ -74,19 +95,19 @@ CsrResult<T, J> cosine_topk(const CsrView<T, I>& A, const CsrView<T, I>& B, cons
           }
           st.acc.start_row(work);
           for (int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) {
-            const T a = A.data[e];
-            if (a == T(0)) continue;
+            if (A.data[e] == T(0)) continue;
+            const T a = static_cast<T>(double(A.data[e]) * ia);
             const int64_t c = A.indices[e];
             st.acc.axpy(a, bt_idx.data(), bt_val.data(), bt_ptr[c], bt_ptr[c + 1]);
           }
           st.top.clear();
-          const T* ib = inv_b.data();
-          st.acc.drain([&](J j, T dot) {
-            if (skip_self && static_cast<int64_t>(j) == i) return;
-            const T s = dot * ia * ib[j];
-            if (use_thr && !(s > thr)) return;
-            st.top.push(s, j);
-          });
+          st.acc.drain_scored(
+              T(1), nullptr, [&] { return use_thr ? std::max(st.top.floor(), thr_lo) : st.top.floor(); },
+              [&](J j, T s) {
+                if (skip_self && static_cast<int64_t>(j) == i) return;
+                if (use_thr && !(static_cast<double>(s) > thr)) return;
+                st.top.push(s, j);
+              });
           const auto& best = st.top.sorted();
           for (const auto& sc : best) {
             idx_out.push_back(sc.id);

@@ -1,6 +1,8 @@
 #include "cpu/kmeans_update.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <stdexcept>
 #include <vector>
 
@@ -10,6 +12,9 @@ namespace cohortrec::cpu {
 namespace {
 
 constexpr int64_t kSegmentRows = 4096;
+// Sums are accumulated in float64, where finite float32 data cannot overflow:
+// a non-finite sum means a NaN/inf in X (or float64 data summing past 1e308).
+constexpr const char* kNonFinite = "contains NaN or infinite values (or its sums overflow float64)";
 
 /// Rows grouped by label (stable), and the segments that cut each group.
 struct Grouping {
@@ -86,6 +91,7 @@ void segmented_sums(const Grouping& g, int64_t k, int64_t d, const T* weights, T
     }
     wsum[s] = ws;
   });
+  std::atomic<bool> nonfinite{false};
   parallel_for(k, n_threads, [&](int64_t l) {
     T* out = sums + l * d;
     double ws = 0.0;
@@ -95,9 +101,13 @@ void segmented_sums(const Grouping& g, int64_t k, int64_t d, const T* weights, T
       for (int64_t t = 0; t < d; ++t) tot[t] += p[t];
       ws += wsum[s];
     }
-    for (int64_t t = 0; t < d; ++t) out[t] = static_cast<T>(tot[t]);
+    for (int64_t t = 0; t < d; ++t) {
+      if (!std::isfinite(tot[t])) nonfinite.store(true, std::memory_order_relaxed);
+      out[t] = static_cast<T>(tot[t]);
+    }
     counts[l] = static_cast<T>(ws);
   });
+  if (nonfinite.load()) throw std::invalid_argument(kNonFinite);
 }
 
 template <typename T>
@@ -152,16 +162,19 @@ void streamed_sums(const int64_t* labels, int64_t n, int64_t k, int64_t d, const
       wacc[l] += w;
     }
   });
+  std::atomic<bool> nonfinite{false};
   parallel_for(k, n_threads, [&](int64_t l) {
     for (int64_t t = 0; t < d; ++t) {
       double s = 0.0;
       for (int64_t c = 0; c < n_chunks; ++c) s += part[(c * k + l) * d + t];
+      if (!std::isfinite(s)) nonfinite.store(true, std::memory_order_relaxed);
       sums[l * d + t] = static_cast<T>(s);
     }
     double ws = 0.0;
     for (int64_t c = 0; c < n_chunks; ++c) ws += wpart[c * k + l];
     counts[l] = static_cast<T>(ws);
   });
+  if (nonfinite.load()) throw std::invalid_argument(kNonFinite);
 }
 
 template <typename T, class AddRow>

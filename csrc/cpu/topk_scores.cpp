@@ -50,10 +50,12 @@ void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T
             for (int64_t e = exclude->indptr[r]; e < exclude->indptr[r + 1]; ++e)
               st.acc.exclude(static_cast<int64_t>(exclude->indices[e]));
           st.top.clear();
-          st.acc.drain([&](int64_t j, T v) {
-            if (exclude && st.acc.excluded(j)) return;
-            st.top.push(v, j);
-          });
+          st.acc.drain_scored(
+              T(1), nullptr, [&] { return st.top.floor(); },
+              [&](int64_t j, T v) {
+                if (exclude && st.acc.excluded(j)) return;
+                st.top.push(v, j);
+              });
           const auto& best = st.top.sorted();
           int64_t* it = items + r * n;
           T* sc = scores + r * n;

@@ -89,6 +89,7 @@ def cosine_topk(
         )
     n, m = A_.shape
     p = B_.shape[0]
+    k = min(k, p)  # no row has more than p neighbours (and k must fit in int64)
     mats, m, _ = compress_columns([A_] if same else [A_, B_], m)
     A_ = mats[0]
     B_ = A_ if same else mats[1]

@@ -140,9 +140,11 @@ def kmeans_update(
             raise ValueError("sample_weight must be non-negative")
     sums = np.zeros((k, d), dtype=X_.dtype)
     counts = np.zeros(k, dtype=X_.dtype)
-    if sparse:
-        _core.kmeans_update_csr(*_csr_call_arrays(X_), n, d, lab, k, w, sums, counts, threads)
-    else:
-        _core.kmeans_update_dense(X_, lab, k, w, sums, counts, threads)
-        check_finite(sums, "X")
+    try:
+        if sparse:
+            _core.kmeans_update_csr(*_csr_call_arrays(X_), n, d, lab, k, w, sums, counts, threads)
+        else:
+            _core.kmeans_update_dense(X_, lab, k, w, sums, counts, threads)
+    except ValueError as exc:  # non-finite float64 sums: NaN/inf in X
+        raise ValueError(f"X {exc}") from None
     return sums, counts

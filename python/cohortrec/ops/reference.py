@@ -5,7 +5,8 @@ arguments, minus ``device`` and ``n_threads``) and is written for clarity,
 not speed:
 
 * all arithmetic is done in float64 and only the returned values are cast to
-  the op's result dtype;
+  the op's result dtype (for cosine scores, rows are first scaled by exact
+  powers of two, so huge or tiny magnitudes cannot overflow or underflow);
 * inputs are assumed to be valid (no argument checking is done); the only
   input normalisation is what the contract of the ops prescribes (sparse
   inputs converted to CSR, duplicate entries summed, explicitly stored zeros
@@ -92,6 +93,22 @@ def _compact_columns(*mats: sp.csr_matrix) -> Tuple[np.ndarray, List[sp.csr_matr
     return cols, out
 
 
+def _rescale_rows(M: sp.csr_matrix) -> sp.csr_matrix:
+    """Scale every row by a power of two so that its largest |value| is in [0.5, 1).
+
+    Cosine scores do not change (the factor is exact in binary floating
+    point), but squares and products can no longer overflow or underflow for
+    rows of huge or tiny magnitude.
+    """
+    M = M.copy()
+    for r in range(M.shape[0]):
+        s, e = M.indptr[r], M.indptr[r + 1]
+        if e > s:
+            _, exponent = np.frexp(np.max(np.abs(M.data[s:e])))
+            M.data[s:e] = np.ldexp(M.data[s:e], -exponent)
+    return M
+
+
 def _pattern(M: sp.csr_matrix) -> sp.csr_matrix:
     """0/1 float64 matrix with the sparsity pattern of ``M``."""
     P = M.copy()
@@ -127,7 +144,7 @@ def _cosine_rows(A, B=None, *, threshold: Optional[float] = None,
     B64 = A64 if self_join else _canonical_csr64(B)
     n, p = A64.shape[0], B64.shape[0]
 
-    _, (Ac, Bc) = _compact_columns(A64, B64)
+    _, (Ac, Bc) = _compact_columns(_rescale_rows(A64), _rescale_rows(B64))
     norm_a = np.sqrt(np.asarray(Ac.multiply(Ac).sum(axis=1)).ravel())
     norm_b = np.sqrt(np.asarray(Bc.multiply(Bc).sum(axis=1)).ravel())
     dots = np.asarray((Ac @ Bc.T).todense()).reshape(n, p)
@@ -270,13 +287,20 @@ def kmeans_update(X, labels, n_clusters: int, *,
         ``counts[c] = sum_{i: labels[i] == c} w_i``.
     Both in X's value dtype.
     """
-    X64, dtype = _dense64(X)
-    n, d = X64.shape
+    dtype = value_dtype(X.dtype)
+    n, d = X.shape
     labels = np.asarray(labels).astype(np.int64)
     w = (np.ones(n) if sample_weight is None
          else np.asarray(sample_weight, dtype=np.float64))
-    sums = np.zeros((n_clusters, d), dtype=np.float64)
-    np.add.at(sums, labels, w[:, None] * X64)
+    if sp.issparse(X):
+        # sums = G @ X with the (k x n) weighted one-hot matrix G[labels[i], i] = w_i
+        G = sp.csr_matrix((w, (labels, np.arange(n))), shape=(n_clusters, n))
+        sums = np.asarray((G @ sp.csr_matrix(X).astype(np.float64)).todense())
+        sums = sums.reshape(n_clusters, d)
+    else:
+        X64, _ = _dense64(X)
+        sums = np.zeros((n_clusters, d), dtype=np.float64)
+        np.add.at(sums, labels, w[:, None] * X64)
     counts = np.bincount(labels, weights=w, minlength=n_clusters)
     return sums.astype(dtype), counts.astype(dtype)
 
