@@ -38,6 +38,8 @@ def _cuda_status() -> tuple[object | None, str]:
         return None, f"the CUDA driver could not be initialised ({exc})"
     if count < 1:
         return None, "no CUDA device is visible"
+    if not getattr(_cuda, "has_kernels", False):
+        return None, "this build of cohortrec's CUDA module has no kernels"
     return _cuda, ""
 
 
@@ -60,7 +62,7 @@ def resolve_device(device: str, *, op: str, cuda_kernel: bool) -> str:
     if device not in _DEVICES:
         raise ValueError(f"device must be one of {_DEVICES}, got {device!r}")
     module, reason = _cuda_status()
-    has_kernel = module is not None and cuda_kernel and getattr(module, "has_kernels", False)
+    has_kernel = module is not None and cuda_kernel
     if device == "cpu":
         return "cpu"
     if device == "cuda":
