@@ -2,8 +2,8 @@
 // Device-side helpers shared by the CUDA kernels of cohortrec.
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdint>
-#include <limits>
 #include <type_traits>
 
 #include "cuda/errors.hpp"
@@ -78,12 +78,12 @@ struct ScoreKey<double> {
 };
 
 template <typename T>
-__device__ __forceinline__ T neg_inf() {
-  return -std::numeric_limits<T>::infinity();
+__device__ __forceinline__ T pos_inf() {
+  return static_cast<T>(INFINITY);
 }
 template <typename T>
-__device__ __forceinline__ T pos_inf() {
-  return std::numeric_limits<T>::infinity();
+__device__ __forceinline__ T neg_inf() {
+  return -static_cast<T>(INFINITY);
 }
 
 // ------------------------------------------------------- argmin helpers

@@ -2,21 +2,26 @@
 // among the rows of a sparse B (B = A for a self-join).
 //
 // Same definition, and the same bits, as the CPU kernel
-// (csrc/cpu/cosine_topk.cpp, built for x86-64 without FMA):
-//   inv(r)   = 1 / sqrt(sum_c x[r,c]^2), summed in float64 in column order,
-//              then rounded to T; 0 for rows whose sum is 0;
-//   dot(i,j) = sum over the shared columns c (a != 0, b != 0), in A's column
-//              order, of a_ic * b_jc, each product and sum rounded in T;
-//   s(i,j)   = (dot * inv_a(i)) * inv_b(j);
+// (csrc/cpu/cosine_topk.cpp, built for x86-64 without FMA contraction):
+//   inv(r)   = 1 / (mx * sqrt(sum_c (x[r,c] / mx)^2)) in float64, with
+//              mx = max_c |x[r,c]| (LAPACK dnrm2's scaling: no overflow or
+//              underflow), summed in column order; 0 for rows with mx = 0;
+//   both sides are normalised before multiplying: a'_ic = T(a_ic * inv_a(i)),
+//              b'_jc = T(b_jc * inv_b(j)) (products in float64, rounded to T);
+//   s(i,j)   = sum over the shared columns c (a != 0, b != 0 as stored), in
+//              A's column order, of a'_ic * b'_jc, each product and sum
+//              rounded in T (so |products| <= 1 and s is the cosine);
 // candidates of row i: the j sharing a nonzero column with it (j != i with
-// exclude_self on a self-join), no candidates at all when inv_a(i) = 0, kept
-// when s > threshold (strictly), the best k by (s desc, j asc).
+// exclude_self on a self-join), none at all when inv_a(i) = 0, kept when
+// double(s) > threshold (strictly, compared in float64), the best k by
+// (s desc, j asc).
 //
 // Steps: row norms; B^T by a counting-sort transpose (explicit zeros
-// dropped); the row-wise engine of sparse_rowwise.cuh over rows of A
-// against rows of B^T, in memory-bounded batches; each batch's first
-// min(k, count) candidates go to a staging area sized by the per-row bounds;
-// at the end the staging area is compacted into the CSR result.
+// dropped, values normalised); the row-wise engine of sparse_rowwise.cuh
+// over rows of A against rows of B^T, in memory-bounded batches; each
+// batch's first min(k, count) candidates go to a staging area sized by the
+// per-row bounds; at the end the staging area is compacted into the CSR
+// result.
 #include "cuda/api.hpp"
 #include "cuda/common.cuh"
 #include "cuda/primitives.cuh"
@@ -25,20 +30,34 @@
 namespace cohortrec::cuda {
 namespace {
 
-/// inv[r] = 1 / ||row r|| (0 for zero rows), float64 sum in stored order,
-/// separately rounded products and sums (as the CPU's x86-64 build).
+/// inv[r] = 1 / ||row r|| in float64 (0 for zero rows), scaled by the
+/// row's largest magnitude first; every operation separately rounded in the
+/// CPU's order (as its x86-64 build computes it).
 template <typename T>
 __global__ void inv_norms_kernel(const int64_t* __restrict__ ptr, const T* __restrict__ val, int64_t n,
-                                 T* __restrict__ inv) {
+                                 double* __restrict__ inv) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; r < n; r += stride) {
-    double s = 0.0;
-    for (int64_t e = ptr[r]; e < ptr[r + 1]; ++e) {
-      const double v = static_cast<double>(val[e]);
-      s = __dadd_rn(s, __dmul_rn(v, v));
+    const int64_t e0 = ptr[r], e1 = ptr[r + 1];
+    double mx = 0.0;
+    for (int64_t e = e0; e < e1; ++e) {
+      const double a = fabs(static_cast<double>(val[e]));
+      if (mx < a) mx = a;  // std::max(mx, a)
     }
-    inv[r] = s > 0.0 ? static_cast<T>(__ddiv_rn(1.0, __dsqrt_rn(s))) : T(0);
+    double s = 0.0;
+    if (mx > 0.0)
+      for (int64_t e = e0; e < e1; ++e) {
+        const double v = __ddiv_rn(static_cast<double>(val[e]), mx);
+        s = __dadd_rn(s, __dmul_rn(v, v));
+      }
+    inv[r] = mx > 0.0 ? __ddiv_rn(1.0, __dmul_rn(mx, __dsqrt_rn(s))) : 0.0;
   }
+}
+
+/// v / ||row|| rounded to T, as the CPU computes it: T(double(v) * inv).
+template <typename T>
+__device__ __forceinline__ T normalised(T v, double inv) {
+  return static_cast<T>(__dmul_rn(static_cast<double>(v), inv));
 }
 
 /// cnt[c] += 1 for every stored nonzero of column c.
@@ -50,12 +69,13 @@ __global__ void count_columns_kernel(const int32_t* __restrict__ idx, const T* _
     if (val[e] != T(0)) atomicAdd(cnt + idx[e], 1ull);
 }
 
-/// Scatters the nonzeros of B into B^T (one warp per row of B). The order
-/// of the rows within a column of B^T is irrelevant to the results: within
-/// one column every row id occurs once.
+/// Scatters the nonzeros of B, normalised by their row's inverse norm,
+/// into B^T (one warp per row of B). The order of the rows within a column
+/// of B^T is irrelevant to the results: within one column every row id
+/// occurs once.
 template <typename T>
 __global__ void scatter_transpose_kernel(const int64_t* __restrict__ ptr, const int32_t* __restrict__ idx,
-                                         const T* __restrict__ val, int64_t n_rows,
+                                         const T* __restrict__ val, const double* __restrict__ inv, int64_t n_rows,
                                          unsigned long long* __restrict__ cursor, int32_t* __restrict__ t_idx,
                                          T* __restrict__ t_val) {
   const int lane = threadIdx.x & 31;
@@ -66,26 +86,26 @@ __global__ void scatter_transpose_kernel(const int64_t* __restrict__ ptr, const 
       if (v == T(0)) continue;
       const unsigned long long pos = atomicAdd(cursor + idx[e], 1ull);
       t_idx[pos] = static_cast<int32_t>(r);
-      t_val[pos] = v;
+      t_val[pos] = normalised(v, inv[r]);
     }
   }
 }
 
 template <typename T>
 struct CosineOp {
-  const T* inv_a;
-  const T* inv_b;
+  const double* inv_a;
   bool exclude_self;
   bool has_threshold;
-  T threshold;
+  double threshold;
 
-  __device__ bool skip_row(int64_t r) const { return inv_a[r] == T(0); }
+  __device__ bool skip_row(int64_t r) const { return inv_a[r] == 0.0; }
   __device__ int64_t extra_slots(int64_t) const { return 0; }
   __device__ void pre_insert(int64_t, int32_t*, int64_t) const {}
+  __device__ T l_value(int64_t r, T a) const { return normalised(a, inv_a[r]); }
   __device__ bool skip_pair(int64_t r, int32_t j) const { return exclude_self && static_cast<int64_t>(j) == r; }
-  __device__ bool keep(int64_t r, int32_t j, T dot, T& score) const {
-    score = mul_rn(mul_rn(dot, inv_a[r]), inv_b[j]);
-    return !has_threshold || score > threshold;
+  __device__ bool keep(int64_t, int32_t, T dot, T& score) const {
+    score = dot;  // the CPU's dot * T(1)
+    return !has_threshold || static_cast<double>(score) > threshold;
   }
 };
 
@@ -148,16 +168,17 @@ DeviceCsrResult cosine_impl(const DeviceCsr& A, const DeviceCsr* Bp, int64_t k, 
   const T* a_val = static_cast<const T*>(A.data);
   const T* b_val = static_cast<const T*>(B.data);
 
-  // Inverse row norms.
-  DeviceBuffer inv_a = device_alloc<T>(n, stream);
-  inv_norms_kernel<T><<<grid_for(n, 256), 256, 0, stream>>>(A.indptr, a_val, n, inv_a.as<T>());
+  // Inverse row norms (float64).
+  DeviceBuffer inv_a = device_alloc<double>(n, stream);
+  inv_norms_kernel<T><<<grid_for(n, 256), 256, 0, stream>>>(A.indptr, a_val, n, inv_a.as<double>());
   CHECK_LAUNCH("inv_norms_kernel", stream);
   DeviceBuffer inv_b;
   if (!same) {
-    inv_b = device_alloc<T>(p, stream);
-    inv_norms_kernel<T><<<grid_for(p, 256), 256, 0, stream>>>(B.indptr, b_val, p, inv_b.as<T>());
+    inv_b = device_alloc<double>(p, stream);
+    inv_norms_kernel<T><<<grid_for(p, 256), 256, 0, stream>>>(B.indptr, b_val, p, inv_b.as<double>());
     CHECK_LAUNCH("inv_norms_kernel", stream);
   }
+  const double* inv_bp = same ? inv_a.as<double>() : inv_b.as<double>();
 
   // B^T (m x p), nonzeros only.
   DeviceBuffer col_cnt = device_alloc<int64_t>(m + 1, stream);
@@ -172,8 +193,8 @@ DeviceCsrResult cosine_impl(const DeviceCsr& A, const DeviceCsr* Bp, int64_t k, 
   DeviceBuffer bt_idx = device_alloc<int32_t>(B.nnz, stream);
   DeviceBuffer bt_val = device_alloc<T>(B.nnz, stream);
   scatter_transpose_kernel<T><<<grid_for(p * 32, 256), 256, 0, stream>>>(
-      B.indptr, B.indices, b_val, p, reinterpret_cast<unsigned long long*>(col_cnt.get()), bt_idx.as<int32_t>(),
-      bt_val.as<T>());
+      B.indptr, B.indices, b_val, inv_bp, p, reinterpret_cast<unsigned long long*>(col_cnt.get()),
+      bt_idx.as<int32_t>(), bt_val.as<T>());
   CHECK_LAUNCH("scatter_transpose_kernel", stream);
   col_cnt.release();
 
@@ -188,11 +209,10 @@ DeviceCsrResult cosine_impl(const DeviceCsr& A, const DeviceCsr* Bp, int64_t k, 
   P.width = p;
 
   CosineOp<T> op;
-  op.inv_a = inv_a.as<T>();
-  op.inv_b = same ? inv_a.as<T>() : inv_b.as<T>();
+  op.inv_a = inv_a.as<double>();
   op.exclude_self = same && exclude_self;
   op.has_threshold = has_threshold;
-  op.threshold = static_cast<T>(threshold);
+  op.threshold = threshold;
 
   // Staging: row r may emit up to min(k, cap(r)) entries at st_off[r].
   DeviceBuffer st_off = device_alloc<int64_t>(n + 1, stream);
@@ -212,7 +232,7 @@ DeviceCsrResult cosine_impl(const DeviceCsr& A, const DeviceCsr* Bp, int64_t k, 
         b, k, st_off.as<int64_t>(), st_id.as<int32_t>(), st_val.as<T>(), out_cnt.as<int64_t>());
     CHECK_LAUNCH("cosine_emit_kernel", stream);
   };
-  rowwise::run(P, op, plan, emit, stream);
+  rowwise::run(P, op, k, plan, emit, stream);
 
   exclusive_sum_i64(out_cnt.as<int64_t>(), res.indptr.as<int64_t>(), n + 1, stream);
   int64_t nnz = 0;

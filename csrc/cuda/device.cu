@@ -173,11 +173,17 @@ DeviceBuffer::DeviceBuffer(std::size_t bytes, cudaStream_t stream, Alloc kind) {
 
 void DeviceBuffer::release() noexcept {
   if (ptr_ == nullptr) return;
+  // Free on the owning device (Python may drop a result while another
+  // device is current).
+  int current = -1;
+  const bool switch_device = cudaGetDevice(&current) == cudaSuccess && current != device_ &&
+                             cudaSetDevice(device_) == cudaSuccess;
   if (async_) {
     if (cudaFreeAsync(ptr_, stream_) != cudaSuccess) (void)cudaGetLastError();
   } else {
     if (cudaFree(ptr_) != cudaSuccess) (void)cudaGetLastError();
   }
+  if (switch_device && cudaSetDevice(current) != cudaSuccess) (void)cudaGetLastError();
   ptr_ = nullptr;
   bytes_ = 0;
 }

@@ -44,6 +44,8 @@ namespace cohortrec::cuda {
 namespace {
 
 constexpr int64_t kPiece = 256;
+// The CPU kernels' message (cohortrec.ops prefixes the argument name).
+constexpr const char* kNonFinite = "contains NaN or infinite values (or its sums overflow float64)";
 
 // ------------------------------------------------------------------ norms
 /// xn[r] = ||X[r]||^2 in float64 (one warp per row); *bad = 1 if not finite.
@@ -98,7 +100,7 @@ __device__ __forceinline__ void write_result(int64_t row, T best, int64_t best_i
 /// Block: BM rows x all centres (tiles of BN), NT = (BM/TM) (BN/TN) threads;
 /// thread (ty, tx) owns rows ty*TM.. and centres tx*TN.. of each tile.
 template <typename T, int BM, int BN, int BK, int TM, int TN>
-__global__ void __launch_bounds__((BM / TM) * (BN / TN))
+__global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)
     assign_gemm_kernel(const T* __restrict__ X, int64_t n, int64_t d, const T* __restrict__ C, int64_t k,
                        const T* __restrict__ cn, const double* __restrict__ xn, int64_t* __restrict__ labels,
                        T* __restrict__ sq) {
@@ -108,18 +110,18 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
   __shared__ T As[BK][BM + PAD];
   __shared__ T Bs[BK][BN + PAD];
   __shared__ T red_d[BM][TX];
-  __shared__ int64_t red_i[BM][TX];
+  __shared__ int32_t red_i[BM][TX];
 
   const int tid = threadIdx.x;
   const int tx = tid % TX, ty = tid / TX;
   const int64_t row0 = static_cast<int64_t>(blockIdx.x) * BM;
 
   T best_d[TM];
-  int64_t best_i[TM];
+  int32_t best_i[TM];  // k < 2^31 (checked by the caller)
 #pragma unroll
   for (int i = 0; i < TM; ++i) {
     best_d[i] = pos_inf<T>();
-    best_i[i] = k;  // sentinel
+    best_i[i] = static_cast<int32_t>(k);  // sentinel
   }
 
   for (int64_t c0 = 0; c0 < k; c0 += BN) {
@@ -167,7 +169,7 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
           const T dist = cnj - T(2) * acc[i][j];
           if (dist < best_d[i]) {
             best_d[i] = dist;
-            best_i[i] = cj;
+            best_i[i] = static_cast<int32_t>(cj);
           }
         }
       }
@@ -186,7 +188,7 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN))
     T bd = red_d[r][0];
     int64_t bi = red_i[r][0];
     for (int t = 1; t < TX; ++t)
-      if (better_min(red_d[r][t], red_i[r][t], bd, bi)) {
+      if (better_min(red_d[r][t], static_cast<int64_t>(red_i[r][t]), bd, bi)) {
         bd = red_d[r][t];
         bi = red_i[r][t];
       }
@@ -204,6 +206,7 @@ __global__ void __launch_bounds__(128)
     assign_wmma_kernel(const float* __restrict__ X, int64_t n, int64_t d, const float* __restrict__ C, int64_t k,
                        const float* __restrict__ cn, const double* __restrict__ xn, int64_t* __restrict__ labels,
                        float* __restrict__ sq) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using namespace nvcuda;
   using InT = typename std::conditional<BF16, __nv_bfloat16, float>::type;
   constexpr int BM = 64, BN = 64, KT = 32;
@@ -299,6 +302,9 @@ __global__ void __launch_bounds__(128)
   }
   const int64_t gr = row0 + my_row;
   if (half == 0 && gr < n) write_result(gr, best, best_i, k, xn[gr], labels, sq);
+#else
+  __trap();  // tensor-core path needs sm_80+; the host only launches it there
+#endif
 }
 
 // -------------------------------------------------------------- CSR assign
@@ -383,9 +389,15 @@ bool assign_dense_impl(const T* X, int64_t n, int64_t d, const T* C, int64_t k, 
   center_sqnorms_kernel<T><<<grid_for(k * 32, 256), 256, 0, stream>>>(C, k, d, cn.as<T>());
   CHECK_LAUNCH("center_sqnorms_kernel", stream);
   if (ceil_div(n, 64) > 0x7fffffffLL) throw std::invalid_argument("kmeans_assign: too many rows for one grid");
+  if (k >= 0x7fffffffLL) throw std::invalid_argument("kmeans_assign on the GPU needs fewer than 2**31 - 1 centres");
 
   if constexpr (std::is_same_v<T, float>) {
     if (precision != Precision::fp32) {
+      int dev = 0, major = 0;
+      CHECK_CUDA(cudaGetDevice(&dev));
+      CHECK_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+      if (major < 8)
+        throw std::invalid_argument("precision='tf32'/'bf16' needs a GPU of compute capability 8.0 or newer");
       const unsigned grid = static_cast<unsigned>(ceil_div(n, 64));
       if (precision == Precision::tf32)
         assign_wmma_kernel<false><<<grid, 128, 0, stream>>>(X, n, d, C, k, cn.as<float>(), xn.as<double>(), labels, sq);
@@ -533,20 +545,24 @@ __global__ void cluster_first_piece_kernel(const uint32_t* __restrict__ keys, co
   }
 }
 
-/// sums[c, t] / counts[c] = the pieces of cluster c added in order.
+/// sums[c, t] / counts[c] = the pieces of cluster c added in order;
+/// *bad = 1 when a float64 sum is not finite (NaN/inf in X, or overflow).
 template <typename T>
 __global__ void dense_cluster_sums_kernel(const double* __restrict__ partial, const int64_t* __restrict__ first,
-                                          int64_t k, int64_t d, T* __restrict__ sums, T* __restrict__ counts) {
+                                          int64_t k, int64_t d, T* __restrict__ sums, T* __restrict__ counts,
+                                          int* __restrict__ bad) {
   const int64_t cols = d + 1, total = k * cols;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; g < total; g += stride) {
     const int64_t c = g / cols, t = g % cols;
     double s = 0.0;
     for (int64_t p = first[c]; p < first[c + 1]; ++p) s += partial[p * cols + t];
-    if (t < d)
+    if (t < d) {
+      if (!isfinite(s)) *bad = 1;
       sums[c * d + t] = static_cast<T>(s);
-    else
+    } else {
       counts[c] = static_cast<T>(s);
+    }
   }
 }
 
@@ -556,7 +572,7 @@ void update_dense_impl(const T* X, int64_t n, int64_t d, const int64_t* labels, 
   if (k < 1) throw std::invalid_argument("n_clusters must be >= 1");
   if (n >= 0x7fffffffLL || k > 0xffffffffLL)
     throw std::invalid_argument("kmeans_update on the GPU needs fewer than 2**31 - 1 rows and 2**32 clusters");
-  CHECK_CUDA(cudaMemsetAsync(sums, 0, static_cast<size_t>(k * d) * sizeof(T), stream));
+  if (k * d > 0) CHECK_CUDA(cudaMemsetAsync(sums, 0, static_cast<size_t>(k * d) * sizeof(T), stream));
   CHECK_CUDA(cudaMemsetAsync(counts, 0, static_cast<size_t>(k) * sizeof(T), stream));
   if (n == 0) {
     CHECK_CUDA(cudaStreamSynchronize(stream));
@@ -578,13 +594,17 @@ void update_dense_impl(const T* X, int64_t n, int64_t d, const int64_t* labels, 
       X, d, w, ids_s.as<int32_t>(), start.as<int64_t>(), n_pieces, partial.as<double>());
   CHECK_LAUNCH("dense_piece_sums_kernel", stream);
   DeviceBuffer first = device_alloc<int64_t>(k + 1, stream);
+  DeviceBuffer bad = device_alloc<int>(1, stream);
+  CHECK_CUDA(cudaMemsetAsync(bad.get(), 0, sizeof(int), stream));
   cluster_first_piece_kernel<<<grid_for(k + 1, 256), 256, 0, stream>>>(keys_s.as<uint32_t>(), start.as<int64_t>(),
                                                                         n_pieces, k, first.as<int64_t>());
   CHECK_LAUNCH("cluster_first_piece_kernel", stream);
-  dense_cluster_sums_kernel<T><<<grid_for(k * (d + 1), 256), 256, 0, stream>>>(partial.as<double>(),
-                                                                               first.as<int64_t>(), k, d, sums, counts);
+  dense_cluster_sums_kernel<T><<<grid_for(k * (d + 1), 256), 256, 0, stream>>>(
+      partial.as<double>(), first.as<int64_t>(), k, d, sums, counts, bad.as<int>());
   CHECK_LAUNCH("dense_cluster_sums_kernel", stream);
-  CHECK_CUDA(cudaStreamSynchronize(stream));
+  int h_bad = 0;
+  to_host(&h_bad, bad.get(), sizeof(int), stream);
+  if (h_bad) throw std::invalid_argument(kNonFinite);
 }
 
 /// (label * d + column, w * x) for every stored entry (one warp per row).
@@ -629,22 +649,27 @@ __global__ void piece_term_sums_kernel(const uint64_t* __restrict__ keys, const 
 }
 
 /// out[key] = the pieces of each key (consecutive) added in order.
+/// (*bad = 1 when a sum is not finite; `bad` may be null.)
 template <typename T>
 __global__ void key_sums_kernel(const double* __restrict__ psum, const uint64_t* __restrict__ pkey,
-                                const int64_t* __restrict__ run_start, int64_t n_runs, T* __restrict__ out) {
+                                const int64_t* __restrict__ run_start, int64_t n_runs, T* __restrict__ out,
+                                int* __restrict__ bad) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t q = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; q < n_runs; q += stride) {
     double s = 0.0;
     for (int64_t p = run_start[q]; p < run_start[q + 1]; ++p) s += psum[p];
+    if (bad && !isfinite(s)) *bad = 1;
     out[pkey[run_start[q]]] = static_cast<T>(s);
   }
 }
 
 /// Sorts (key, term) pairs by key (stable) and writes out[key] = the sum of
 /// the key's terms in their original order, in fixed-size pieces. Keys lie
-/// in [0, n_keys); `out` must be zeroed by the caller.
+/// in [0, n_keys); `out` must be zeroed by the caller. Non-finite sums set
+/// *bad (if not null).
 template <typename T>
-void sum_by_key(DeviceBuffer& keys, DeviceBuffer& terms, int64_t n, uint64_t n_keys, T* out, cudaStream_t stream) {
+void sum_by_key(DeviceBuffer& keys, DeviceBuffer& terms, int64_t n, uint64_t n_keys, T* out, int* bad,
+                cudaStream_t stream) {
   if (n == 0) return;
   DeviceBuffer keys_s = device_alloc<uint64_t>(n, stream), terms_s = device_alloc<double>(n, stream);
   radix_sort_pairs(keys.as<uint64_t>(), keys_s.as<uint64_t>(), terms.as<double>(), terms_s.as<double>(), n,
@@ -662,7 +687,7 @@ void sum_by_key(DeviceBuffer& keys, DeviceBuffer& terms, int64_t n, uint64_t n_k
   DeviceBuffer run_start;
   const int64_t n_runs = piece_starts(pkey.as<uint64_t>(), n_pieces, 0, run_start, stream);
   key_sums_kernel<T><<<grid_for(n_runs, 256), 256, 0, stream>>>(psum.as<double>(), pkey.as<uint64_t>(),
-                                                                run_start.as<int64_t>(), n_runs, out);
+                                                                run_start.as<int64_t>(), n_runs, out, bad);
   CHECK_LAUNCH("key_sums_kernel", stream);
 }
 
@@ -671,23 +696,28 @@ void update_csr_impl(const DeviceCsr& X, const int64_t* labels, int64_t k, const
                      cudaStream_t stream) {
   if (k < 1) throw std::invalid_argument("n_clusters must be >= 1");
   const int64_t n = X.n_rows, d = X.n_cols, nnz = X.nnz;
-  CHECK_CUDA(cudaMemsetAsync(sums, 0, static_cast<size_t>(k * d) * sizeof(T), stream));
+  if (k * d > 0) CHECK_CUDA(cudaMemsetAsync(sums, 0, static_cast<size_t>(k * d) * sizeof(T), stream));
   CHECK_CUDA(cudaMemsetAsync(counts, 0, static_cast<size_t>(k) * sizeof(T), stream));
+  DeviceBuffer bad = device_alloc<int>(1, stream);
+  CHECK_CUDA(cudaMemsetAsync(bad.get(), 0, sizeof(int), stream));
   if (n > 0 && nnz > 0 && d > 0) {
     DeviceBuffer keys = device_alloc<uint64_t>(nnz, stream), terms = device_alloc<double>(nnz, stream);
     csr_terms_kernel<T><<<grid_for(n * 32, 256), 256, 0, stream>>>(X.indptr, X.indices, static_cast<const T*>(X.data),
                                                                    n, d, labels, w, keys.as<uint64_t>(),
                                                                    terms.as<double>());
     CHECK_LAUNCH("csr_terms_kernel", stream);
-    sum_by_key<T>(keys, terms, nnz, static_cast<uint64_t>(k) * static_cast<uint64_t>(d), sums, stream);
+    sum_by_key<T>(keys, terms, nnz, static_cast<uint64_t>(k) * static_cast<uint64_t>(d), sums, bad.as<int>(),
+                  stream);
   }
   if (n > 0) {
     DeviceBuffer keys = device_alloc<uint64_t>(n, stream), terms = device_alloc<double>(n, stream);
     row_terms_kernel<T><<<grid_for(n, 256), 256, 0, stream>>>(labels, w, n, keys.as<uint64_t>(), terms.as<double>());
     CHECK_LAUNCH("row_terms_kernel", stream);
-    sum_by_key<T>(keys, terms, n, static_cast<uint64_t>(k), counts, stream);
+    sum_by_key<T>(keys, terms, n, static_cast<uint64_t>(k), counts, nullptr, stream);
   }
-  CHECK_CUDA(cudaStreamSynchronize(stream));
+  int h_bad = 0;
+  to_host(&h_bad, bad.get(), sizeof(int), stream);
+  if (h_bad) throw std::invalid_argument(kNonFinite);
 }
 
 }  // namespace

@@ -25,18 +25,28 @@
 //    therefore the CPU's, bit for bit; only the hash-table order of the
 //    candidates varies between runs, and the sort removes it.
 //  * Selection: survivors are compacted (block-wide scan) into the row's
-//    slice of a batch buffer, then all rows of the batch are sorted at once
-//    by two stable segmented sorts (CUB DeviceSegmentedSort): by id, then by
-//    score descending. Scores are sorted as order-preserving unsigned keys
-//    (ScoreKey), with -0.0 folded into +0.0 so equal scores tie exactly as
-//    under float comparison.
+//    slice of a batch buffer. A row with more than k of them finds its k-th
+//    largest score exactly by a block-wide radix select (MSD, 8-bit digits,
+//    shared-memory histograms: the selection step of Alabi et al. 2012,
+//    "Fast k-selection algorithms for graphics processing units") and keeps
+//    only the candidates scoring at least that much (k plus any ties), so
+//    real data with 10^5 candidates per row sorts ~k per row. Then all rows
+//    of the batch are sorted at once by two stable segmented sorts (CUB
+//    DeviceSegmentedSort): by id, then by score descending. Scores are
+//    handled as order-preserving unsigned keys (ScoreKey), with -0.0 folded
+//    into +0.0 so equal scores tie exactly as under float comparison.
 //
 // The functor `Op` supplies, as __device__ members:
 //   bool    skip_row(int64 r)          row has no candidates at all
 //   int64   extra_slots(int64 r)       ids pre-inserted as "excluded"
 //   void    pre_insert(r, keys, tsize) inserts those ids (block-cooperative)
+//   T       l_value(int64 r, T a)      the multiplier used for a stored a != 0
+//                                      of row r (cosine: a / ||row r||)
 //   bool    skip_pair(int64 r, int32 j)
 //   bool    keep(int64 r, int32 j, T acc, T& score)
+// Entries of L that are stored zeros are skipped (before l_value); entries
+// of M are all used (the callers drop M's stored zeros beforehand, as the
+// CPU kernels do).
 #include <cub/block/block_scan.cuh>
 
 #include <algorithm>
@@ -67,10 +77,10 @@ constexpr int32_t kEmpty = -1;
 constexpr int32_t kExcludedBit = static_cast<int32_t>(0x80000000u);  // key | bit marks an excluded id
 
 /// Slot of id j in a table of `tsize` slots (Knuth's multiplicative hash,
-/// mapped onto [0, tsize) by a 32x32->64 multiply-high).
-__device__ __forceinline__ uint32_t hash_slot(int32_t j, int64_t tsize) {
+/// mapped onto [0, tsize) by a multiply-high, exact for tsize <= 2^32).
+__device__ __forceinline__ uint64_t hash_slot(int32_t j, int64_t tsize) {
   const uint32_t h = static_cast<uint32_t>(j) * 2654435769u;
-  return static_cast<uint32_t>((static_cast<uint64_t>(h) * static_cast<uint64_t>(tsize)) >> 32);
+  return (static_cast<uint64_t>(h) * static_cast<uint64_t>(tsize)) >> 32;
 }
 
 /// acc[j] += prod in the row's table. Only this thread touches id j between
@@ -81,7 +91,7 @@ __device__ __forceinline__ uint32_t hash_slot(int32_t j, int64_t tsize) {
 template <typename T>
 __device__ __forceinline__ void table_add(int32_t* keys, T* vals, int64_t tsize, int32_t j, T prod) {
   const int32_t excluded = j | kExcludedBit;
-  uint32_t slot = hash_slot(j, tsize);
+  uint64_t slot = hash_slot(j, tsize);
   for (;;) {
     int32_t cur = __ldcg(keys + slot);
     if (cur == kEmpty) {
@@ -96,14 +106,14 @@ __device__ __forceinline__ void table_add(int32_t* keys, T* vals, int64_t tsize,
       return;
     }
     if (cur == excluded) return;
-    if (++slot == tsize) slot = 0;
+    if (++slot == static_cast<uint64_t>(tsize)) slot = 0;
   }
 }
 
 /// Inserts id j as excluded (several threads may insert the same id).
 __device__ __forceinline__ void table_exclude(int32_t* keys, int64_t tsize, int32_t j) {
   const int32_t key = j | kExcludedBit;
-  uint32_t slot = hash_slot(j, tsize);
+  uint64_t slot = hash_slot(j, tsize);
   for (;;) {
     int32_t cur = __ldcg(keys + slot);
     if (cur == kEmpty) {
@@ -111,8 +121,62 @@ __device__ __forceinline__ void table_exclude(int32_t* keys, int64_t tsize, int3
       if (cur == kEmpty) return;
     }
     if (cur == key) return;
-    if (++slot == tsize) slot = 0;
+    if (++slot == static_cast<uint64_t>(tsize)) slot = 0;
   }
+}
+
+/// The kth largest (1-based) of keys[0, cnt) for kth <= cnt, by MSD radix
+/// select over the low KEY_BITS bits (8 bits per pass; a pass histograms the
+/// keys that match the digits chosen so far). Called by the whole block;
+/// every thread gets the result. `hist` is 256 counters of shared memory.
+template <int KEY_BITS>
+__device__ uint64_t block_kth_largest(const uint64_t* __restrict__ keys, int64_t cnt, int64_t kth, unsigned* hist,
+                                      uint64_t* s_prefix, int64_t* s_want) {
+  uint64_t prefix = 0, mask = 0;
+  int64_t want = kth;
+  for (int shift = KEY_BITS - 8; shift >= 0; shift -= 8) {
+    for (int b = threadIdx.x; b < 256; b += blockDim.x) hist[b] = 0u;
+    __syncthreads();
+    for (int64_t s = threadIdx.x; s < cnt; s += blockDim.x) {
+      const uint64_t x = keys[s];
+      if ((x & mask) == prefix) atomicAdd(hist + ((x >> shift) & 255u), 1u);
+    }
+    __syncthreads();
+    if (threadIdx.x < 32) {  // warp 0 finds the digit: bins are scanned from the top
+      const int lane = threadIdx.x;
+      unsigned local[8];
+      int64_t sum = 0;
+#pragma unroll
+      for (int b = 0; b < 8; ++b) {
+        local[b] = hist[lane * 8 + b];
+        sum += local[b];
+      }
+      int64_t incl = sum;  // keys in this lane's bins and all higher bins
+#pragma unroll
+      for (int off = 1; off < 32; off <<= 1) {
+        const int64_t t = __shfl_down_sync(0xffffffffu, incl, off);
+        if (lane + off < 32) incl += t;
+      }
+      const int64_t excl = incl - sum;
+      if (excl < want && want <= incl) {  // exactly one lane
+        int64_t c = excl;
+        for (int b = 7; b >= 0; --b) {
+          if (c + local[b] >= want) {
+            *s_prefix = prefix | (static_cast<uint64_t>(lane * 8 + b) << shift);
+            *s_want = want - c;
+            break;
+          }
+          c += local[b];
+        }
+      }
+    }
+    __syncthreads();
+    prefix = *s_prefix;
+    want = *s_want;
+    mask |= static_cast<uint64_t>(255u) << shift;
+    __syncthreads();
+  }
+  return prefix;
 }
 
 /// caps[r] = bound on the distinct candidates of row r (plus its excluded
@@ -140,14 +204,19 @@ __global__ void row_caps_kernel(Problem<T> P, Op op, int64_t* caps) {
 /// One block per row of the batch [row_begin, row_begin + gridDim.x).
 /// Row r owns table slots [2 (off[r] - base), 2 off[r+1] - 2 base) and
 /// candidate slots [off[r] - base, off[r+1] - base).
+/// Rows with more than `k_select` survivors keep only those scoring at
+/// least the k_select-th best (k_select = 0: keep all).
 template <typename T, class Op>
 __global__ void __launch_bounds__(kBlock)
-    accumulate_kernel(Problem<T> P, Op op, int64_t row_begin, const int64_t* __restrict__ off, int64_t base,
-                      int32_t* __restrict__ tkeys, T* __restrict__ tvals, int32_t* __restrict__ cand_id,
+    accumulate_kernel(Problem<T> P, Op op, int64_t k_select, int64_t row_begin, const int64_t* __restrict__ off,
+                      int64_t base, int32_t* __restrict__ tkeys, T* __restrict__ tvals, int32_t* __restrict__ cand_id,
                       uint64_t* __restrict__ cand_key, int64_t* __restrict__ cnt) {
   using Scan = cub::BlockScan<int, kBlock>;
   __shared__ typename Scan::TempStorage scan_tmp;
   __shared__ int64_t s_written;
+  __shared__ unsigned s_hist[256];
+  __shared__ uint64_t s_prefix;
+  __shared__ int64_t s_want;
 
   const int64_t r = row_begin + blockIdx.x;
   const int64_t o = off[r] - base;
@@ -167,15 +236,15 @@ __global__ void __launch_bounds__(kBlock)
   // Accumulation, one entry (c, a) of row r at a time, in stored order.
   const int64_t e1 = P.l_ptr[r + 1];
   for (int64_t e = P.l_ptr[r]; e < e1; ++e) {
-    const T a = P.l_val[e];
-    if (a == T(0)) continue;  // the same value for every thread: the barrier below stays uniform
+    const T raw = P.l_val[e];
+    if (raw == T(0)) continue;  // the same value for every thread: the barrier below stays uniform
+    const T a = op.l_value(r, raw);
     const int64_t c = P.l_idx[e];
     const int64_t q1 = P.m_ptr[c + 1];
     for (int64_t q = P.m_ptr[c] + threadIdx.x; q < q1; q += kBlock) {
-      const T b = P.m_val[q];
       const int32_t j = P.m_idx[q];
-      if (b == T(0) || op.skip_pair(r, j)) continue;
-      table_add(keys, vals, tsize, j, mul_rn(a, b));
+      if (op.skip_pair(r, j)) continue;
+      table_add(keys, vals, tsize, j, mul_rn(a, P.m_val[q]));
     }
     __syncthreads();
   }
@@ -203,11 +272,42 @@ __global__ void __launch_bounds__(kBlock)
     if (threadIdx.x == 0) s_written = w + total;
     __syncthreads();
   }
+
+  // Selection: keep the candidates whose key is >= the k_select-th largest.
+  const int64_t found = s_written;
+  if (k_select > 0 && found > k_select) {  // uniform across the block
+    const uint64_t tau = block_kth_largest<8 * sizeof(T)>(cand_key + o, found, k_select, s_hist, &s_prefix,
+                                                         &s_want);
+    if (threadIdx.x == 0) s_written = 0;
+    __syncthreads();
+    for (int64_t s0 = 0; s0 < found; s0 += kBlock) {
+      const int64_t s = s0 + threadIdx.x;
+      int keep = 0;
+      int32_t j = 0;
+      uint64_t key = 0;
+      if (s < found) {
+        j = cand_id[o + s];
+        key = cand_key[o + s];
+        keep = key >= tau ? 1 : 0;
+      }
+      int pos = 0, total = 0;
+      Scan(scan_tmp).ExclusiveSum(keep, pos, total);
+      const int64_t w = s_written;
+      __syncthreads();  // in-place compaction: every read of this chunk precedes any write (w <= s0)
+      if (keep) {
+        cand_id[o + w + pos] = j;
+        cand_key[o + w + pos] = key;
+      }
+      __syncthreads();
+      if (threadIdx.x == 0) s_written = w + total;
+      __syncthreads();
+    }
+  }
   if (threadIdx.x == 0) cnt[r] = s_written;
 }
 
 /// Segment bounds of the batch for the sort: [off[r] - base, + cnt[r]).
-__global__ inline void segments_kernel(int64_t row_begin, int64_t n_batch, const int64_t* __restrict__ off,
+static __global__ void segments_kernel(int64_t row_begin, int64_t n_batch, const int64_t* __restrict__ off,
                                        int64_t base, const int64_t* __restrict__ cnt, int64_t* __restrict__ seg_begin,
                                        int64_t* __restrict__ seg_end) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -243,13 +343,14 @@ inline int64_t batch_budget(int64_t largest_row) {
   return std::max(budget, largest_row);
 }
 
-/// Runs the engine over all rows of P. `plan(h_off)` is called once with
+/// Runs the engine over all rows of P; rows keep their best `k_select`
+/// candidates (and ties; 0 = all). `plan(h_off)` is called once with
 /// the host copy of the candidate-slot offsets (h_off[r+1] - h_off[r] bounds
 /// the candidates of row r); `emit(const Batch&)` is called on the host once
 /// per batch (stream-ordered, no synchronisation needed) to turn the batch's
 /// sorted candidates into output. Every row belongs to exactly one batch.
 template <typename T, class Op, class Plan, class Emit>
-void run(const Problem<T>& P, const Op& op, Plan&& plan, Emit&& emit, cudaStream_t stream) {
+void run(const Problem<T>& P, const Op& op, int64_t k_select, Plan&& plan, Emit&& emit, cudaStream_t stream) {
   const int64_t n = P.n_rows;
   if (n == 0) return;
   DeviceBuffer caps = device_alloc<int64_t>(n + 1, stream);
@@ -295,7 +396,7 @@ void run(const Problem<T>& P, const Op& op, Plan&& plan, Emit&& emit, cudaStream
     const int64_t r0 = cuts[b], r1 = cuts[b + 1], nb = r1 - r0;
     const int64_t base = h_off[r0], extent = h_off[r1] - h_off[r0];
     accumulate_kernel<T, Op><<<static_cast<unsigned>(nb), kBlock, 0, stream>>>(
-        P, op, r0, off.as<int64_t>(), base, tkeys.as<int32_t>(), tvals.as<T>(), cand_id.as<int32_t>(),
+        P, op, k_select, r0, off.as<int64_t>(), base, tkeys.as<int32_t>(), tvals.as<T>(), cand_id.as<int32_t>(),
         cand_key.as<uint64_t>(), cnt.as<int64_t>());
     CHECK_LAUNCH("accumulate_kernel", stream);
     segments_kernel<<<grid_for(nb, 256), 256, 0, stream>>>(r0, nb, off.as<int64_t>(), base, cnt.as<int64_t>(),

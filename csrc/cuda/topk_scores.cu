@@ -31,6 +31,7 @@ struct TopkOp {
     const int64_t e1 = e_ptr[r + 1];
     for (int64_t e = e_ptr[r] + threadIdx.x; e < e1; e += blockDim.x) rowwise::table_exclude(keys, tsize, e_idx[e]);
   }
+  __device__ T l_value(int64_t, T a) const { return a; }
   __device__ bool skip_pair(int64_t, int32_t) const { return false; }
   __device__ bool keep(int64_t, int32_t, T acc, T& score) const {
     score = acc;
@@ -102,7 +103,7 @@ void topk_impl(const DeviceCsr& W, const DeviceCsr& R, const int64_t* e_ptr, con
     topk_emit_kernel<T><<<grid_for(b.n_rows * 32, 256), 256, 0, stream>>>(b, n, item_map, items, scores);
     CHECK_LAUNCH("topk_emit_kernel", stream);
   };
-  rowwise::run(P, op, plan, emit, stream);
+  rowwise::run(P, op, n, plan, emit, stream);
   CHECK_CUDA(cudaStreamSynchronize(stream));
 }
 

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from cohortrec import _core
 from cohortrec._backend import resolve_device, resolve_threads
+from cohortrec.ops import _cuda
 from cohortrec.ops._validation import (
     as_csr,
     check_int,
@@ -78,7 +79,10 @@ def cosine_topk(
         if np.isnan(threshold):
             raise ValueError("threshold must be a number or None, got NaN")
     threads = resolve_threads(n_threads)
-    resolve_device(device, op="cosine_topk", cuda_kernel=False)
+    dev = resolve_device(device, op="cosine_topk", cuda_kernel=True)
+    if _cuda.on_device(A, B):  # cupyx.scipy.sparse input: validated and computed on its device
+        return _cuda.cosine_topk_device(A, B, k=k, threshold=threshold, exclude_self=exclude_self,
+                                        device=device)
     same = B is None
     dtype = sparse_dtype(A, "A") if same else np.result_type(sparse_dtype(A, "A"), sparse_dtype(B, "B"))
     A_ = as_csr(A, "A", dtype)
@@ -96,7 +100,8 @@ def cosine_topk(
     idx_dtype = index_dtype_for(A_, B_, n_cols=m)
     a = csr_arrays(A_, idx_dtype)
     b = (None, None, None) if same else csr_arrays(B_, idx_dtype)
-    indptr, indices, data = _core.cosine_topk(
+    kernels = _cuda if dev == "cuda" else _core
+    indptr, indices, data = kernels.cosine_topk(
         *a, n, m, *b, p, k, threshold, bool(exclude_self), threads
     )
     return sp.csr_matrix((data, indices, indptr), shape=(n, p), copy=False)

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from cohortrec import _core
 from cohortrec._backend import resolve_device, resolve_threads
+from cohortrec.ops import _cuda
 from cohortrec.ops._validation import as_csr, as_dense, check_finite, check_int, csr_arrays, value_dtype
 
 
@@ -30,6 +31,7 @@ def kmeans_assign(
     *,
     device: str = "auto",
     n_threads: int | None = None,
+    precision: str = "fp32",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centre of every row of ``X`` (the K-means assignment step).
 
@@ -42,6 +44,11 @@ def kmeans_assign(
         Cast to ``X``'s dtype.
     device : {"auto", "cpu", "cuda"}
     n_threads : int, optional
+    precision : {"fp32", "tf32", "bf16"}, default "fp32"
+        Arithmetic the GPU may use for the x.c products of float32 dense X:
+        "tf32" / "bf16" allow tensor cores (faster; products carry relative
+        errors of about 1e-3 / 1e-2, so near-ties may resolve differently).
+        The CPU, CSR X and float64 data always compute exactly in their dtype.
 
     Returns
     -------
@@ -58,7 +65,10 @@ def kmeans_assign(
     n x k matrix is built. Identical results for any ``n_threads``.
     """
     threads = resolve_threads(n_threads)
-    resolve_device(device, op="kmeans_assign", cuda_kernel=False)
+    dev = resolve_device(device, op="kmeans_assign", cuda_kernel=True)
+    _cuda.check_precision(precision)
+    if _cuda.on_device(X, centers):  # CuPy / torch / cupyx input: results stay on its device
+        return _cuda.kmeans_assign_device(X, centers, precision=precision, device=device)
     X_, sparse = _as_points(X)
     C = np.asarray(centers)
     if C.ndim != 2:
@@ -74,7 +84,11 @@ def kmeans_assign(
     labels = np.empty(n, dtype=np.int64)
     sq = np.empty(n, dtype=X_.dtype)
     try:
-        if sparse:
+        if dev == "cuda" and sparse:
+            _cuda.kmeans_assign_csr(*_csr_call_arrays(X_), n, d, C, labels, sq, threads, precision=precision)
+        elif dev == "cuda":
+            _cuda.kmeans_assign_dense(X_, C, labels, sq, threads, precision=precision)
+        elif sparse:
             _core.kmeans_assign_csr(*_csr_call_arrays(X_), n, d, C, labels, sq, threads)
         else:
             _core.kmeans_assign_dense(X_, C, labels, sq, threads)
@@ -116,7 +130,9 @@ def kmeans_update(
         accumulated in float64, and bit-identical for any ``n_threads``.
     """
     threads = resolve_threads(n_threads)
-    resolve_device(device, op="kmeans_update", cuda_kernel=False)
+    dev = resolve_device(device, op="kmeans_update", cuda_kernel=True)
+    if _cuda.on_device(X, labels, sample_weight):  # results stay on the inputs' device
+        return _cuda.kmeans_update_device(X, labels, n_clusters, sample_weight=sample_weight, device=device)
     k = check_int(n_clusters, "n_clusters", minimum=1)
     X_, sparse = _as_points(X)
     n, d = X_.shape
@@ -140,11 +156,12 @@ def kmeans_update(
             raise ValueError("sample_weight must be non-negative")
     sums = np.zeros((k, d), dtype=X_.dtype)
     counts = np.zeros(k, dtype=X_.dtype)
+    kernels = _cuda if dev == "cuda" else _core
     try:
         if sparse:
-            _core.kmeans_update_csr(*_csr_call_arrays(X_), n, d, lab, k, w, sums, counts, threads)
+            kernels.kmeans_update_csr(*_csr_call_arrays(X_), n, d, lab, k, w, sums, counts, threads)
         else:
-            _core.kmeans_update_dense(X_, lab, k, w, sums, counts, threads)
+            kernels.kmeans_update_dense(X_, lab, k, w, sums, counts, threads)
     except ValueError as exc:  # non-finite float64 sums: NaN/inf in X
         raise ValueError(f"X {exc}") from None
     return sums, counts

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from cohortrec import _core
 from cohortrec._backend import resolve_device, resolve_threads
+from cohortrec.ops import _cuda
 from cohortrec.ops._validation import (
     as_csr,
     check_int,
@@ -58,7 +59,9 @@ def topk_scores(
     """
     n = check_int(n, "n", minimum=0)
     threads = resolve_threads(n_threads)
-    resolve_device(device, op="topk_scores", cuda_kernel=False)
+    dev = resolve_device(device, op="topk_scores", cuda_kernel=True)
+    if _cuda.on_device(W, R, exclude):  # cupyx.scipy.sparse input: computed on its device
+        return _cuda.topk_scores_device(W, R, n=n, exclude=exclude, device=device)
     dtype = np.result_type(sparse_dtype(W, "W"), sparse_dtype(R, "R"))
     W_ = as_csr(W, "W", dtype)
     R_ = as_csr(R, "R", dtype)
@@ -95,7 +98,8 @@ def topk_scores(
         e_idx = np.ascontiguousarray(E_.indices, dtype=idx_dtype)
     else:
         e_ptr = e_idx = None
-    _core.topk_scores(*w, u, W_.shape[1], *r, m_c, e_ptr, e_idx, items, scores, threads)
+    kernels = _cuda if dev == "cuda" else _core
+    kernels.topk_scores(*w, u, W_.shape[1], *r, m_c, e_ptr, e_idx, items, scores, threads)
     if used is not None:
         found = items >= 0
         items[found] = used[items[found]]
