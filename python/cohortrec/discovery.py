@@ -1,0 +1,431 @@
+"""User-group discovery: encoder -> clustering -> group profiles.
+
+:class:`GroupDiscovery` runs the pipeline of the design note (clean ->
+features -> embeddings -> clustering -> group profiling -> use in
+recommendation) on an :class:`~cohortrec.Interactions`:
+
+1. embed users (:class:`~cohortrec.encoders.SVDEncoder` by default, or the
+   Mult-VAE :class:`~cohortrec.encoders.InteractionEncoder`, optionally with
+   a text view from :class:`~cohortrec.encoders.TextEncoder`),
+2. cluster the embeddings (spherical :class:`~cohortrec.KMeans` by default;
+   ``n_groups="auto"`` picks the number of groups),
+3. :meth:`~GroupDiscovery.profile` the groups (size, behaviour vs overall,
+   over-represented items and categories with lift and support, class-based
+   tf-idf keywords, user-feature breakdowns, a short label), and
+4. :meth:`~GroupDiscovery.assign` new or cold-start users to the groups.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from cohortrec.interactions import Interactions
+
+__all__ = ["GroupDiscovery"]
+
+
+def _onehot(labels: np.ndarray, k: int) -> sp.csr_matrix:
+    n = labels.shape[0]
+    return sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(k, n))
+
+
+class GroupDiscovery(BaseEstimator):
+    """Discover, describe and assign user groups.
+
+    Parameters
+    ----------
+    encoder : "svd", "vae", "dae" or an estimator with fit_transform/transform, default "svd"
+        User embeddings. ``"svd"``: :class:`~cohortrec.encoders.SVDEncoder`
+        (BM25 weighting, 24 dims); ``"vae"`` / ``"dae"``:
+        :class:`~cohortrec.encoders.InteractionEncoder` (needs torch).
+    clusterer : estimator, optional
+        Any scikit-learn clusterer with ``fit`` and ``labels_`` (``predict``
+        is used for :meth:`assign` when present, else the nearest group
+        centroid). Default: ``KMeans(n_groups, spherical=True, n_init=10)``.
+    n_groups : int or "auto", default 8
+        Number of groups for the default clusterer. ``"auto"`` searches
+        ``k_range`` with :func:`cohortrec.cluster.choose_n_clusters`
+        (silhouette on a sample, stability across seeds) and keeps the
+        curve in :attr:`k_curve_`.
+    k_range : sequence of int, default range(2, 21)
+    text_encoder : TextEncoder, optional
+        Adds a text view: user text vectors (weighted means of their items'
+        text vectors) are concatenated with the behaviour embeddings using
+        :func:`~cohortrec.encoders.combine_views` and ``text_weight``, and
+        :meth:`assign_text` can place users known only by text.
+    text_weight : float, default 0.3
+    min_group_size : int or float, default 0.005
+        Groups smaller than this (a count, or a share of users when < 1) are
+        flagged ``small`` in :meth:`profile`.
+    random_state : int, RandomState or None
+    device : {"auto", "cpu", "cuda"}
+    verbose : bool, default False
+
+    Attributes
+    ----------
+    labels_ : ndarray of int64, shape (n_users,)
+    embeddings_ : ndarray of shape (n_users, d)
+    centroids_ : ndarray of shape (n_groups, d)
+        Mean embedding of every group (row-normalised).
+    n_groups_ : int
+    encoder_, clusterer_ : fitted estimators
+    interactions_ : Interactions
+        The training data (for profiles).
+    k_curve_ : pandas.DataFrame or None
+        The ``n_groups="auto"`` search curve.
+    """
+
+    def __init__(
+        self,
+        encoder: Any = "svd",
+        clusterer: Any = None,
+        *,
+        n_groups: int | str = 8,
+        k_range: Sequence[int] = tuple(range(2, 21)),
+        text_encoder: Any = None,
+        text_weight: float = 0.3,
+        min_group_size: int | float = 0.005,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "auto",
+        verbose: bool = False,
+    ) -> None:
+        self.encoder = encoder
+        self.clusterer = clusterer
+        self.n_groups = n_groups
+        self.k_range = k_range
+        self.text_encoder = text_encoder
+        self.text_weight = text_weight
+        self.min_group_size = min_group_size
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def _make_encoder(self, seed: int) -> Any:
+        enc = self.encoder
+        if isinstance(enc, str):
+            if enc == "svd":
+                from cohortrec.encoders import SVDEncoder  # noqa: PLC0415
+
+                return SVDEncoder(24, weighting="bm25", random_state=seed)
+            if enc in ("vae", "dae"):
+                from cohortrec.encoders import InteractionEncoder  # noqa: PLC0415
+
+                return InteractionEncoder(model=enc, random_state=seed, device=self.device, verbose=self.verbose)
+            raise ValueError(f"encoder must be 'svd', 'vae', 'dae' or an estimator, got {enc!r}")
+        if not (hasattr(enc, "fit_transform") and hasattr(enc, "transform")):
+            raise TypeError(f"encoder must have fit_transform and transform, got {type(enc).__name__}")
+        return clone(enc)
+
+    def _check_interactions(self, X: Any, name: str = "interactions") -> Interactions:
+        if isinstance(X, Interactions):
+            return X
+        if sp.issparse(X):
+            return Interactions.from_sparse(X)
+        raise TypeError(f"{name} must be an Interactions or a scipy.sparse matrix, got {type(X).__name__}")
+
+    def _text_vectors(self, X: Interactions) -> np.ndarray:
+        return self.text_encoder_.user_vectors(X.matrix, self.item_text_vectors_)
+
+    def _embed(self, X: Interactions, fit: bool) -> np.ndarray:
+        from cohortrec.encoders import combine_views  # noqa: PLC0415
+
+        Z = self.encoder_.fit_transform(X) if fit else self.encoder_.transform(X)
+        Z = np.asarray(Z, dtype=np.float64)
+        if self.text_encoder is not None:
+            T = self._text_vectors(X)
+            Z = combine_views([Z, T], [1.0 - float(self.text_weight), float(self.text_weight)])
+        return Z
+
+    def fit(self, X: Any, y: Any = None) -> GroupDiscovery:
+        """Embed and cluster the users of ``X``.
+
+        Parameters
+        ----------
+        X : Interactions or scipy.sparse matrix (users x items)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        from cohortrec.cluster import KMeans, choose_n_clusters  # noqa: PLC0415
+
+        X = self._check_interactions(X)
+        if X.n_users < 2:
+            raise ValueError(f"interactions must hold at least 2 users, got {X.n_users}")
+        rs = check_random_state(self.random_state)
+        seed = int(rs.randint(np.iinfo(np.int32).max))
+        self.encoder_ = self._make_encoder(seed)
+        if self.text_encoder is not None:
+            if not 0.0 <= float(self.text_weight) <= 1.0:
+                raise ValueError(f"text_weight must lie in [0, 1], got {self.text_weight!r}")
+            self.text_encoder_ = self.text_encoder
+            self.item_text_vectors_ = self.text_encoder_.encode(X.item_text(self.text_encoder_.fields))
+        Z = self._embed(X, fit=True)
+        self.k_curve_ = None
+        if self.clusterer is None:
+            k = self.n_groups
+            if isinstance(k, str):
+                if k != "auto":
+                    raise ValueError(f"n_groups must be an integer >= 1 or 'auto', got {k!r}")
+                k, self.k_curve_ = choose_n_clusters(Z, self.k_range, random_state=seed, spherical=True)
+            elif isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+                raise ValueError(f"n_groups must be an integer >= 1 or 'auto', got {k!r}")
+            k = int(min(k, X.n_users))
+            self.clusterer_ = KMeans(k, spherical=True, n_init=10, random_state=seed, device=self.device)
+        else:
+            self.clusterer_ = clone(self.clusterer)
+        self.clusterer_.fit(Z)
+        labels = np.asarray(self.clusterer_.labels_, dtype=np.int64)
+        if (labels < 0).any():  # DBSCAN noise: keep as its own group -1, centroids over real groups
+            pass
+        groups = np.unique(labels[labels >= 0])
+        self.n_groups_ = int(groups.max() + 1) if groups.size else 0
+        C = np.zeros((self.n_groups_, Z.shape[1]))
+        if self.n_groups_:
+            ok = labels >= 0
+            C = np.asarray((_onehot(labels[ok], self.n_groups_) @ Z[ok]))
+            norms = np.linalg.norm(C, axis=1, keepdims=True)
+            C = C / np.where(norms > 0, norms, 1.0)
+        self.labels_ = labels
+        self.embeddings_ = Z
+        self.centroids_ = C
+        self.interactions_ = X
+        self._features = None
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit and return :attr:`labels_`."""
+        return self.fit(X).labels_
+
+    # --------------------------------------------------------------- assign
+    def _align(self, X: Any) -> Interactions:
+        X = self._check_interactions(X, "new_interactions")
+        train = self.interactions_
+        if X.n_items == train.n_items and X.item_ids.equals(train.item_ids):
+            return X
+        pos = train.item_ids.get_indexer(X.item_ids)
+        keep = pos >= 0
+        M = X.matrix.tocsc()[:, np.flatnonzero(keep)].tocoo()
+        A = sp.csr_matrix((M.data, (M.row, pos[keep][M.col])), shape=(X.n_users, train.n_items))
+        return Interactions(A, X.user_ids, train.item_ids, users=X.users, items=train.items)
+
+    def transform(self, new_interactions: Any) -> np.ndarray:
+        """Embeddings of new users (fold-in; no retraining)."""
+        check_is_fitted(self, "labels_")
+        return self._embed(self._align(new_interactions), fit=False)
+
+    def assign(self, new_interactions: Any) -> np.ndarray:
+        """Group of every user of ``new_interactions`` (new or cold-start users).
+
+        Items are matched to the training items by id (unknown items are
+        ignored). Users are embedded by fold-in and put in the group of the
+        nearest centroid (cosine), or by the clusterer's ``predict`` when it
+        has one. Users with no known item get ``-1``.
+        """
+        A = self._align(new_interactions)
+        Z = self._embed(A, fit=False)
+        empty = np.diff(A.matrix.indptr) == 0
+        if hasattr(self.clusterer_, "predict") and self.clusterer is not None:
+            labels = np.asarray(self.clusterer_.predict(Z), dtype=np.int64)
+        else:
+            labels = self._nearest(Z)
+        if self.text_encoder is None:
+            labels[empty] = -1
+        return labels
+
+    predict = assign
+
+    def _nearest(self, Z: np.ndarray) -> np.ndarray:
+        Zn = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
+        return np.argmax(Zn @ self.centroids_.T, axis=1).astype(np.int64)
+
+    def assign_text(self, texts: Sequence[str]) -> np.ndarray:
+        """Groups of users known only by text (e.g. a profile or search queries).
+
+        Needs ``text_encoder``. Each text is embedded and put in the group
+        whose mean user text vector is the most similar (cosine).
+        """
+        check_is_fitted(self, "labels_")
+        if self.text_encoder is None:
+            raise ValueError("assign_text needs GroupDiscovery(text_encoder=TextEncoder(...))")
+        T = self.text_encoder_.encode(list(texts))
+        if not hasattr(self, "_text_centroids"):
+            U = self._text_vectors(self.interactions_)
+            ok = self.labels_ >= 0
+            C = np.asarray(_onehot(self.labels_[ok], self.n_groups_) @ U[ok])
+            self._text_centroids = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
+        Tn = T / np.maximum(np.linalg.norm(T, axis=1, keepdims=True), 1e-12)
+        return np.argmax(Tn @ self._text_centroids.T, axis=1).astype(np.int64)
+
+    # -------------------------------------------------------------- quality
+    def quality(self, labels_true: Any = None, *, sample_size: int = 5000) -> dict[str, float]:
+        """Silhouette (cosine, on a sample) and, given true labels, ARI and NMI."""
+        from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score  # noqa
+
+        check_is_fitted(self, "labels_")
+        out: dict[str, float] = {"n_groups": float(self.n_groups_)}
+        ok = self.labels_ >= 0
+        if len(np.unique(self.labels_[ok])) > 1:
+            out["silhouette"] = float(silhouette_score(
+                self.embeddings_[ok], self.labels_[ok], metric="cosine",
+                sample_size=min(sample_size, int(ok.sum())), random_state=0))
+        if labels_true is not None:
+            y = np.asarray(labels_true)
+            if y.shape != self.labels_.shape:
+                raise ValueError(f"labels_true must have shape {self.labels_.shape}, got {y.shape}")
+            out["ari"] = float(adjusted_rand_score(y, self.labels_))
+            out["nmi"] = float(normalized_mutual_info_score(y, self.labels_))
+        return out
+
+    # -------------------------------------------------------------- profiles
+    def user_features(self) -> pd.DataFrame:
+        """Per-user behavioural features of the training users (cached)."""
+        from cohortrec.preprocessing import user_features  # noqa: PLC0415
+
+        check_is_fitted(self, "labels_")
+        if self._features is None:
+            self._features = user_features(self.interactions_)
+        return self._features
+
+    def profile(self, *, top_n: int = 5, min_support: float = 0.05, features: bool = True) -> pd.DataFrame:
+        """One row per group describing who is in it.
+
+        Columns:
+
+        * ``size``, ``share``, ``small`` (below ``min_group_size``), ``label``
+          (a short name from top categories and keywords);
+        * ``top_categories`` / ``top_items``: the most over-represented
+          categories and items, as lists of ``(name, lift, support)`` where
+          support is the share of the group's users who have it and lift is
+          that over the share among all users; ranked by
+          ``support * log(lift)`` among those with support >= ``min_support``
+          and lift > 1;
+        * ``keywords``: distinguishing words of the group's item texts by
+          class-based tf-idf (c-TF-IDF);
+        * ``user_<column>``: for categorical user features, the most
+          over-represented value as ``(value, share in group, share overall)``;
+        * one column per behavioural feature (group mean) and
+          ``<feature>_vs_all`` (group mean / overall mean).
+
+        A last row, index ``"all"``, holds the overall values.
+        """
+        check_is_fitted(self, "labels_")
+        X = self.interactions_
+        lab = self.labels_
+        k = self.n_groups_
+        ok = lab >= 0
+        sizes = np.bincount(lab[ok], minlength=k)
+        n = X.n_users
+        min_size = self.min_group_size
+        min_size = min_size * n if isinstance(min_size, float) and min_size < 1 else float(min_size)
+        rows: dict[str, list[Any]] = {
+            "size": list(sizes) + [n], "share": list(sizes / n) + [1.0],
+            "small": list(sizes < min_size) + [False],
+        }
+        G = _onehot(lab[ok], k)
+        B = X.matrix[ok].copy()
+        B.data[:] = 1.0
+        item_sup = np.asarray((G @ B).todense()) / np.maximum(sizes, 1)[:, None]
+        item_all = np.asarray(B.sum(axis=0)).ravel() / max(int(ok.sum()), 1)
+        titles = (X.items["title"].astype(str).to_numpy() if X.items is not None and "title" in X.items.columns
+                  else np.asarray(X.item_ids.astype(str)))
+        rows["top_items"] = [_top_lift(item_sup[g], item_all, titles, top_n, min_support) for g in range(k)] + [
+            [(titles[j], 1.0, float(item_all[j])) for j in np.argsort(-item_all)[:top_n]]]
+        Cm, cats = X.item_categories()
+        top_cats: list[Any] = [[] for _ in range(k)] + [[]]
+        if cats:
+            UC = (B @ Cm)
+            UC.data[:] = 1.0
+            cat_sup = np.asarray((G @ UC).todense()) / np.maximum(sizes, 1)[:, None]
+            cat_all = np.asarray(UC.sum(axis=0)).ravel() / max(int(ok.sum()), 1)
+            names = np.asarray(cats, dtype=object)
+            top_cats = [_top_lift(cat_sup[g], cat_all, names, top_n, min_support) for g in range(k)] + [
+                [(names[j], 1.0, float(cat_all[j])) for j in np.argsort(-cat_all)[:top_n]]]
+        rows["top_categories"] = top_cats
+        kw = self._keywords(G, X.matrix[ok], top_n)
+        rows["keywords"] = kw + [[]]
+        labels_txt = []
+        for g in range(k):
+            parts = [c[0] for c in top_cats[g][:2]]
+            words = [w for w in kw[g] if not any(w in p.lower() for p in parts)][:2]
+            labels_txt.append(" + ".join(parts) + (" | " if parts and words else "") + ", ".join(words)
+                              if parts or words else f"group {g}")
+        rows["label"] = labels_txt + ["all users"]
+        if X.users is not None:
+            users = X.users.iloc[np.flatnonzero(ok)]
+            for col in users.columns:
+                s = users[col]
+                if s.dtype.kind in "OUSb" or isinstance(s.dtype, pd.CategoricalDtype) or s.nunique() <= 12:
+                    overall = s.value_counts(normalize=True)
+                    vals = []
+                    for g in range(k):
+                        vc = s[lab[ok] == g].value_counts(normalize=True)
+                        if vc.empty:
+                            vals.append(None)
+                            continue
+                        lift = (vc / overall.reindex(vc.index)).fillna(0)
+                        v = lift.idxmax()
+                        vals.append((v, float(vc[v]), float(overall[v])))
+                    rows[f"user_{col}"] = vals + [(overall.index[0], float(overall.iloc[0]), float(overall.iloc[0]))]
+        out = pd.DataFrame(rows, index=list(range(k)) + ["all"])
+        out.index.name = "group"
+        if features:
+            F = self.user_features().iloc[np.flatnonzero(ok)]
+            F = F[[c for c in F.columns if not c.startswith("cat_")]]
+            means = F.groupby(lab[ok]).mean().reindex(range(k))
+            overall = F.mean()
+            means.loc["all"] = overall
+            rel = means / overall.replace(0, np.nan)
+            rel.columns = [f"{c}_vs_all" for c in rel.columns]
+            out = pd.concat([out, means, rel], axis=1)
+        cols = ["size", "share", "small", "label"] + [c for c in out.columns
+                                                      if c not in ("size", "share", "small", "label")]
+        return out[cols]
+
+    def _keywords(self, G: sp.csr_matrix, M: sp.csr_matrix, top_n: int) -> list[list[str]]:
+        X = self.interactions_
+        texts = X.item_text()
+        k = G.shape[0]
+        if not any(texts):
+            return [[] for _ in range(k)]
+        from sklearn.feature_extraction.text import CountVectorizer  # noqa: PLC0415
+
+        try:
+            cv = CountVectorizer(stop_words="english", min_df=2, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b")
+            T = cv.fit_transform(texts)
+        except ValueError:  # empty vocabulary
+            return [[] for _ in range(k)]
+        W = M.copy()
+        W.data = np.log1p(np.abs(W.data))
+        tf = np.asarray((G @ W @ T).todense(), dtype=np.float64)  # group x term
+        tot = tf.sum(axis=1, keepdims=True)
+        tfn = np.divide(tf, tot, out=np.zeros_like(tf), where=tot > 0)
+        f_t = tf.sum(axis=0)
+        A = tot.mean()
+        idf = np.log1p(A / np.maximum(f_t, 1e-12))
+        score = tfn * idf
+        vocab = np.asarray(cv.get_feature_names_out())
+        return [list(vocab[np.argsort(-score[g])[:top_n]]) for g in range(k)]
+
+
+def _top_lift(sup: np.ndarray, base: np.ndarray, names: np.ndarray, top_n: int, min_support: float
+              ) -> list[tuple[str, float, float]]:
+    """Most over-represented entries: ranked by ``support * log(lift)`` among those with
+    ``support >= min_support`` (frequent *and* over-represented; a pure lift ranking
+    would favour items seen by a handful of users)."""
+    lift = np.divide(sup, base, out=np.zeros_like(sup), where=base > 0)
+    cand = np.flatnonzero((sup >= min_support) & (lift > 1.0))
+    if cand.size == 0:
+        cand = np.argsort(-sup)[:top_n]
+    score = sup[cand] * np.log(np.maximum(lift[cand], 1e-12))
+    order = cand[np.lexsort((-sup[cand], -score))][:top_n]
+    return [(str(names[j]), round(float(lift[j]), 3), round(float(sup[j]), 3)) for j in order]

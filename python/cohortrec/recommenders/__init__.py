@@ -1,0 +1,41 @@
+"""Recommenders with implicit-compatible call conventions.
+
+``fit(user_items)`` on a users x items CSR matrix, then
+``recommend(userid, user_items, N=10, filter_already_liked_items=True,
+filter_items=None, recalculate_user=False, items=None)``,
+``similar_users``, ``similar_items``, ``save``/``load`` (``.npz``, no
+pickle). A user of :mod:`implicit` can switch by changing an import.
+
+* :class:`Popularity` -- most popular items.
+* :class:`UserKNN` -- cosine user-user neighbours.
+* :class:`ItemKNN` -- cosine or BM25-weighted item-item neighbours.
+* :class:`EASE` -- Steck (2019) closed-form linear item-item model.
+* :class:`GroupRecommender` -- group-aware CF: neighbours searched inside the
+  user's group blended with soft group preference profiles.
+"""
+
+from __future__ import annotations
+
+from cohortrec.recommenders._base import (
+    NotFittedError,
+    RecommenderBase,
+    RecommenderWarning,
+    load_model,
+)
+from cohortrec.recommenders._ease import EASE
+from cohortrec.recommenders._group import GroupRecommender, spherical_kmeans
+from cohortrec.recommenders._knn import ItemKNN, UserKNN
+from cohortrec.recommenders._popularity import Popularity
+
+__all__ = [
+    "EASE",
+    "GroupRecommender",
+    "ItemKNN",
+    "NotFittedError",
+    "Popularity",
+    "RecommenderBase",
+    "RecommenderWarning",
+    "UserKNN",
+    "load_model",
+    "spherical_kmeans",
+]

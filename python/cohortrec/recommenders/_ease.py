@@ -1,0 +1,148 @@
+"""EASE: embarrassingly shallow autoencoder (Steck, WWW 2019)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack
+
+from cohortrec.recommenders._base import RecommenderBase, _check_int, dense_topn
+
+__all__ = ["EASE", "ease_weights"]
+
+
+def ease_weights(X: sp.csr_matrix, l2: float, dropout: float = 0.0) -> np.ndarray:
+    """Closed-form EASE item-item weights.
+
+    ``P = (X^T X + Lambda)^-1``, ``B = I - P diag(1 / diag(P))``, i.e.
+    ``B_ij = -P_ij / P_jj`` off the diagonal and ``B_jj = 0``, with
+    ``Lambda = l2 I + dropout / (1 - dropout) diag(X^T X)`` (``dropout=0``:
+    plain EASE, Steck 2019; ``dropout > 0``: the emphasised-denoising
+    regulariser of Steck 2020, "Autoencoders that don't overfit towards the
+    identity", which penalises popular items' weights more).
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix, shape (n_users, n_items)
+    l2 : float
+        L2 regularisation ``lambda`` (> 0 makes the Gram matrix invertible).
+    dropout : float in [0, 1), default 0
+
+    Returns
+    -------
+    ndarray of float64, shape (n_items, n_items)
+    """
+    X = sp.csr_matrix(X, dtype=np.float64)
+    G = np.asarray((X.T @ X).toarray(), dtype=np.float64, order="F")
+    G[np.diag_indices_from(G)] += l2 + dropout / (1.0 - dropout) * np.diag(G)
+    if G.shape[0] == 0:
+        return G
+    # Cholesky inverse of the symmetric positive definite Gram matrix
+    c, info = lapack.dpotrf(G, lower=False, overwrite_a=True, clean=False)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"X^T X + l2 I is not positive definite (potrf info={info}); "
+                                    "increase l2")
+    P, info = lapack.dpotri(c, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"inverting X^T X + l2 I failed (potri info={info})")
+    _symmetrize_upper(P)
+    P /= -np.diag(P)[None, :]  # in place: B = -P / diag(P) column-wise
+    P[np.diag_indices_from(P)] = 0.0
+    return P
+
+
+def _symmetrize_upper(P: np.ndarray, block: int = 1024) -> None:
+    """Copy the upper triangle onto the lower one, in place, block by block."""
+    n = P.shape[0]
+    for i0 in range(0, n, block):
+        i1 = min(i0 + block, n)
+        # rows i0:i1, columns < i0 come from the transposed upper block
+        P[i0:i1, :i0] = P[:i0, i0:i1].T
+        sub = P[i0:i1, i0:i1]
+        sub[np.tril_indices(i1 - i0, -1)] = sub.T[np.tril_indices(i1 - i0, -1)]
+
+
+class EASE(RecommenderBase):
+    """EASE^R linear item-item model (Steck 2019), fitted in closed form.
+
+    ``score(u, .) = x_u B`` with ``B`` minimising
+    ``||X - X B||^2 + l2 ||B||^2`` subject to ``diag(B) = 0``. Memory and
+    time grow with ``n_items^2`` and ``n_items^3`` (dense Gram matrix):
+    suited to catalogues up to a few tens of thousands of items. Items whose
+    score is exactly 0 (no connection to the user's items) are not returned,
+    as in the neighbourhood models.
+
+    Parameters
+    ----------
+    l2 : float, default 100.0
+        Regularisation ``lambda``.
+    min_item_users : int, default 1
+        Items with fewer training users are left out of the model (never
+        recommended, not used for scoring): the cost is cubic in the number
+        of items kept.
+    dropout : float in [0, 1), default 0.0
+        0 is EASE as published (Steck 2019). Otherwise the diagonal of the
+        regulariser grows by ``dropout / (1 - dropout) * diag(X^T X)``: the
+        closed form of emphasised denoising with this dropout rate (Steck
+        2020, "Autoencoders that don't overfit towards the identity"),
+        which regularises popular items more.
+    device, n_threads, batch_size
+        See :class:`~cohortrec.recommenders.RecommenderBase`. Only
+        ``device="cpu"``/``"auto"`` are supported (NumPy/LAPACK).
+
+    Attributes
+    ----------
+    item_weights_ : ndarray of float32, shape (n_kept, n_kept)
+        The matrix ``B`` over the kept items.
+    items_ : ndarray of int64, shape (n_kept,)
+        Ids of the kept items (all items with a training user by default).
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from cohortrec.recommenders import EASE
+    >>> X = sp.csr_matrix([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype="float32")
+    >>> EASE(l2=0.5).fit(X).recommend(0, X, N=1)[0]
+    array([2])
+    """
+
+    _param_names: ClassVar[tuple[str, ...]] = ("l2", "min_item_users", "dropout")
+    _state_names: ClassVar[tuple[str, ...]] = ("user_items_", "item_weights_", "items_")
+
+    def __init__(self, l2: float = 100.0, min_item_users: int = 1, dropout: float = 0.0, *,
+                 device: str = "auto", n_threads: int | None = None, batch_size: int = 2048) -> None:
+        super().__init__(device=device, n_threads=n_threads, batch_size=batch_size)
+        self.l2 = l2
+        self.min_item_users = min_item_users
+        self.dropout = dropout
+
+    def _fit(self, X: sp.csr_matrix) -> None:
+        self._check_device_dense("fit")
+        l2 = float(self.l2)
+        if not l2 > 0:
+            raise ValueError(f"l2 must be > 0, got {self.l2!r}")
+        min_users = _check_int(self.min_item_users, "min_item_users", minimum=0)
+        dropout = float(self.dropout)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        counts = np.bincount(X.indices, minlength=X.shape[1])
+        self.items_ = np.flatnonzero(counts >= min_users).astype(np.int64)
+        Xs = X[:, self.items_] if len(self.items_) < X.shape[1] else X
+        self.item_weights_ = ease_weights(Xs, l2, dropout).astype(np.float32)
+
+    def _topn(self, userids, rows, n, exclude, keep, recalculate):
+        self._check_device_dense("recommend")
+        B = self.item_weights_
+        items = self.items_
+        full = len(items) == rows.shape[1]
+        sub = rows if full else rows[:, items]
+        part = np.asarray(sub @ B, dtype=np.float32).reshape(len(userids), B.shape[1])
+        if full:
+            scores = part
+        else:
+            scores = np.full((len(userids), rows.shape[1]), -np.inf, dtype=np.float32)
+            scores[:, items] = part
+        scores[scores == 0] = -np.inf  # no connection to the user's items: not a candidate
+        return dense_topn(scores, n, exclude, keep)

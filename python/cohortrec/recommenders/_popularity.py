@@ -1,0 +1,100 @@
+"""Most-popular baseline."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from cohortrec.recommenders._base import RecommenderBase
+
+__all__ = ["Popularity"]
+
+
+class Popularity(RecommenderBase):
+    """Recommend the items most users interacted with (non-personalised).
+
+    Parameters
+    ----------
+    weighting : {"users", "sum"}, default "users"
+        ``"users"``: score = number of training users with the item;
+        ``"sum"``: score = sum of the interaction values.
+    device, n_threads, batch_size
+        See :class:`~cohortrec.recommenders.RecommenderBase`.
+
+    Attributes
+    ----------
+    item_popularity_ : ndarray of float32, shape (n_items,)
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from cohortrec.recommenders import Popularity
+    >>> X = sp.csr_matrix([[1, 1, 0], [0, 1, 0], [0, 1, 1]], dtype="float32")
+    >>> Popularity().fit(X).recommend(1, X, N=2)[0]
+    array([0, 2])
+    """
+
+    _param_names: ClassVar[tuple[str, ...]] = ("weighting",)
+    _state_names: ClassVar[tuple[str, ...]] = ("user_items_", "item_popularity_")
+
+    def __init__(self, weighting: str = "users", *, device: str = "auto",
+                 n_threads: int | None = None, batch_size: int = 2048) -> None:
+        super().__init__(device=device, n_threads=n_threads, batch_size=batch_size)
+        self.weighting = weighting
+
+    def _fit(self, X: sp.csr_matrix) -> None:
+        self._order_cache = None
+        if self.weighting == "users":
+            pop = np.bincount(X.indices, minlength=X.shape[1])
+        elif self.weighting == "sum":
+            pop = np.asarray(X.sum(axis=0)).ravel()
+        else:
+            raise ValueError(f"weighting must be 'users' or 'sum', got {self.weighting!r}")
+        self.item_popularity_ = pop.astype(np.float32)
+
+    def _topn(self, userids: np.ndarray, rows: sp.csr_matrix, n: int,
+              exclude: sp.csr_matrix | None, keep: np.ndarray | None,
+              recalculate: bool) -> tuple[np.ndarray, np.ndarray]:
+        # Every user gets the same global ranking minus their own items: take
+        # the first n + (most items any user of the batch excludes) of it and
+        # drop each user's excluded ones (no per-user scoring).
+        self._check_device_dense("recommend")
+        order = self._order()
+        if keep is not None:
+            order = order[keep[order]]
+        u = len(userids)
+        ids = np.full((u, n), -1, dtype=np.int64)
+        scores = np.full((u, n), -np.inf, dtype=np.float32)
+        if u == 0 or n == 0 or order.size == 0:
+            return ids, scores
+        longest = int(np.diff(exclude.indptr).max()) if exclude is not None and exclude.nnz else 0
+        cand = order[:n + longest]
+        if exclude is not None and exclude.nnz:
+            m = np.int64(exclude.shape[1])
+            ekeys = np.repeat(np.arange(u, dtype=np.int64), np.diff(exclude.indptr)) * m + exclude.indices
+            ckeys = np.arange(u, dtype=np.int64)[:, None] * m + cand[None, :]
+            pos = np.minimum(np.searchsorted(ekeys, ckeys), len(ekeys) - 1)
+            banned = ekeys[pos] == ckeys
+        else:
+            banned = np.zeros((u, cand.size), dtype=bool)
+        first = np.argsort(banned, axis=1, kind="stable")[:, :n]  # allowed ones first, in rank order
+        ok = ~np.take_along_axis(banned, first, axis=1)
+        w = first.shape[1]
+        ids[:, :w] = np.where(ok, cand[first], -1)
+        scores[:, :w] = np.where(ok, self.item_popularity_[cand[first]], -np.inf)
+        return ids, scores
+
+    def _order(self) -> np.ndarray:
+        """Items with a positive score, best first (ties: smaller id)."""
+        order = getattr(self, "_order_cache", None)
+        if order is None:
+            pop = self.item_popularity_
+            order = np.lexsort((np.arange(pop.size), -pop))
+            order = order[pop[order] > 0].astype(np.int64)
+            self._order_cache = order
+        return order
+
+    def _after_load(self) -> None:
+        self._order_cache = None
