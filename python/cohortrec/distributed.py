@@ -270,11 +270,18 @@ def _pick_matrix(block: tuple) -> sp.csr_matrix:
 # -------------------------------------------------------------------- K-means
 def _block_stats(
     block: Any, centers: np.ndarray, device: str, n_threads: int | None
-) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    """One Lloyd step on one block: (sums, counts, inertia, labels)."""
+) -> tuple[np.ndarray, np.ndarray, float, bytes]:
+    """One Lloyd step on one block: (sums, counts, inertia, digest of the labels).
+
+    Only a 16-byte digest of the labels travels back (for the "no label
+    changed" convergence test), not 8 bytes per row every iteration.
+    """
+    import hashlib
+
     labels, sq = ops.kmeans_assign(block, centers, device=device, n_threads=n_threads)
     sums, counts = ops.kmeans_update(block, labels, centers.shape[0], device=device, n_threads=n_threads)
-    return sums.astype(np.float64), counts.astype(np.float64), float(np.sum(sq, dtype=np.float64)), labels
+    digest = hashlib.blake2b(np.ascontiguousarray(labels).tobytes(), digest_size=16).digest()
+    return sums.astype(np.float64), counts.astype(np.float64), float(np.sum(sq, dtype=np.float64)), digest
 
 
 def _block_moments(block: Any) -> tuple[int, np.ndarray, np.ndarray]:
@@ -310,6 +317,12 @@ def _block_sample_seeded(block: Any, centers: np.ndarray, ell: float, phi: float
 def _block_counts(block: Any, centers: np.ndarray, n_threads: int | None) -> np.ndarray:
     labels = ops.kmeans_assign(block, centers, n_threads=n_threads)[0]
     return np.bincount(labels, minlength=centers.shape[0]).astype(np.float64)
+
+
+def _block_assign(block: Any, centers: np.ndarray, device: str, n_threads: int | None
+                  ) -> tuple[np.ndarray, float]:
+    labels, sq = ops.kmeans_assign(block, centers, device=device, n_threads=n_threads)
+    return labels, float(np.sum(sq, dtype=np.float64))
 
 
 def _block_labels(block: Any, centers: np.ndarray, device: str, n_threads: int | None) -> np.ndarray:
@@ -414,8 +427,7 @@ class KMeans:
         tol_abs = float(self.tol) * float(np.mean(variance)) if d else 0.0
 
         centers = self._initial_centers(c, blocks, k, d, rng)
-        labels_prev: list[np.ndarray] | None = None
-        strict = False
+        labels_prev: list[bytes] | None = None
         it = 0
         for it in range(1, max_iter + 1):
             stats = self._stats(c, blocks, centers)
@@ -434,17 +446,17 @@ class KMeans:
                 print(f"iteration {it}: inertia {sum(st[2] for st in stats):.6g}, shift {shift:.3g}")
             if self._after_iteration is not None:
                 self._after_iteration(it)
-            if labels_prev is not None and all(np.array_equal(a, b) for a, b in zip(labels, labels_prev)):
-                strict = True
+            if labels_prev is not None and labels == labels_prev:
                 break
             if shift <= tol_abs:
                 break
             labels_prev = labels
-        # Final E-step so labels_ and inertia_ match the returned centres.
-        final = self._stats(c, blocks, centers) if not strict else stats
+        # Final E-step so labels_ and inertia_ match the returned centres
+        # (gathers the labels once, at the end).
+        final = _map_blocks(c, _block_assign, blocks, centers, self.device, self.n_threads)
         self.cluster_centers_ = centers
-        self.labels_ = np.concatenate([st[3] for st in final]) if final else np.zeros(0, np.int64)
-        self.inertia_ = float(sum(st[2] for st in final))
+        self.labels_ = np.concatenate([lab for lab, _ in final]) if final else np.zeros(0, np.int64)
+        self.inertia_ = float(sum(inertia for _, inertia in final))
         self.n_iter_ = it
         self.n_features_in_ = d
         return self
