@@ -41,7 +41,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import bench_recommenders as br  # noqa: E402  (machine_info, versions, _public)
+import bench_recommenders as br  # noqa: E402  (machine_info, versions)
 import datasets  # noqa: E402
 
 
@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.users = 20_000
 
-    ev = br._public("cohortrec.evaluation")
-    rec = br._public("cohortrec.recommenders")
+    from cohortrec import evaluation as ev
+    from cohortrec import recommenders as rec
     import implicit.evaluation as iev
     from implicit.als import AlternatingLeastSquares
     from implicit.nearest_neighbours import CosineRecommender

@@ -85,10 +85,14 @@ def _parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--out",
-        default=os.path.join(here, "results", f"cpu-{today}.md"),
-        help="Markdown results file ('-' to skip writing)",
+        default=None,
+        help="Markdown results file ('-' to skip writing; default "
+        "benchmarks/results/cpu-<date>.md, cpu-<date>-quick.md with --quick)",
     )
     args = p.parse_args(argv)
+    if args.out is None:
+        suffix = "-quick" if args.quick else ""
+        args.out = os.path.join(here, "results", f"cpu-{today}{suffix}.md")
     if args.budget is None:
         args.budget = 8.0 if args.quick else 15.0
     return args
@@ -1413,7 +1417,8 @@ def write_markdown(path, args, ops, ops_err, gemm, started, elapsed):
         for note in c.notes:
             lines.append(f"\nNote: {note}")
         if c.checks:
-            lines += ["", "Correctness checks (run on the first, untimed-or-warm-up output, before further timing):", ""]
+            lines += ["", "Correctness checks (on the output of each library's first run -- the warm-up, or the only "
+                "timed run for cases marked cold -- before any further timed repeat):", ""]
             for what, ok, detail in c.checks:
                 lines.append(f"- {'ok' if ok else '**FAIL**'} -- {what}{': ' + detail if detail else ''}")
         lines.append("")
