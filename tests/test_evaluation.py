@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-
-def _public(name: str):
-    """Import a cohortrec subpackage by its public name (see test_recommenders._public)."""
-    mod = importlib.import_module(name)
-    if getattr(mod, "__file__", None) is None:
-        init = Path(list(mod.__path__)[0]) / "__init__.py"
-        exec(compile(init.read_text(), str(init), "exec"), mod.__dict__)
-    return mod
-
-
-_public("cohortrec.evaluation")
-_public("cohortrec.recommenders")
-from cohortrec.evaluation import (  # noqa: E402
+from cohortrec.evaluation import (
     METRICS,
     evaluate,
     evaluate_by_group,
@@ -31,7 +16,7 @@ from cohortrec.evaluation import (  # noqa: E402
     ranking_metrics,
     user_holdout,
 )
-from cohortrec.recommenders import ItemKNN, Popularity, UserKNN  # noqa: E402
+from cohortrec.recommenders import ItemKNN, Popularity, UserKNN
 
 
 def random_matrix(rng, n_users=200, n_items=60, density=0.1) -> sp.csr_matrix:

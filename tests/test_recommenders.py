@@ -9,34 +9,16 @@ scores with dense NumPy computations on small data.
 
 from __future__ import annotations
 
-import importlib
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 import cohortrec
-
-
-def _public(name: str):
-    """Import a cohortrec subpackage by its public name.
-
-    An editable install made before the subpackage existed registers it as a
-    namespace package and never runs its ``__init__``; run it here so the
-    tests exercise the public names either way.
-    """
-    mod = importlib.import_module(name)
-    if getattr(mod, "__file__", None) is None:
-        init = Path(list(mod.__path__)[0]) / "__init__.py"
-        exec(compile(init.read_text(), str(init), "exec"), mod.__dict__)
-    return mod
-
-
-recs = _public("cohortrec.recommenders")
-evaluation = _public("cohortrec.evaluation")
-from cohortrec.recommenders import (  # noqa: E402
+from cohortrec import evaluation
+from cohortrec import recommenders as recs
+from cohortrec.recommenders import (
     EASE,
     GroupRecommender,
     ItemKNN,
@@ -770,8 +752,7 @@ def test_group_clusterer_noise_labels_and_assign(rng):
 def test_group_with_cohortrec_cluster_and_discovery(rng):
     X, g = planted(rng, noise=0.0)
     try:
-        cluster = _public("cohortrec.cluster")
-        KMeans = cluster.KMeans
+        from cohortrec.cluster import KMeans
     except (ImportError, AttributeError):
         pytest.skip("cohortrec.cluster.KMeans is not available")
     model = GroupRecommender(clusterer=KMeans(3, spherical=True, random_state=0), k=10).fit(X)

@@ -68,29 +68,33 @@ def per_user_metrics(hits: np.ndarray, n_test: np.ndarray, ks: tuple[int, ...]) 
     """
     u = hits.shape[0]
     kmax = max(ks)
-    if hits.shape[1] < kmax:
-        hits = np.concatenate([hits, np.zeros((u, kmax - hits.shape[1]), dtype=bool)], axis=1)
-    hits = hits[:, :kmax]
-    h = hits.astype(np.float64)
-    cum = np.cumsum(h, axis=1)
+    # work on the hit positions only (a few per user), not on u x K dense arrays
+    rows, pos = np.nonzero(hits[:, :kmax])  # row-major: sorted by row, then position
+    pos = pos.astype(np.int64)
+    first = np.searchsorted(rows, np.arange(u))  # index of each row's first hit
+    rank = np.arange(rows.size) - first[rows]  # 0-based rank of the hit among the row's hits
     disc = 1.0 / np.log2(np.arange(2, kmax + 2))
     cdisc = np.cumsum(disc)
-    dcg = np.cumsum(h * disc, axis=1)
-    ap = np.cumsum(h * cum / np.arange(1, kmax + 1), axis=1)
+    gain = disc[pos]
+    prec_at_hit = (rank + 1) / (pos + 1.0)  # precision at each hit position (for AP)
     nt = np.asarray(n_test, dtype=np.float64)
     valid = nt > 0
     out: dict[tuple[str, int], np.ndarray] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
         for k in ks:
-            hk = cum[:, k - 1] if kmax else np.zeros(u)
+            sel = pos < k
+            r = rows[sel]
+            hk = np.bincount(r, minlength=u).astype(np.float64)
+            dcg = np.bincount(r, weights=gain[sel], minlength=u)
+            ap = np.bincount(r, weights=prec_at_hit[sel], minlength=u)
             cap = np.minimum(k, nt)
             idcg = cdisc[np.maximum(cap.astype(np.int64), 1) - 1]
             vals = {
                 "precision": hk / k,
                 "recall": hk / nt,
                 "recall_capped": hk / cap,
-                "ndcg": dcg[:, k - 1] / idcg,
-                "map": ap[:, k - 1] / cap,
+                "ndcg": dcg / idcg,
+                "map": ap / cap,
                 "hit_rate": (hk > 0).astype(np.float64),
             }
             for name, v in vals.items():
