@@ -105,7 +105,7 @@ class EASE(RecommenderBase):
     >>> from cohortrec.recommenders import EASE
     >>> X = sp.csr_matrix([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype="float32")
     >>> EASE(l2=0.5).fit(X).recommend(0, X, N=1)[0]
-    array([2])
+    array([2], dtype=int32)
     """
 
     _param_names: ClassVar[tuple[str, ...]] = ("l2", "min_item_users", "dropout")

@@ -114,7 +114,7 @@ class UserKNN(RecommenderBase):
     >>> from cohortrec.recommenders import UserKNN
     >>> X = sp.csr_matrix([[1, 1, 0], [1, 1, 1], [0, 0, 1]], dtype="float32")
     >>> UserKNN(k=1).fit(X).recommend(0, X, N=1)[0]
-    array([2])
+    array([2], dtype=int32)
     """
 
     _param_names: ClassVar[tuple[str, ...]] = ("k", "power", "threshold")
@@ -185,7 +185,7 @@ class ItemKNN(RecommenderBase):
     >>> from cohortrec.recommenders import ItemKNN
     >>> X = sp.csr_matrix([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype="float32")
     >>> ItemKNN(k=2).fit(X).recommend(0, X, N=1)[0]
-    array([2])
+    array([2], dtype=int32)
     """
 
     _param_names: ClassVar[tuple[str, ...]] = ("k", "similarity", "K1", "B", "threshold")

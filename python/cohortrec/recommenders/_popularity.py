@@ -15,13 +15,18 @@ __all__ = ["Popularity"]
 class Popularity(RecommenderBase):
     """Recommend the items most users interacted with (non-personalised).
 
+    Every user gets the same ranking minus their own items (computed with
+    NumPy from one global ordering; items nobody interacted with are never
+    returned).
+
     Parameters
     ----------
     weighting : {"users", "sum"}, default "users"
         ``"users"``: score = number of training users with the item;
         ``"sum"``: score = sum of the interaction values.
     device, n_threads, batch_size
-        See :class:`~cohortrec.recommenders.RecommenderBase`.
+        See :class:`~cohortrec.recommenders.RecommenderBase` (CPU only:
+        ``device="cuda"`` raises).
 
     Attributes
     ----------
@@ -33,7 +38,7 @@ class Popularity(RecommenderBase):
     >>> from cohortrec.recommenders import Popularity
     >>> X = sp.csr_matrix([[1, 1, 0], [0, 1, 0], [0, 1, 1]], dtype="float32")
     >>> Popularity().fit(X).recommend(1, X, N=2)[0]
-    array([0, 2])
+    array([0, 2], dtype=int32)
     """
 
     _param_names: ClassVar[tuple[str, ...]] = ("weighting",)
@@ -71,19 +76,19 @@ class Popularity(RecommenderBase):
             return ids, scores
         longest = int(np.diff(exclude.indptr).max()) if exclude is not None and exclude.nnz else 0
         cand = order[:n + longest]
+        banned = np.zeros((u, cand.size), dtype=bool)
         if exclude is not None and exclude.nnz:
-            m = np.int64(exclude.shape[1])
-            ekeys = np.repeat(np.arange(u, dtype=np.int64), np.diff(exclude.indptr)) * m + exclude.indices
-            ckeys = np.arange(u, dtype=np.int64)[:, None] * m + cand[None, :]
-            pos = np.minimum(np.searchsorted(ekeys, ckeys), len(ekeys) - 1)
-            banned = ekeys[pos] == ckeys
-        else:
-            banned = np.zeros((u, cand.size), dtype=bool)
-        first = np.argsort(banned, axis=1, kind="stable")[:, :n]  # allowed ones first, in rank order
-        ok = ~np.take_along_axis(banned, first, axis=1)
-        w = first.shape[1]
-        ids[:, :w] = np.where(ok, cand[first], -1)
-        scores[:, :w] = np.where(ok, self.item_popularity_[cand[first]], -np.inf)
+            where = np.full(exclude.shape[1], -1, dtype=np.int64)  # item -> column in cand
+            where[cand] = np.arange(cand.size)
+            col = where[exclude.indices]
+            hit = col >= 0
+            banned[np.repeat(np.arange(u), np.diff(exclude.indptr))[hit], col[hit]] = True
+        allowed = ~banned
+        slot = np.cumsum(allowed, axis=1) - 1  # output position of each allowed candidate
+        take = allowed & (slot < n)
+        r, c = np.nonzero(take)
+        ids[r, slot[r, c]] = cand[c]
+        scores[r, slot[r, c]] = self.item_popularity_[cand[c]]
         return ids, scores
 
     def _order(self) -> np.ndarray:
