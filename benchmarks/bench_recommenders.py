@@ -39,8 +39,9 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,13 +55,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def machine_info() -> dict[str, str]:
     info: dict[str, str] = {}
     try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
         for line in out.splitlines():
             if ":" in line:
                 k, v = line.split(":", 1)
                 info[k.strip()] = v.strip()
-    except Exception:  # noqa: BLE001
-        pass
+    except (OSError, subprocess.SubprocessError):  # no lscpu: the report shows "?"
+        info = {}
     mem = "?"
     try:
         with open("/proc/meminfo") as fh:
@@ -91,12 +92,12 @@ def versions() -> dict[str, str]:
             out[name] = "not installed"
     try:
         rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10).stdout.strip()
+                             capture_output=True, text=True, timeout=10, check=False).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
         out["cohortrec"] += f" (git {rev}{'+uncommitted changes' if dirty else ''})"
-    except Exception:  # noqa: BLE001
-        pass
+    except (OSError, subprocess.SubprocessError):  # no git: version without the revision
+        out["cohortrec"] += " (git revision unknown)"
     return out
 
 
@@ -170,7 +171,7 @@ def grids(dataset: str, quick: bool, seed: int) -> dict[str, list[tuple[dict, Ca
     gp = []
     for (ng, sg), k, blend, power in itertools.product(
             routes, [50, 100], [0.0, 0.1, 0.2] if not quick else [0.1], [1.0, 2.0] if not quick else [2.0]):
-        p = dict(n_groups=ng, search_groups=sg, k=k, blend=blend, power=power, random_state=seed)
+        p = {"n_groups": ng, "search_groups": sg, "k": k, "blend": blend, "power": power, "random_state": seed}
         gp.append((p, lambda p=p: rec.GroupRecommender(**p)))
     g["GroupRecommender"] = gp
     g["implicit ALS"] = [(p, lambda p=p: ImplicitModel(lambda: AlternatingLeastSquares(
@@ -300,25 +301,25 @@ def report(results: dict, args, command: str, started: str, wall: float) -> str:
           "* Positives: MovieLens ratings >= 4; Last.fm any play. Binary 0/1 matrix for every model.",
           "* Users with >= 5 positives kept; items without a positive dropped.",
           f"* Test: 20% per-user random holdout (`cohortrec.evaluation.random_holdout`, seed {args.seed}).",
-          f"* Validation: 20% per-user holdout of train (seed {args.seed + 1}); each model's grid is "
+          (f"* Validation: 20% per-user holdout of train (seed {args.seed + 1}); each model's grid is "
           "searched on (train minus validation, validation) by NDCG@10; the chosen configuration is "
-          "refit on the full train and scored on test once.",
-          "* Full ranking over all items with the user's train items excluded, "
+          "refit on the full train and scored on test once."),
+          ("* Full ranking over all items with the user's train items excluded, "
           "`cohortrec.evaluation.evaluate` for every model (implicit's models through the same "
-          "function, with BLAS limited to 1 thread as implicit asks).",
-          "* NDCG@10 binary-gain, ideal DCG over min(10, |test|) items; Recall@20 = hits / |test|; "
+          "function, with BLAS limited to 1 thread as implicit asks)."),
+          ("* NDCG@10 binary-gain, ideal DCG over min(10, |test|) items; Recall@20 = hits / |test|; "
           "Coverage@10 = distinct items in the top-10 lists / items. \u00b1 is the standard error "
-          "over test users.",
-          "* GroupRecommender configurations are eligible only with >= 3x fewer user-user similarities "
+          "over test users."),
+          ("* GroupRecommender configurations are eligible only with >= 3x fewer user-user similarities "
           "than UserKNN on both counts: user pairs searched (UserKNN: n_users x (n_users - 1)) and "
           "pairs sharing at least one item (the dot products the sparse kernel actually computes), "
-          "measured on the validation-run training matrix.",
-          "* implicit ALS: 15 iterations; CosineRecommender's K neighbours include the item itself "
-          "(implicit's convention).", ""]
-    for key, res in results.items():
+          "measured on the validation-run training matrix."),
+          ("* implicit ALS: 15 iterations; CosineRecommender's K neighbours include the item itself "
+          "(implicit's convention)."), ""]
+    for res in results.values():
         L += [f"## {res['label']}", "",
-              f"{res['shape'][0]} users x {res['shape'][1]} items, {res['nnz']} positives; "
-              f"train {res['train']}, test {res['test']} (validation run: {res['val_train']} / {res['val']}).", "",
+              (f"{res['shape'][0]} users x {res['shape'][1]} items, {res['nnz']} positives; "
+              f"train {res['train']}, test {res['test']} (validation run: {res['val_train']} / {res['val']})."), "",
               "| model | NDCG@10 | Recall@20 | Coverage@10 | fit s | eval s | chosen on validation |",
               "|---|---:|---:|---:|---:|---:|---|"]
         models = res["models"]
@@ -332,16 +333,16 @@ def report(results: dict, args, command: str, started: str, wall: float) -> str:
             ok = g["ndcg10"] >= u["ndcg10"]
             L += ["**GroupRecommender vs UserKNN.**", "",
                   "| | UserKNN | GroupRecommender | ratio |", "|---|---:|---:|---:|",
-                  f"| user pairs searched | {u['pairs_searched']:,} | {g['pairs_searched']:,} | "
-                  f"{u['pairs_searched'] / g['pairs_searched']:.2f}x fewer |",
-                  f"| pairs sharing >= 1 item (dot products computed) | {u['pairs_cooccurring']:,} | "
-                  f"{g['pairs_cooccurring']:,} | {u['pairs_cooccurring'] / max(g['pairs_cooccurring'], 1):.2f}x fewer |",
+                  (f"| user pairs searched | {u['pairs_searched']:,} | {g['pairs_searched']:,} | "
+                  f"{u['pairs_searched'] / g['pairs_searched']:.2f}x fewer |"),
+                  (f"| pairs sharing >= 1 item (dot products computed) | {u['pairs_cooccurring']:,} | "
+                  f"{g['pairs_cooccurring']:,} | {u['pairs_cooccurring'] / max(g['pairs_cooccurring'], 1):.2f}x fewer |"),
                   f"| NDCG@10 | {u['ndcg10']:.4f} | {g['ndcg10']:.4f} | |", "",
-                  f"Paired difference Group - UserKNN in NDCG@10: {d:+.4f} \u00b1 {se:.4f} (standard error over "
+                  (f"Paired difference Group - UserKNN in NDCG@10: {d:+.4f} \u00b1 {se:.4f} (standard error over "
                   f"test users). Target 'at least matches': {'met' if ok else 'NOT met'}"
                   f"{'' if ok else ' (difference within ' + f'{abs(d) / se:.1f}' + ' standard errors)'}; "
                   f"target >= 3x fewer similarities (both counts, final fit): "
-                  f"{'met' if (u['pairs_searched'] >= 3 * g['pairs_searched'] and u['pairs_cooccurring'] >= 3 * g['pairs_cooccurring']) else 'NOT met'}.", ""]
+                  f"{'met' if (u['pairs_searched'] >= 3 * g['pairs_searched'] and u['pairs_cooccurring'] >= 3 * g['pairs_cooccurring']) else 'NOT met'}."), ""]
         ours = {n: r for n, r in models.items() if not n.startswith("implicit")}
         ref = {n: r for n, r in models.items() if n in ("EASE", "implicit ALS")}
         if ours and ref:
@@ -356,12 +357,12 @@ def report(results: dict, args, command: str, started: str, wall: float) -> str:
             L += [line]
             if "implicit ALS" in models and br != "implicit ALS":
                 a = models["implicit ALS"]
-                L += [f" For reference, against implicit ALS alone ({a['ndcg10']:.4f}): {bo} "
-                      f"{ours[bo]['ndcg10'] / a['ndcg10'] - 1:+.1%}."]
+                L += [(f" For reference, against implicit ALS alone ({a['ndcg10']:.4f}): {bo} "
+                      f"{ours[bo]['ndcg10'] / a['ndcg10'] - 1:+.1%}.")]
             L += [""]
     L += ["## Validation grids", "",
           "Every configuration tried, with its validation NDCG@10 (fit on train minus validation).", ""]
-    for key, res in results.items():
+    for res in results.values():
         L += [f"<details><summary>{res['label']}</summary>", "", "| model | parameters | val NDCG@10 | fit s | note |",
               "|---|---|---:|---:|---|"]
         for name, p, nd, fs, note in res["grid"]:

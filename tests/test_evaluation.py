@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-
 from cohortrec.evaluation import (
     METRICS,
     evaluate,
@@ -91,7 +90,7 @@ def test_leave_last_out_takes_latest(rng):
             assert test[u].nnz == 0
     # same with the times as an array aligned with X.data
     t2 = np.asarray(T[X.nonzero()]).ravel()
-    tr2, te2 = leave_last_out(X, t2, n=2, min_items=3)
+    _tr2, te2 = leave_last_out(X, t2, n=2, min_items=3)
     assert (te2 != test).nnz == 0
 
 
@@ -145,13 +144,13 @@ def test_metrics_hand_computed():
     d4, d2 = as_dict(df, 4), as_dict(df, 2)
     lg = np.log2
     # user 0: hits at ranks 2 and 4 of {2, 4, 9}; user 1: hit at rank 2 of {5, 6}
-    u0 = dict(precision=2 / 4, recall=2 / 3, recall_capped=2 / 3,
-              ndcg=(1 / lg(3) + 1 / lg(5)) / (1 + 1 / lg(3) + 1 / lg(4)),
-              map=(1 / 2 + 2 / 4) / 3, hit_rate=1.0)
-    u1 = dict(precision=1 / 4, recall=1 / 2, recall_capped=1 / 2,
-              ndcg=(1 / lg(3)) / (1 + 1 / lg(3)), map=(1 / 2) / 2, hit_rate=1.0)
-    for m in u0:
-        assert d4[m] == pytest.approx((u0[m] + u1[m]) / 2), m
+    u0 = {"precision": 2 / 4, "recall": 2 / 3, "recall_capped": 2 / 3,
+          "ndcg": (1 / lg(3) + 1 / lg(5)) / (1 + 1 / lg(3) + 1 / lg(4)),
+          "map": (1 / 2 + 2 / 4) / 3, "hit_rate": 1.0}
+    u1 = {"precision": 1 / 4, "recall": 1 / 2, "recall_capped": 1 / 2,
+          "ndcg": (1 / lg(3)) / (1 + 1 / lg(3)), "map": (1 / 2) / 2, "hit_rate": 1.0}
+    for m, v0 in u0.items():
+        assert d4[m] == pytest.approx((v0 + u1[m]) / 2), m
     assert d2["precision"] == pytest.approx((1 / 2 + 1 / 2) / 2)
     assert d2["recall"] == pytest.approx((1 / 3 + 1 / 2) / 2)
     assert d2["recall_capped"] == pytest.approx((1 / 2 + 1 / 2) / 2)

@@ -14,8 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-
-from cohortrec.datasets import load_csv, load_lastfm_hetrec, load_movielens, load_parquet
+from cohortrec.datasets import (
+    load_csv,
+    load_lastfm_hetrec,
+    load_movielens,
+    load_parquet,
+)
 from cohortrec.datasets._loaders import Dataset, from_events
 
 DATA = Path(os.environ.get("COHORTREC_DATA", "/work/shared/data"))

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import warnings
 
+import cohortrec
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
-import cohortrec
 from cohortrec import evaluation
 from cohortrec import recommenders as recs
 from cohortrec.recommenders import (
@@ -118,7 +117,7 @@ class RecommenderMixin:
     def test_similar_items_same_parity(self, fitted):
         model, _ = fitted
         for itemid in range(0, 50, 7):
-            ids, scores = model.similar_items(itemid, N=10)
+            ids, _scores = model.similar_items(itemid, N=10)
             assert len(ids) == 10
             assert np.all(ids % 2 == itemid % 2)
         ids, _ = model.similar_items(np.arange(6), N=5)
@@ -127,7 +126,7 @@ class RecommenderMixin:
 
     def test_similar_users_same_parity(self, fitted):
         model, _ = fitted
-        ids, scores = model.similar_users(3, N=10)
+        ids, _scores = model.similar_users(3, N=10)
         assert ids[0] == 3 and np.all(ids % 2 == 1)
         ids, _ = model.similar_users(3, N=10, filter_users=[3])
         assert 3 not in ids
@@ -192,11 +191,11 @@ class RecommenderMixin:
         X = random_interactions(rng)
         model = self.make().fit(X)
         subset = np.array([1, 2, 4, 8, 16, 32, 33])
-        ids, sc = model.recommend(np.arange(60), X, N=10, items=subset)
+        ids, _sc = model.recommend(np.arange(60), X, N=10, items=subset)
         assert ids.shape == (60, len(subset))  # width min(N, len(items))
         valid = ids >= 0
         assert np.isin(ids[valid], subset).all()
-        full, full_sc = model.recommend(np.arange(60), X, N=40)
+        full, _full_sc = model.recommend(np.arange(60), X, N=40)
         for u in range(60):  # same order as the full ranking restricted to the subset
             expect = full[u][np.isin(full[u], subset)]
             np.testing.assert_array_equal(ids[u][valid[u]], expect[:valid[u].sum()])
@@ -238,7 +237,7 @@ class RecommenderMixin:
             model = self.make().fit(X)
             assert (model.n_users_, model.n_items_) == shape
             if shape[0]:
-                ids, sc = model.recommend(np.arange(shape[0]), X, N=3)
+                ids, _sc = model.recommend(np.arange(shape[0]), X, N=3)
                 assert ids.shape == (shape[0], min(3, shape[1]))
                 assert (ids == -1).all()
                 assert len(model.recommend(0, X, N=3)[0]) == 0
@@ -250,7 +249,7 @@ class RecommenderMixin:
         X = random_interactions(rng)
         model = self.make().fit(X[:50])
         new = X[50:]
-        ids, sc = model.recommend(np.arange(50, 60), new, N=5, recalculate_user=True)
+        ids, _sc = model.recommend(np.arange(50, 60), new, N=5, recalculate_user=True)
         assert ids.shape == (10, 5)
         for r in range(10):
             assert not set(ids[r][ids[r] >= 0]) & set(new[r].indices)
@@ -513,8 +512,8 @@ def test_ease_min_item_users(rng):
     np.testing.assert_array_equal(model.items_, kept)
     ref = EASE(l2=5.0).fit(X[:, kept])
     np.testing.assert_allclose(model.item_weights_, ref.item_weights_, rtol=1e-5, atol=1e-7)
-    ids, sc = model.recommend(np.arange(90), X, N=5)
-    r_ids, r_sc = ref.recommend(np.arange(90), X[:, kept], N=5)
+    ids, _sc = model.recommend(np.arange(90), X, N=5)
+    r_ids, _r_sc = ref.recommend(np.arange(90), X[:, kept], N=5)
     np.testing.assert_array_equal(ids, np.where(r_ids >= 0, kept[r_ids], -1))
     assert not np.isin(ids, [5, 7]).any()
 
@@ -694,7 +693,7 @@ def test_group_blend_mixes_parts(rng):
 
 
 def test_group_cold_start_and_fewer_similarities(rng):
-    X, g = planted(rng, n_users=200, n_items=80, n_groups=4, noise=0.0)
+    X, _g = planted(rng, n_users=200, n_items=80, n_groups=4, noise=0.0)
     model = GroupRecommender(n_groups=4, search_groups=1, k=10, blend=0.3, random_state=0).fit(X)
     assert model.n_similarities_ * 3 <= UserKNN().fit(X).n_similarities_
     # a brand-new user with a few items of slice 2 is served from slice 2
@@ -703,13 +702,13 @@ def test_group_cold_start_and_fewer_similarities(rng):
     assert np.all((ids[0] >= 40) & (ids[0] < 60))
     # a new user with no items at all gets the group-size-weighted profile
     empty = sp.csr_matrix((1, 80), dtype=np.float32)
-    ids, sc = model.recommend(np.array([10**9]), empty, N=5, recalculate_user=True)
+    ids, _sc = model.recommend(np.array([10**9]), empty, N=5, recalculate_user=True)
     assert (ids >= 0).all()
 
 
 def test_group_with_clusterer_object(rng):
     KMeans = pytest.importorskip("sklearn.cluster").KMeans
-    X, g = planted(rng, noise=0.0)
+    X, _g = planted(rng, noise=0.0)
     km = KMeans(n_clusters=3, n_init=3, random_state=0)
     model = GroupRecommender(clusterer=km, k=10, blend=0.2).fit(X)
     np.testing.assert_array_equal(model.labels_, km.labels_)

@@ -19,16 +19,23 @@ from __future__ import annotations
 import csv
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["Dataset", "load_movielens", "load_lastfm_hetrec", "load_csv", "load_parquet",
-           "from_events"]
+__all__ = [
+    "Dataset",
+    "from_events",
+    "load_csv",
+    "load_lastfm_hetrec",
+    "load_movielens",
+    "load_parquet",
+]
 
 PathLike = str | os.PathLike  # type: ignore[type-arg]
 
@@ -125,7 +132,7 @@ class Dataset:
         ``weight``.
         """
         try:
-            from cohortrec.interactions import Interactions  # noqa: PLC0415
+            from cohortrec.interactions import Interactions
         except ImportError as exc:  # pragma: no cover - depends on the installed version
             raise ImportError("cohortrec.interactions.Interactions is not available") from exc
         items = self.items.set_index("item_id", drop=True)

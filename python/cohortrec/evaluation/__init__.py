@@ -14,8 +14,18 @@
 from __future__ import annotations
 
 from cohortrec.evaluation._evaluate import evaluate, evaluate_by_group
-from cohortrec.evaluation._metrics import METRICS, hits_matrix, per_user_metrics, ranking_metrics
-from cohortrec.evaluation._splits import UserHoldout, leave_last_out, random_holdout, user_holdout
+from cohortrec.evaluation._metrics import (
+    METRICS,
+    hits_matrix,
+    per_user_metrics,
+    ranking_metrics,
+)
+from cohortrec.evaluation._splits import (
+    UserHoldout,
+    leave_last_out,
+    random_holdout,
+    user_holdout,
+)
 
 __all__ = [
     "METRICS",

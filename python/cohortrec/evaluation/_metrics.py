@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["ranking_metrics", "METRICS", "hits_matrix", "per_user_metrics"]
+__all__ = ["METRICS", "hits_matrix", "per_user_metrics", "ranking_metrics"]
 
 #: metric names in the order :func:`ranking_metrics` and ``evaluate`` report them
 METRICS: tuple[str, ...] = (

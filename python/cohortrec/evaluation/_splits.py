@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["random_holdout", "leave_last_out", "user_holdout", "UserHoldout"]
+__all__ = ["UserHoldout", "leave_last_out", "random_holdout", "user_holdout"]
 
 
 def _as_csr(X: Any, name: str = "user_items") -> sp.csr_matrix:
@@ -197,7 +197,7 @@ class UserHoldout:
 
 def user_holdout(
     user_items: Any,
-    test_users: float | int | Any = 0.2,
+    test_users: float | Any = 0.2,
     fold_in_fraction: float = 0.8,
     *,
     min_items: int = 2,
@@ -234,7 +234,7 @@ def user_holdout(
     eligible = np.flatnonzero(n_u >= min_items)
     if isinstance(test_users, (float, np.floating)):
         frac = _check_fraction(test_users, "test_users")
-        chosen = rng.choice(eligible, size=int(round(frac * len(eligible))), replace=False)
+        chosen = rng.choice(eligible, size=round(frac * len(eligible)), replace=False)
     elif isinstance(test_users, (numbers.Integral, np.integer)) and not isinstance(test_users, bool):
         if not 0 <= test_users <= len(eligible):
             raise ValueError(f"test_users={test_users} but only {len(eligible)} users have "

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from cohortrec import ops
 from cohortrec._backend import resolve_device, resolve_threads
 
-__all__ = ["RecommenderBase", "RecommenderWarning", "NotFittedError", "load_model"]
+__all__ = ["NotFittedError", "RecommenderBase", "RecommenderWarning", "load_model"]
 
 _FORMAT_VERSION = 1
 _REGISTRY: dict[str, type[RecommenderBase]] = {}

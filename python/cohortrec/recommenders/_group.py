@@ -306,7 +306,7 @@ class GroupRecommender(RecommenderBase):
         self._check_params()
         self._stacked_cache = None
         self.clusterer_labels_ = None
-        n_users, n_items = X.shape
+        n_users, _n_items = X.shape
         active = np.diff(X.indptr) > 0
         self.components_ = None
         Z = self._embed_fit(X, active)

@@ -8,9 +8,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import ops
-from cohortrec.recommenders._base import RecommenderBase, _check_int, mask_columns, rows_of
+from cohortrec.recommenders._base import (
+    RecommenderBase,
+    _check_int,
+    mask_columns,
+    rows_of,
+)
 
-__all__ = ["UserKNN", "ItemKNN", "bm25_weight"]
+__all__ = ["ItemKNN", "UserKNN", "bm25_weight"]
 
 
 def bm25_weight(item_users: sp.csr_matrix, K1: float = 100.0, B: float = 0.8, *,
