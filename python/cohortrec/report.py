@@ -1,0 +1,805 @@
+"""A self-contained HTML report of the user groups found by :class:`~cohortrec.GroupDiscovery`.
+
+:func:`render_report` turns a fitted discovery into one HTML page and
+:func:`write_report` saves it. The page needs no network to be viewed: no
+external CSS, JavaScript, fonts or images; the plots are drawn with
+matplotlib (the Agg renderer, through :class:`matplotlib.figure.Figure`, so
+the user's pyplot backend is left alone) and embedded as base64 PNG data
+URIs. Every string that comes from the data (item titles, category names,
+labels, table cells) is HTML-escaped.
+
+Sections, each with a stable ``id``:
+
+* ``overview`` - dataset and run facts (header) and a compact table of the
+  groups (label, size, share, top categories);
+* ``quality`` - silhouette and other figures of :meth:`GroupDiscovery.quality`;
+* ``sizes`` - group sizes;
+* ``map`` - a 2-D PCA map of (a sample of) the users coloured by group;
+* ``k-curve`` - the choice-of-K curve, only when ``n_groups="auto"`` was used;
+* ``groups`` with one card ``group-<k>`` per group (``group-noise`` for the
+  users a density clusterer left unassigned): behavioural features vs all
+  users, top categories and items by lift with support, keywords and
+  over-represented user features;
+* ``evaluation`` and ``timings`` - only when given.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import math
+import numbers
+import os
+import pathlib
+import warnings
+from collections.abc import Mapping
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["render_report", "write_report"]
+
+_NOISE_COLOR = "#9e9e9e"
+_MAX_CARD_CHARTS = 60  # beyond this many groups the cards show feature tables without charts
+_MAX_TABLE_ROWS = 500
+_FEATURE_NAMES = {
+    "n_events": "events",
+    "n_items": "distinct items",
+    "n_view": "views",
+    "n_cart": "add-to-carts",
+    "n_purchase": "purchases",
+    "conversion": "conversion (purchases / views)",
+    "active_days": "active days",
+    "events_per_day": "events per active day",
+    "recency_days": "days since last event",
+    "mean_weight": "mean weight",
+    "mean_dwell": "mean dwell time (s)",
+    "total_spend": "total spend",
+    "mean_spend": "spend per purchase",
+    "mean_value": "mean value",
+}
+
+
+# ----------------------------------------------------------------- helpers
+def _esc(value: Any) -> str:
+    """HTML-escape ``str(value)`` (quotes included)."""
+    return html.escape(str(value), quote=True)
+
+
+def _mpl_text(value: Any, limit: int = 40) -> str:
+    """A data string made safe for matplotlib text (no mathtext), shortened."""
+    s = str(value).replace("\n", " ")
+    if len(s) > limit:
+        s = s[: limit - 1] + "\u2026"
+    return s.replace("$", r"\$")
+
+
+def _fmt_num(value: Any, digits: int = 4) -> str:
+    """Format a number for a table cell (integers plainly, floats to ``digits`` significant)."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (numbers.Integral, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (numbers.Real, np.floating)):
+        v = float(value)
+        if math.isnan(v):
+            return "\u2013"
+        if math.isinf(v):
+            return "\u221e" if v > 0 else "\u2212\u221e"
+        if v != 0 and v.is_integer() and abs(v) < 1e15:
+            return f"{int(v):,}"
+        return f"{v:.{digits}g}"
+    return str(value)
+
+
+def _pct(share: float) -> str:
+    share = float(share)
+    if math.isnan(share):
+        return "\u2013"
+    if 0 < share < 0.001:
+        return "<0.1%"
+    return f"{100 * share:.1f}%" if share < 0.1 else f"{100 * share:.0f}%"
+
+
+def _feature_name(col: str) -> str:
+    if col in _FEATURE_NAMES:
+        return _FEATURE_NAMES[col]
+    if col.startswith("n_"):
+        return col[2:].replace("_", " ") + " events"
+    return col.replace("_", " ")
+
+
+def _group_colors(k: int) -> list[str]:
+    """One distinct colour per group (tab10, tab20, then a sampled colormap)."""
+    from matplotlib import colormaps  # noqa: PLC0415
+    from matplotlib.colors import to_hex  # noqa: PLC0415
+
+    if k <= 0:
+        return []
+    if k <= 10:
+        cmap = colormaps["tab10"]
+        return [to_hex(cmap(i)) for i in range(k)]
+    if k <= 20:
+        cmap = colormaps["tab20"]
+        order = list(range(0, 20, 2)) + list(range(1, 20, 2))  # strong colours first
+        return [to_hex(cmap(order[i])) for i in range(k)]
+    cmap = colormaps["turbo"]
+    return [to_hex(cmap(0.05 + 0.9 * i / (k - 1))) for i in range(k)]
+
+
+def _png(fig: Any, dpi: int = 144) -> str:
+    """Encode a matplotlib Figure as a ``data:image/png;base64,...`` URI."""
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # missing glyphs in data-derived labels
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None},
+                    facecolor="white")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _img(uri: str, alt: str, cls: str = "plot") -> str:
+    return f'<img class="{cls}" src="{uri}" alt="{_esc(alt)}">'
+
+
+def _rc() -> Any:
+    import matplotlib  # noqa: PLC0415
+
+    return matplotlib.rc_context({
+        "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "axes.spines.top": False,
+        "axes.spines.right": False, "axes.edgecolor": "#888888", "axes.grid": False,
+        "xtick.color": "#444444", "ytick.color": "#444444", "legend.frameon": False,
+        "svg.fonttype": "none", "text.usetex": False,
+    })
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, cls: str = "", raw: bool = False,
+           numeric: Sequence[bool] | None = None) -> str:
+    """An HTML table; cells are escaped unless ``raw`` (then they are trusted HTML)."""
+    numeric = list(numeric) if numeric is not None else [False] * len(header)
+    th = "".join(f'<th{" class=num" if n else ""}>{_esc(h)}</th>' for h, n in zip(header, numeric))
+    body = []
+    for r in rows:
+        cells = "".join(f'<td{" class=num" if n else ""}>{c if raw else _esc(c)}</td>'
+                        for c, n in zip(r, numeric))
+        body.append(f"<tr>{cells}</tr>")
+    c = f' class="{cls}"' if cls else ""
+    return f"<table{c}><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _frame_table(df: pd.DataFrame) -> str:
+    """Render any DataFrame as an escaped HTML table (index kept when it is informative)."""
+    shown = df
+    note = ""
+    if len(df) > _MAX_TABLE_ROWS:
+        shown = df.iloc[:_MAX_TABLE_ROWS]
+        note = f'<p class="note">First {_MAX_TABLE_ROWS:,} of {len(df):,} rows.</p>'
+    keep_index = not (isinstance(shown.index, pd.RangeIndex) and shown.index.name is None)
+    if keep_index:
+        shown = shown.reset_index()
+    cols = [" / ".join(str(x) for x in c) if isinstance(c, tuple) else str(c) for c in shown.columns]
+    numeric = [pd.api.types.is_numeric_dtype(shown.iloc[:, j]) and not pd.api.types.is_bool_dtype(
+        shown.iloc[:, j]) for j in range(shown.shape[1])]
+    rows = [[_fmt_num(v) if isinstance(v, (numbers.Number, np.generic)) else ("" if v is None else str(v))
+             for v in row] for row in shown.itertuples(index=False, name=None)]
+    return _table(cols, rows, cls="data", numeric=numeric) + note
+
+
+def _pivot_metrics(df: pd.DataFrame) -> pd.DataFrame:
+    """Tidy ``metric, k, value`` tables (from :func:`cohortrec.evaluation.evaluate`) as one row per model/group."""
+    cols = set(df.columns)
+    if not {"metric", "k", "value"} <= cols or "user" in cols or df.empty:
+        return df
+    ids = [c for c in df.columns if c not in ("metric", "k", "value", "n_users")]
+    try:
+        wide = df.assign(_col=df["metric"].astype(str) + "@" + df["k"].astype(str))
+        if ids:
+            out = wide.pivot(index=ids, columns="_col", values="value")
+        else:
+            out = wide.set_index("_col")["value"].to_frame().T
+            out.index = pd.Index(["all"], name="")
+        order = list(dict.fromkeys(wide["_col"]))
+        out = out[order]
+        out.columns.name = None
+        if "n_users" in cols:
+            n = df.groupby(ids)["n_users"].max() if ids else pd.Series([df["n_users"].max()], index=out.index)
+            out["users"] = n.reindex(out.index).to_numpy()
+        return out
+    except (ValueError, KeyError, TypeError):  # duplicates or odd columns: show as given
+        return df
+
+
+# -------------------------------------------------------------- validation
+def _check_discovery(discovery: Any) -> None:
+    from sklearn.exceptions import NotFittedError  # noqa: PLC0415
+
+    from cohortrec.discovery import GroupDiscovery  # noqa: PLC0415
+
+    if not isinstance(discovery, GroupDiscovery):
+        raise TypeError(f"discovery must be a fitted cohortrec.GroupDiscovery, got {type(discovery).__name__}")
+    if not hasattr(discovery, "labels_"):
+        raise NotFittedError("discovery is not fitted: call discovery.fit(interactions) before making a report")
+    n = discovery.interactions_.n_users
+    if discovery.labels_.shape != (n,) or discovery.embeddings_.shape[0] != n:
+        raise ValueError(f"discovery is inconsistent: {discovery.labels_.shape[0]} labels and "
+                         f"{discovery.embeddings_.shape[0]} embeddings for {n} users")
+
+
+def _check_options(evaluation: Any, timings: Any, title: Any, data_name: Any, max_points: Any,
+                   random_state: Any) -> dict[str, float] | None:
+    if evaluation is not None and not isinstance(evaluation, pd.DataFrame):
+        raise TypeError(f"evaluation must be a pandas DataFrame or None, got {type(evaluation).__name__}")
+    for name, v in (("title", title), ("data_name", data_name)):
+        if v is not None and not isinstance(v, str):
+            raise TypeError(f"{name} must be a str or None, got {type(v).__name__}")
+    if isinstance(max_points, bool) or not isinstance(max_points, (numbers.Integral, np.integer)):
+        raise TypeError(f"max_points must be an integer, got {type(max_points).__name__}")
+    if max_points < 1:
+        raise ValueError(f"max_points must be >= 1, got {max_points}")
+    if random_state is not None and not isinstance(random_state, (numbers.Integral, np.random.RandomState)):
+        raise TypeError(f"random_state must be an int, a numpy RandomState or None, got {type(random_state).__name__}")
+    if timings is None:
+        return None
+    if not isinstance(timings, Mapping):
+        raise TypeError(f"timings must be a mapping of stage name -> seconds, got {type(timings).__name__}")
+    out: dict[str, float] = {}
+    for stage, sec in timings.items():
+        if isinstance(sec, bool) or not isinstance(sec, (numbers.Real, np.integer, np.floating)):
+            raise TypeError(f"timings[{stage!r}] must be a number of seconds, got {type(sec).__name__}")
+        if not math.isfinite(float(sec)) or float(sec) < 0:
+            raise ValueError(f"timings[{stage!r}] must be a finite number of seconds >= 0, got {sec!r}")
+        out[str(stage)] = float(sec)
+    return out
+
+
+# ------------------------------------------------------------------- plots
+def _sizes_plot(sizes: np.ndarray, n_noise: int, colors: list[str]) -> str:
+    k = len(sizes)
+    names = [str(g) for g in range(k)] + (["noise"] if n_noise else [])
+    vals = list(sizes) + ([n_noise] if n_noise else [])
+    cols = colors + ([_NOISE_COLOR] if n_noise else [])
+    with _rc():
+        fig = _figure(6.4, min(0.26 * len(vals) + 0.9, 12.0))
+        ax = fig.subplots()
+        y = np.arange(len(vals))
+        ax.barh(y, vals, color=cols, height=0.72)
+        ax.set_yticks(y, names if len(vals) <= 60 else [""] * len(vals))
+        ax.invert_yaxis()
+        ax.set_xlabel("users")
+        ax.set_ylabel("group")
+        top = max(vals) if vals else 1
+        if len(vals) <= 40:
+            total = max(sum(vals), 1)
+            for yi, v in zip(y, vals):
+                ax.text(v + 0.01 * top, yi, f"{v:,} ({_pct(v / total)})", va="center", fontsize=8, color="#333333")
+        ax.set_xlim(0, top * 1.22 if top else 1)
+        ax.set_title("Users per group")
+        return _png(fig)
+
+
+def _pca_2d(Z: np.ndarray, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Project rows to 2-D: returns (coords, mean, components (d, 2), axis labels)."""
+    n, d = Z.shape
+    mean = Z.mean(axis=0) if n else np.zeros(d)
+    Zc = Z - mean
+    if d >= 2 and n >= 2:
+        _, s, vt = np.linalg.svd(Zc, full_matrices=False)
+        comps = vt[:2].T
+        if comps.shape[1] < 2:  # n == 1 edge: pad
+            comps = np.column_stack([comps, np.zeros(d)])
+        var = s ** 2
+        tot = var.sum()
+        ratio = var[:2] / tot if tot > 0 else np.zeros(2)
+        ratio = np.pad(ratio, (0, 2 - ratio.size))
+        for j in range(2):  # deterministic sign: largest loading positive
+            if comps[np.argmax(np.abs(comps[:, j])), j] < 0:
+                comps[:, j] *= -1
+        return Zc @ comps, mean, comps, [f"PC1 ({_pct(ratio[0])} of variance)",
+                                         f"PC2 ({_pct(ratio[1])} of variance)"]
+    if d >= 2:  # a single user
+        comps = np.eye(d)[:, :2]
+        return Zc @ comps, mean, comps, ["dimension 1", "dimension 2"]
+    comps = np.zeros((d, 2))
+    comps[0, 0] = 1.0
+    XY = np.column_stack([Zc[:, 0], rng.uniform(-0.5, 0.5, n)])
+    return XY, mean, comps, ["embedding (1-D)", "random jitter"]
+
+
+def _map_plot(Z: np.ndarray, labels: np.ndarray, centroids: np.ndarray, colors: list[str], group_names: list[str],
+              max_points: int, random_state: Any) -> tuple[str, int]:
+    rng = np.random.RandomState(random_state) if not isinstance(random_state, np.random.RandomState) \
+        else random_state
+    n = Z.shape[0]
+    idx = np.sort(rng.choice(n, max_points, replace=False)) if n > max_points else np.arange(n)
+    order = rng.permutation(idx.size)  # draw in random order so no group hides the others
+    idx = idx[order]
+    Zs = np.nan_to_num(np.asarray(Z[idx], dtype=np.float64))
+    norms = np.linalg.norm(Zs, axis=1, keepdims=True)
+    Zs = Zs / np.where(norms > 0, norms, 1.0) if Zs.shape[1] > 1 else Zs  # cosine geometry of the clustering
+    XY, mean, comps, axis_labels = _pca_2d(Zs, rng)
+    lab = labels[idx]
+    pal = np.array(colors + [_NOISE_COLOR], dtype=object)
+    col = pal[np.where(lab >= 0, lab, len(colors))]
+    with _rc():
+        fig = _figure(6.8, 5.2)
+        ax = fig.subplots()
+        size = float(np.clip(6000.0 / max(idx.size, 1), 4.0, 40.0))
+        ax.scatter(XY[:, 0], XY[:, 1], c=list(col), s=size, alpha=0.55, linewidths=0, rasterized=True)
+        k = centroids.shape[0]
+        if k and Z.shape[1] > 1:
+            C = (np.nan_to_num(centroids) - mean) @ comps
+            for g in range(k):
+                ax.scatter([C[g, 0]], [C[g, 1]], s=200, c=[colors[g]], edgecolors="black", linewidths=1.0,
+                           zorder=3)
+                ax.annotate(str(g), (C[g, 0], C[g, 1]), ha="center", va="center", fontsize=7, fontweight="bold",
+                            color="white", zorder=4)
+        if 0 < k <= 12 or (k == 0 and (lab < 0).any()):
+            from matplotlib.lines import Line2D  # noqa: PLC0415
+
+            handles = [Line2D([], [], marker="o", linestyle="", color=colors[g],
+                              label=f"{g} \u00b7 {_mpl_text(group_names[g], 28)}") for g in range(k)]
+            if (labels < 0).any():
+                handles.append(Line2D([], [], marker="o", linestyle="", color=_NOISE_COLOR, label="noise"))
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        ax.set_xlabel(axis_labels[0])
+        ax.set_ylabel(axis_labels[1])
+        ax.set_title("Users in embedding space (PCA), coloured by group")
+        return _png(fig), int(idx.size)
+
+
+def _features_plot(names: list[str], ratios: np.ndarray, color: str, lim: float) -> str:
+    """Horizontal bars of log2(group / all) centred at x1."""
+    r = np.asarray(ratios, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = np.log2(r)
+    shown = np.clip(np.nan_to_num(lr, nan=0.0, posinf=lim, neginf=-lim), -lim, lim)
+    with _rc():
+        fig = _figure(4.6, 0.24 * len(names) + 0.75)
+        ax = fig.subplots()
+        y = np.arange(len(names))
+        bar_colors = [color if v >= 0 else "#b0b7c3" for v in shown]
+        ax.barh(y, shown, color=bar_colors, height=0.7)
+        ax.axvline(0, color="#333333", linewidth=0.8)
+        ax.set_yticks(y, [_mpl_text(s, 34) for s in names])
+        ax.invert_yaxis()
+        ax.set_xlim(-lim * 1.5, lim * 1.5)
+        ticks = [t for t in (-3, -2, -1, 0, 1, 2, 3) if abs(t) <= lim + 1e-9] or [0]
+        if lim < 1:
+            ticks = [-lim, 0, lim]
+        ax.set_xticks(ticks, [f"\u00d7{2.0 ** t:.3g}" for t in ticks])
+        for yi, v, rv in zip(y, shown, r):
+            txt = "n/a" if not math.isfinite(rv) else f"\u00d7{rv:.2f}"
+            ax.text(v + (0.04 * lim if v >= 0 else -0.04 * lim), yi, txt, va="center",
+                    ha="left" if v >= 0 else "right", fontsize=7, color="#333333")
+        ax.set_xlabel("group mean / all users (log scale)")
+        ax.tick_params(axis="y", length=0)
+        return _png(fig, dpi=120)
+
+
+def _k_curve_plot(curve: pd.DataFrame, chosen: int) -> str:
+    k = curve["k"].to_numpy()
+    left = [c for c in curve.columns if c not in ("k", "inertia") and pd.api.types.is_numeric_dtype(curve[c])]
+    style = {"score": dict(linewidth=2.4, color="#1f77b4"), "silhouette": dict(color="#2ca02c", linestyle="--"),
+             "stability": dict(color="#ff7f0e", linestyle="-.")}
+    with _rc():
+        fig = _figure(6.4, 3.6)
+        ax = fig.subplots()
+        for c in left:
+            ax.plot(k, curve[c].to_numpy(dtype=float), marker="o", markersize=3.5, label=_mpl_text(c),
+                    **style.get(c, {}))
+        ax.set_xlabel("number of groups k")
+        ax.set_ylabel("score (higher is better)")
+        ax.axvline(chosen, color="#d62728", linestyle=":", linewidth=1.4, label=f"chosen k = {chosen}")
+        if "inertia" in curve.columns and pd.api.types.is_numeric_dtype(curve["inertia"]):
+            ax2 = ax.twinx()
+            ax2.spines["right"].set_visible(True)
+            ax2.plot(k, curve["inertia"].to_numpy(dtype=float), color="#7f7f7f", linewidth=1.0, alpha=0.7,
+                     label="inertia (right axis)")
+            ax2.set_ylabel("inertia (lower = tighter)", color="#7f7f7f")
+            h1, l1 = ax.get_legend_handles_labels()
+            h2, l2 = ax2.get_legend_handles_labels()
+            ax.legend(h1 + h2, l1 + l2, loc="best", fontsize=8)
+        else:
+            ax.legend(loc="best", fontsize=8)
+        if len(k) and len(k) <= 30:
+            ax.set_xticks(k)
+        ax.set_title("Choosing the number of groups")
+        return _png(fig)
+
+
+# ------------------------------------------------------------------ report
+_CSS = """
+:root{--fg:#1d2430;--muted:#5d6675;--line:#e3e7ee;--bg:#f6f8fb;--card:#fff;--accent:#2f6fdb}
+*{box-sizing:border-box}
+body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+ color:var(--fg);background:var(--bg);line-height:1.45;font-size:15px}
+header.top{background:#18233a;color:#fff;padding:28px 40px 22px}
+header.top h1{margin:0 0 6px;font-size:26px;font-weight:650}
+header.top .sub{color:#c8d3e6;font-size:14px}
+.facts{display:flex;flex-wrap:wrap;gap:10px;margin-top:16px;padding:0;list-style:none}
+.facts li{background:rgba(255,255,255,.09);border-radius:8px;padding:8px 14px;min-width:110px}
+.facts .v{display:block;font-size:20px;font-weight:650}
+.facts .k{font-size:12px;color:#c8d3e6;text-transform:uppercase;letter-spacing:.04em}
+nav{position:sticky;top:0;z-index:5;background:#fff;border-bottom:1px solid var(--line);padding:8px 40px;
+ font-size:14px}
+nav a{color:var(--accent);text-decoration:none;margin-right:18px}
+main{max-width:1180px;margin:0 auto;padding:10px 40px 40px}
+section{margin:28px 0}
+h2{font-size:20px;margin:0 0 10px;padding-bottom:6px;border-bottom:2px solid var(--line)}
+h3{font-size:16px;margin:0}
+h4{font-size:13px;margin:14px 0 6px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
+p.note,.note{color:var(--muted);font-size:13px}
+img.plot{max-width:100%;height:auto;background:#fff;border:1px solid var(--line);border-radius:6px}
+img.small{max-width:100%;height:auto}
+table{border-collapse:collapse;font-size:13.5px;background:#fff}
+th,td{padding:5px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+th{background:#eef2f8;font-weight:600}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+table.data{max-width:100%;display:block;overflow-x:auto}
+.swatch{display:inline-block;width:12px;height:12px;border-radius:3px;margin-right:6px;vertical-align:-1px}
+.bar{display:inline-block;height:8px;border-radius:4px;background:var(--accent);vertical-align:middle;
+ margin-right:6px}
+.badge{display:inline-block;font-size:11px;padding:1px 7px;border-radius:9px;background:#fde9c8;color:#7a4a00;
+ margin-left:6px;vertical-align:2px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:18px}
+.card{background:var(--card);border:1px solid var(--line);border-top:5px solid var(--c,#888);border-radius:8px;
+ padding:14px 18px}
+.card .meta{color:var(--muted);font-size:13px;margin:2px 0 6px}
+.cols{display:grid;grid-template-columns:1fr 1fr;gap:14px}
+.chips{display:flex;flex-wrap:wrap;gap:6px;padding:0;margin:0;list-style:none}
+.chips li{background:#eef2f8;border-radius:12px;padding:2px 10px;font-size:13px}
+.lift{margin:0;padding-left:20px;font-size:13.5px}
+.lift li{margin:2px 0}
+.lift .m{color:var(--muted);font-size:12.5px;white-space:nowrap}
+.grid2{display:grid;grid-template-columns:minmax(0,1.4fr) minmax(0,1fr);gap:18px;align-items:start}
+details summary{cursor:pointer;color:var(--accent);font-size:13px;margin-top:8px}
+footer{color:var(--muted);font-size:12px;text-align:center;padding:20px}
+@media (max-width:760px){.cards{grid-template-columns:1fr}.cols,.grid2{grid-template-columns:1fr}
+ main,header.top,nav{padding-left:16px;padding-right:16px}}
+@media print{nav{display:none}.card{break-inside:avoid}body{background:#fff}}
+"""
+
+
+def _lift_list(entries: Any, what: str) -> str:
+    if not isinstance(entries, (list, tuple)) or not entries:
+        return f'<p class="note">No {what} data.</p>'
+    lis = []
+    for e in entries:
+        try:
+            name, lift, sup = e[0], float(e[1]), float(e[2])
+        except (TypeError, ValueError, IndexError):
+            lis.append(f"<li>{_esc(e)}</li>")
+            continue
+        lis.append(f'<li>{_esc(name)} <span class="m">\u00d7{lift:.2f} lift \u00b7 {_pct(sup)} of group</span></li>')
+    return f'<ol class="lift">{"".join(lis)}</ol>'
+
+
+def _user_feature_lines(row: pd.Series, cols: list[str]) -> str:
+    lis = []
+    for c in cols:
+        v = row.get(c)
+        if not isinstance(v, tuple) or len(v) != 3:
+            continue
+        val, in_g, overall = v
+        lis.append(f"<li><b>{_esc(c[len('user_'):].replace('_', ' '))}</b>: {_esc(val)} "
+                   f'<span class="m">{_pct(in_g)} of group vs {_pct(overall)} overall</span></li>')
+    return f'<ul class="lift">{"".join(lis)}</ul>' if lis else ""
+
+
+def render_report(
+    discovery: Any,
+    *,
+    evaluation: pd.DataFrame | None = None,
+    timings: Mapping[str, float] | None = None,
+    title: str | None = None,
+    data_name: str | None = None,
+    max_points: int = 5000,
+    random_state: int | np.random.RandomState | None = 0,
+) -> str:
+    """The HTML text of a self-contained report on the groups of a fitted discovery.
+
+    Parameters
+    ----------
+    discovery : GroupDiscovery
+        A fitted :class:`~cohortrec.GroupDiscovery`.
+    evaluation : pandas.DataFrame, optional
+        A table of results (e.g. from :func:`cohortrec.evaluation.evaluate`,
+        one row per model or a tidy ``metric, k, value`` table, which is
+        shown with one column per ``metric@k``).
+    timings : mapping of str to float, optional
+        Seconds spent in each stage of the run.
+    title : str, optional
+        Page title; default ``"User groups in <data_name>"``.
+    data_name : str, optional
+        Name of the dataset shown in the header.
+    max_points : int, default 5000
+        At most this many users (a random sample) are drawn on the map.
+    random_state : int, RandomState or None, default 0
+        Seed of that sample (the page is deterministic for a fixed seed,
+        apart from its date).
+
+    Returns
+    -------
+    str
+        The whole HTML document.
+
+    Raises
+    ------
+    TypeError
+        If ``discovery`` is not a :class:`~cohortrec.GroupDiscovery` or an
+        option has the wrong type.
+    sklearn.exceptions.NotFittedError
+        (a ``ValueError``) if ``discovery`` is not fitted.
+    ValueError
+        For out-of-range options (``max_points < 1``, negative timings).
+
+    Examples
+    --------
+    >>> from cohortrec import GroupDiscovery
+    >>> from cohortrec.datasets import make_shop
+    >>> from cohortrec.report import render_report
+    >>> shop = make_shop(300, 100, 3, seed=0)
+    >>> gd = GroupDiscovery(n_groups=3, random_state=0).fit(shop.interactions)
+    >>> page = render_report(gd, data_name="make_shop")
+    >>> page.startswith("<!DOCTYPE html>") and 'id="group-2"' in page
+    True
+    """
+    _check_discovery(discovery)
+    timings_ = _check_options(evaluation, timings, title, data_name, max_points, random_state)
+    import cohortrec  # noqa: PLC0415
+
+    X = discovery.interactions_
+    labels = np.asarray(discovery.labels_)
+    k = int(discovery.n_groups_)
+    n = X.n_users
+    noise = labels < 0
+    n_noise = int(noise.sum())
+    sizes = np.bincount(labels[~noise], minlength=k)[:k] if k else np.zeros(0, dtype=np.int64)
+    colors = _group_colors(k)
+    profile = discovery.profile()
+    quality = discovery.quality()
+    groups_prof = profile.drop(index="all") if "all" in profile.index else profile
+    names = [str(groups_prof.loc[g, "label"]) if g in groups_prof.index else f"group {g}" for g in range(k)]
+    data_label = data_name or "interactions"
+    page_title = title if title is not None else f"User groups in {data_label}"
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    enc = type(getattr(discovery, "encoder_", None)).__name__
+    clu = type(getattr(discovery, "clusterer_", None)).__name__
+    version = getattr(cohortrec, "__version__", "?")
+
+    feat_cols = [c[: -len("_vs_all")] for c in profile.columns
+                 if c.endswith("_vs_all") and c[: -len("_vs_all")] in profile.columns]
+    user_cols = [c for c in profile.columns if c.startswith("user_")]
+    has_cats = any(isinstance(v, list) and v for v in groups_prof.get("top_categories", pd.Series(dtype=object)))
+
+    parts: list[str] = []
+    # -------------------------------------------------------------- header
+    facts = [("users", f"{n:,}"), ("items", f"{X.n_items:,}"), ("interactions", f"{X.nnz:,}")]
+    if X.events is not None:
+        facts.append(("events", f"{len(X.events):,}"))
+    facts.append(("groups", f"{k:,}"))
+    if n_noise:
+        facts.append(("unassigned", f"{n_noise:,}"))
+    if "silhouette" in quality:
+        facts.append(("silhouette", f"{quality['silhouette']:.3f}"))
+    facts_html = "".join(f'<li><span class="v">{_esc(v)}</span><span class="k">{_esc(key)}</span></li>'
+                         for key, v in facts)
+    nav = [("overview", "Overview"), ("quality", "Quality"), ("sizes", "Sizes"), ("map", "Map")]
+    if discovery.k_curve_ is not None:
+        nav.append(("k-curve", "Choice of K"))
+    nav.append(("groups", "Groups"))
+    if evaluation is not None:
+        nav.append(("evaluation", "Evaluation"))
+    if timings_ is not None:
+        nav.append(("timings", "Timings"))
+    nav_html = "".join(f'<a href="#{i}">{_esc(t)}</a>' for i, t in nav)
+    parts.append(
+        f'<header class="top" id="header"><h1>{_esc(page_title)}</h1>'
+        f'<div class="sub">Dataset <b>{_esc(data_label)}</b> \u00b7 generated {_esc(now)} \u00b7 '
+        f'cohortrec {_esc(version)} \u00b7 encoder {_esc(enc)} \u00b7 clustering {_esc(clu)}</div>'
+        f'<ul class="facts">{facts_html}</ul></header>'
+        f"<nav>{nav_html}</nav><main>")
+
+    # ------------------------------------------------------------ overview
+    rows = []
+    for g in range(k):
+        r = groups_prof.loc[g] if g in groups_prof.index else pd.Series(dtype=object)
+        cats = r.get("top_categories") if has_cats else r.get("top_items")
+        cats_txt = ", ".join(_esc(c[0]) for c in cats[:3]) if isinstance(cats, list) and cats else "\u2013"
+        badge = '<span class="badge">small</span>' if bool(r.get("small", False)) else ""
+        share = sizes[g] / n
+        rows.append([f'<span class="swatch" style="background:{colors[g]}"></span><a href="#group-{g}">{g}</a>',
+                     f"{_esc(names[g])}{badge}", f"{int(sizes[g]):,}",
+                     f'<span class="bar" style="width:{max(1.0, 80 * share / max(sizes.max() / n, 1e-12)):.0f}px">'
+                     f"</span>{_pct(share)}", cats_txt])
+    if n_noise:
+        rows.append([f'<span class="swatch" style="background:{_NOISE_COLOR}"></span><a href="#group-noise">\u2013</a>',
+                     "noise (not assigned to a group)", f"{n_noise:,}",
+                     f'<span class="bar" style="width:1px;background:{_NOISE_COLOR}"></span>{_pct(n_noise / n)}',
+                     "\u2013"])
+    overview = _table(["group", "label", "users", "share", "top categories" if has_cats else "top items"],
+                      rows, raw=True, numeric=[False, False, True, False, False], cls="overview")
+    parts.append(f'<section id="overview"><h2>Overview</h2><p class="note">{k} group{"s" if k != 1 else ""} '
+                 f"of {n:,} users. Labels are built from each group's most over-represented categories and "
+                 f"distinguishing keywords; follow a group number to its card.</p>{overview}</section>")
+
+    # ------------------------------------------------------------- quality
+    qrows = []
+    q_desc = {"n_groups": "groups found", "silhouette": "silhouette (cosine, sampled): -1..1, higher = "
+              "tighter and better separated groups", "ari": "adjusted Rand index vs true labels",
+              "nmi": "normalised mutual information vs true labels"}
+    for key, v in quality.items():
+        qrows.append([_esc(q_desc.get(key, key)), _fmt_num(int(v) if key == "n_groups" else v)])
+    if k:
+        qrows.append(["largest group (share of users)", _pct(sizes.max() / n)])
+        qrows.append(["smallest group (share of users)", _pct(sizes.min() / n)])
+        if "small" in groups_prof.columns:
+            qrows.append(["groups flagged small", f"{int(groups_prof['small'].astype(bool).sum())}"])
+    if n_noise:
+        qrows.append(["users left unassigned (noise)", f"{n_noise:,} ({_pct(n_noise / n)})"])
+    parts.append('<section id="quality"><h2>Quality</h2>'
+                 + _table(["measure", "value"], qrows, raw=True, numeric=[False, True], cls="quality")
+                 + "</section>")
+
+    # --------------------------------------------------------- sizes + map
+    sizes_uri = _sizes_plot(sizes, n_noise, colors)
+    map_uri, n_shown = _map_plot(np.asarray(discovery.embeddings_), labels, np.asarray(discovery.centroids_),
+                                 colors, names, int(max_points), random_state)
+    parts.append(f'<section id="sizes"><h2>Group sizes</h2>{_img(sizes_uri, "Bar chart of users per group")}'
+                 "</section>")
+    sample_note = (f"all {n:,} users" if n_shown == n else f"a random sample of {n_shown:,} of {n:,} users")
+    dim = discovery.embeddings_.shape[1]
+    parts.append(f'<section id="map"><h2>Map of users</h2>{_img(map_uri, "Scatter plot of users coloured by group")}'
+                 f'<p class="note">Principal-component projection of the {dim}-dimensional user embeddings '
+                 f"(rows normalised, as the groups are found by cosine similarity); {sample_note} shown. "
+                 "Large numbered dots are group centres. Distances in two dimensions only approximate the "
+                 "separation in the full space.</p></section>")
+
+    # ------------------------------------------------------------- k-curve
+    curve = discovery.k_curve_
+    if curve is not None and isinstance(curve, pd.DataFrame) and "k" in curve.columns and len(curve):
+        parts.append(f'<section id="k-curve"><h2>Choice of the number of groups</h2><div class="grid2">'
+                     f'{_img(_k_curve_plot(curve, k), "Line chart of scores by number of groups")}'
+                     f'<div>{_frame_table(curve)}<p class="note">The number of groups with the best score was '
+                     f"kept (k = {k}). Silhouette measures separation on a sample; stability is the "
+                     "agreement of clusterings from different seeds.</p></div></div></section>")
+
+    # -------------------------------------------------------------- groups
+    cards = []
+    lim = 1.0
+    if feat_cols and k:
+        R = groups_prof[[f"{c}_vs_all" for c in feat_cols]].to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            L = np.abs(np.log2(R))
+        L = L[np.isfinite(L)]
+        lim = float(np.clip(L.max() if L.size else 1.0, 0.5, 3.0))
+    overall = profile.loc["all"] if "all" in profile.index else None
+    for g in range(k):
+        r = groups_prof.loc[g] if g in groups_prof.index else pd.Series(dtype=object)
+        badge = '<span class="badge">small</span>' if bool(r.get("small", False)) else ""
+        body = []
+        if feat_cols:
+            ratios = np.array([float(r.get(f"{c}_vs_all", np.nan)) for c in feat_cols])
+            fnames = [_feature_name(c) for c in feat_cols]
+            if k <= _MAX_CARD_CHARTS:
+                body.append("<h4>Behaviour vs all users</h4>"
+                            + _img(_features_plot(fnames, ratios, colors[g], lim),
+                                   f"Bar chart of behavioural features of group {g} relative to all users", "small"))
+            frows = [[_esc(fn), _fmt_num(r.get(c)), _fmt_num(overall.get(c) if overall is not None else None),
+                      "\u2013" if not math.isfinite(rt) else f"\u00d7{rt:.2f}"]
+                     for fn, c, rt in zip(fnames, feat_cols, ratios)]
+            tbl = _table(["feature", "group mean", "all users", "ratio"], frows, raw=True,
+                         numeric=[False, True, True, True])
+            body.append(tbl if k > _MAX_CARD_CHARTS else f"<details><summary>Feature values</summary>{tbl}</details>")
+        else:
+            body.append('<p class="note">No behavioural features (the data has no events).</p>')
+        lists = []
+        if has_cats:
+            lists.append("<div><h4>Top categories</h4>" + _lift_list(r.get("top_categories"), "category") + "</div>")
+        lists.append("<div><h4>Top items</h4>" + _lift_list(r.get("top_items"), "item") + "</div>")
+        body.append(f'<div class="cols">{"".join(lists)}</div>')
+        kw = r.get("keywords")
+        if isinstance(kw, list) and kw:
+            body.append("<h4>Keywords</h4><ul class=\"chips\">" + "".join(f"<li>{_esc(w)}</li>" for w in kw)
+                        + "</ul>")
+        uf = _user_feature_lines(r, user_cols)
+        if uf:
+            body.append(f"<h4>Over-represented user features</h4>{uf}")
+        cards.append(f'<article class="card" id="group-{g}" style="--c:{colors[g]}">'
+                     f'<h3><span class="swatch" style="background:{colors[g]}"></span>Group {g}: '
+                     f"{_esc(names[g])}{badge}</h3>"
+                     f'<div class="meta">{int(sizes[g]):,} users \u00b7 {_pct(sizes[g] / n)} of all</div>'
+                     f'{"".join(body)}</article>')
+    if n_noise:
+        cards.append(f'<article class="card" id="group-noise" style="--c:{_NOISE_COLOR}">'
+                     f"<h3>Unassigned users (noise)</h3>"
+                     f'<div class="meta">{n_noise:,} users \u00b7 {_pct(n_noise / n)} of all</div>'
+                     '<p class="note">The clustering left these users outside every group (e.g. DBSCAN noise: '
+                     "too few similar neighbours). They are not part of any group profile.</p></article>")
+    lift_note = ("Lift = share of the group's users who have a category or item, divided by that share among all "
+                 "users; only entries held by a meaningful share of the group are listed. Feature bars show the "
+                 "group mean divided by the mean over all users on a log scale (\u00d71 = typical).")
+    parts.append(f'<section id="groups"><h2>Groups</h2><p class="note">{lift_note}</p>'
+                 f'<div class="cards">{"".join(cards) or "<p class=note>No groups.</p>"}</div></section>')
+
+    # ------------------------------------------------- evaluation, timings
+    if evaluation is not None:
+        ev = _pivot_metrics(evaluation)
+        body = _frame_table(ev) if len(ev) else '<p class="note">The evaluation table is empty.</p>'
+        parts.append(f'<section id="evaluation"><h2>Evaluation</h2>{body}</section>')
+    if timings_ is not None:
+        total = sum(timings_.values())
+        dash = "\u2013"
+        trows = [[_esc(s), f"{sec:.2f}", f'<span class="bar" style="width:{120 * sec / total if total else 0:.0f}px">'
+                  f"</span>{_pct(sec / total) if total else dash}"] for s, sec in timings_.items()]
+        trows.append(["<b>total</b>", f"<b>{total:.2f}</b>", ""])
+        parts.append('<section id="timings"><h2>Timings</h2>'
+                     + _table(["stage", "seconds", "share"], trows, raw=True, numeric=[False, True, False],
+                              cls="timings") + "</section>")
+
+    parts.append(f"</main><footer>Made with cohortrec {_esc(version)} on {_esc(now)}. This page is self-contained: "
+                 "it loads nothing from the network.</footer>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta name="generator" content="cohortrec {_esc(version)}">'
+            f"<title>{_esc(page_title)}</title><style>{_CSS}</style></head><body>"
+            + "\n".join(parts) + "\n</body></html>\n")
+
+
+def write_report(
+    path: str | os.PathLike[str],
+    discovery: Any,
+    *,
+    evaluation: pd.DataFrame | None = None,
+    timings: Mapping[str, float] | None = None,
+    title: str | None = None,
+    data_name: str | None = None,
+    max_points: int = 5000,
+    random_state: int | np.random.RandomState | None = 0,
+) -> pathlib.Path:
+    """Write the report of :func:`render_report` to ``path`` (UTF-8).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file (conventionally ``report.html``); missing parent folders
+        are created and an existing file is replaced.
+    discovery : GroupDiscovery
+        A fitted :class:`~cohortrec.GroupDiscovery`.
+    evaluation, timings, title, data_name, max_points, random_state
+        As in :func:`render_report`.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a str or path-like, or as :func:`render_report`.
+    ValueError
+        If ``path`` is an existing directory, or as :func:`render_report`.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    p = pathlib.Path(path)
+    if p.is_dir():
+        raise ValueError(f"path must be a file, got the directory {str(p)!r}")
+    text = render_report(discovery, evaluation=evaluation, timings=timings, title=title, data_name=data_name,
+                         max_points=max_points, random_state=random_state)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, p)
+    return p
