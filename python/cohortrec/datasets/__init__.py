@@ -12,6 +12,8 @@ from typing import Any
 # name -> submodule that defines it (imported on first use)
 _EXPORTS = {
     "make_shop": "cohortrec.datasets._synthetic",
+    "Dataset": "cohortrec.datasets._loaders",
+    "from_events": "cohortrec.datasets._loaders",
     "load_movielens": "cohortrec.datasets._loaders",
     "load_lastfm_hetrec": "cohortrec.datasets._loaders",
     "load_csv": "cohortrec.datasets._loaders",
