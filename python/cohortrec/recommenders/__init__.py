@@ -10,6 +10,8 @@ pickle). A user of :mod:`implicit` can switch by changing an import.
 * :class:`UserKNN` -- cosine user-user neighbours.
 * :class:`ItemKNN` -- cosine or BM25-weighted item-item neighbours.
 * :class:`EASE` -- Steck (2019) closed-form linear item-item model.
+* :class:`RP3beta` -- Paudel et al. (2016) random-walk item-item model with a
+  popularity penalty.
 * :class:`GroupRecommender` -- group-aware CF: neighbours searched inside the
   user's group blended with soft group preference profiles.
 """
@@ -26,6 +28,7 @@ from cohortrec.recommenders._ease import EASE
 from cohortrec.recommenders._group import GroupRecommender, spherical_kmeans
 from cohortrec.recommenders._knn import ItemKNN, UserKNN
 from cohortrec.recommenders._popularity import Popularity
+from cohortrec.recommenders._rp3beta import RP3beta
 
 __all__ = [
     "EASE",
@@ -33,6 +36,7 @@ __all__ = [
     "ItemKNN",
     "NotFittedError",
     "Popularity",
+    "RP3beta",
     "RecommenderBase",
     "RecommenderWarning",
     "UserKNN",
