@@ -229,6 +229,9 @@ def _check_discovery(discovery: Any) -> None:
         raise TypeError(f"discovery must be a fitted cohortrec.GroupDiscovery, got {type(discovery).__name__}")
     if not hasattr(discovery, "labels_"):
         raise NotFittedError("discovery is not fitted: call discovery.fit(interactions) before making a report")
+    if getattr(discovery, "embeddings_", None) is None or not getattr(discovery, "_has_data", True):
+        raise ValueError("discovery holds no training data (a model saved with include_data=False); "
+                         "a report needs the users' interactions and embeddings")
     n = discovery.interactions_.n_users
     if discovery.labels_.shape != (n,) or discovery.embeddings_.shape[0] != n:
         raise ValueError(f"discovery is inconsistent: {discovery.labels_.shape[0]} labels and "
@@ -373,10 +376,9 @@ def _features_plot(names: list[str], ratios: np.ndarray, color: str, lim: float)
         ax.set_yticks(y, [_mpl_text(s, 34) for s in names])
         ax.invert_yaxis()
         ax.set_xlim(-lim * 1.5, lim * 1.5)
-        ticks = [t for t in (-3, -2, -1, 0, 1, 2, 3) if abs(t) <= lim + 1e-9] or [0]
-        if lim < 1:
-            ticks = [-lim, 0, lim]
-        ax.set_xticks(ticks, [f"\u00d7{2.0 ** t:.3g}" for t in ticks])
+        nice = (0.125, 0.25, 0.5, 0.8, 1.0, 1.25, 2.0, 4.0, 8.0) if lim < 1 else (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+        ticks = [t for t in nice if abs(math.log2(t)) <= lim * 1.5 + 1e-9]
+        ax.set_xticks([math.log2(t) for t in ticks], [f"\u00d7{t:g}" for t in ticks])
         for yi, v, rv in zip(y, shown, r):
             txt = "n/a" if not math.isfinite(rv) else f"\u00d7{rv:.2f}"
             ax.text(v + (0.04 * lim if v >= 0 else -0.04 * lim), yi, txt, va="center",
@@ -566,8 +568,11 @@ def render_report(
     n_noise = int(noise.sum())
     sizes = np.bincount(labels[~noise], minlength=k)[:k] if k else np.zeros(0, dtype=np.int64)
     colors = _group_colors(k)
-    profile = discovery.profile()
-    quality = discovery.quality()
+    # profile() needs at least one user in a group; silhouette needs 2 <= groups <= assigned users - 1
+    profile = discovery.profile() if k else pd.DataFrame(index=pd.Index(["all"], name="group"))
+    n_ok = int((~noise).sum())
+    n_used = int(np.unique(labels[~noise]).size)
+    quality = discovery.quality() if 2 <= n_used <= n_ok - 1 else {"n_groups": float(k)}
     groups_prof = profile.drop(index="all") if "all" in profile.index else profile
     names = [str(groups_prof.loc[g, "label"]) if g in groups_prof.index else f"group {g}" for g in range(k)]
     data_label = data_name or "interactions"
@@ -623,7 +628,7 @@ def render_report(
                      f'<span class="bar" style="width:{max(1.0, 80 * share / max(sizes.max() / n, 1e-12)):.0f}px">'
                      f"</span>{_pct(share)}", cats_txt])
     if n_noise:
-        rows.append([f'<span class="swatch" style="background:{_NOISE_COLOR}"></span><a href="#group-noise">\u2013</a>',
+        rows.append([f'<span class="swatch" style="background:{_NOISE_COLOR}"></span><a href="#group-noise">noise</a>',
                      "noise (not assigned to a group)", f"{n_noise:,}",
                      f'<span class="bar" style="width:1px;background:{_NOISE_COLOR}"></span>{_pct(n_noise / n)}',
                      "\u2013"])
@@ -715,9 +720,10 @@ def render_report(
         uf = _user_feature_lines(r, user_cols)
         if uf:
             body.append(f"<h4>Over-represented user features</h4>{uf}")
+        head_label = "" if names[g] == f"group {g}" else ": " + _esc(names[g])
         cards.append(f'<article class="card" id="group-{g}" style="--c:{colors[g]}">'
-                     f'<h3><span class="swatch" style="background:{colors[g]}"></span>Group {g}: '
-                     f"{_esc(names[g])}{badge}</h3>"
+                     f'<h3><span class="swatch" style="background:{colors[g]}"></span>Group {g}'
+                     f"{head_label}{badge}</h3>"
                      f'<div class="meta">{int(sizes[g]):,} users \u00b7 {_pct(sizes[g] / n)} of all</div>'
                      f'{"".join(body)}</article>')
     if n_noise:
