@@ -14,16 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
-
 from cohortrec.datasets import make_shop
 from cohortrec.discovery import GroupDiscovery
 from cohortrec.interactions import Interactions
 from cohortrec.report import render_report, write_report
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
 PNG_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
-EXTERNAL_REF = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:)?//""", re.I)
+EXTERNAL_REF = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:)?//""", re.IGNORECASE)
 SECTION = re.compile(r'<(?:section|article|header)[^>]*\bid="([^"]+)"')
 
 
@@ -34,13 +33,13 @@ class _ProjEncoder(BaseEstimator):
     def __init__(self, dim: int = 2) -> None:
         self.dim = dim
 
-    def fit(self, X, y=None):  # noqa: ANN001, ANN201
+    def fit(self, X, y=None):
         return self
 
-    def fit_transform(self, X, y=None):  # noqa: ANN001, ANN201
+    def fit_transform(self, X, y=None):
         return self.transform(X)
 
-    def transform(self, X):  # noqa: ANN001, ANN201
+    def transform(self, X):
         P = np.random.RandomState(0).standard_normal((X.matrix.shape[1], self.dim))
         return np.asarray(X.matrix @ P)
 
@@ -48,10 +47,10 @@ class _ProjEncoder(BaseEstimator):
 class _FixedClusterer(BaseEstimator):
     """A clusterer returning given labels (e.g. with DBSCAN's -1 noise)."""
 
-    def __init__(self, labels=None) -> None:  # noqa: ANN001
+    def __init__(self, labels=None) -> None:
         self.labels = labels
 
-    def fit(self, X, y=None):  # noqa: ANN001, ANN201
+    def fit(self, X, y=None):
         self.labels_ = np.asarray(self.labels, dtype=np.int64)
         return self
 
@@ -325,17 +324,17 @@ def test_bad_discovery(gd):
 
 
 @pytest.mark.parametrize("kwargs, exc, msg", [
-    (dict(evaluation=[1, 2]), TypeError, "evaluation must be a pandas DataFrame"),
-    (dict(timings=[1.0]), TypeError, "timings must be a mapping"),
-    (dict(timings={"fit": "2s"}), TypeError, r"timings\['fit'\] must be a number"),
-    (dict(timings={"fit": -1.0}), ValueError, r"timings\['fit'\] must be a finite number"),
-    (dict(timings={"fit": float("nan")}), ValueError, r"timings\['fit'\]"),
-    (dict(title=3), TypeError, "title must be a str"),
-    (dict(data_name=b"x"), TypeError, "data_name must be a str"),
-    (dict(max_points=0), ValueError, "max_points must be >= 1"),
-    (dict(max_points=10.5), TypeError, "max_points must be an integer"),
-    (dict(max_points=True), TypeError, "max_points must be an integer"),
-    (dict(random_state="seed"), TypeError, "random_state must be"),
+    ({"evaluation": [1, 2]}, TypeError, "evaluation must be a pandas DataFrame"),
+    ({"timings": [1.0]}, TypeError, "timings must be a mapping"),
+    ({"timings": {"fit": "2s"}}, TypeError, r"timings\['fit'\] must be a number"),
+    ({"timings": {"fit": -1.0}}, ValueError, r"timings\['fit'\] must be a finite number"),
+    ({"timings": {"fit": float("nan")}}, ValueError, r"timings\['fit'\]"),
+    ({"title": 3}, TypeError, "title must be a str"),
+    ({"data_name": b"x"}, TypeError, "data_name must be a str"),
+    ({"max_points": 0}, ValueError, "max_points must be >= 1"),
+    ({"max_points": 10.5}, TypeError, "max_points must be an integer"),
+    ({"max_points": True}, TypeError, "max_points must be an integer"),
+    ({"random_state": "seed"}, TypeError, "random_state must be"),
 ])
 def test_bad_options(gd, kwargs, exc, msg):
     with pytest.raises(exc, match=msg):
@@ -380,7 +379,7 @@ _PROBE = """<script>window.addEventListener("load", () => {
   document.body.setAttribute("data-images-ok", String(ok));
   document.body.setAttribute("data-external", String(ext.length));
 });</script>"""
-_CONSOLE = re.compile(r"CONSOLE[(:]\d+|Uncaught", re.I)
+_CONSOLE = re.compile(r"CONSOLE[(:]\d+|Uncaught", re.IGNORECASE)
 
 
 def _chromium() -> str:

@@ -34,8 +34,8 @@ import numbers
 import os
 import pathlib
 import warnings
-from collections.abc import Mapping
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,8 +116,8 @@ def _feature_name(col: str) -> str:
 
 def _group_colors(k: int) -> list[str]:
     """One distinct colour per group (tab10, tab20, then a sampled colormap)."""
-    from matplotlib import colormaps  # noqa: PLC0415
-    from matplotlib.colors import to_hex  # noqa: PLC0415
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
 
     if k <= 0:
         return []
@@ -147,7 +147,7 @@ def _img(uri: str, alt: str, cls: str = "plot") -> str:
 
 
 def _rc() -> Any:
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     return matplotlib.rc_context({
         "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "axes.spines.top": False,
@@ -158,7 +158,7 @@ def _rc() -> Any:
 
 
 def _figure(width: float, height: float) -> Any:
-    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
 
@@ -221,9 +221,9 @@ def _pivot_metrics(df: pd.DataFrame) -> pd.DataFrame:
 
 # -------------------------------------------------------------- validation
 def _check_discovery(discovery: Any) -> None:
-    from sklearn.exceptions import NotFittedError  # noqa: PLC0415
+    from sklearn.exceptions import NotFittedError
 
-    from cohortrec.discovery import GroupDiscovery  # noqa: PLC0415
+    from cohortrec.discovery import GroupDiscovery
 
     if not isinstance(discovery, GroupDiscovery):
         raise TypeError(f"discovery must be a fitted cohortrec.GroupDiscovery, got {type(discovery).__name__}")
@@ -347,7 +347,7 @@ def _map_plot(Z: np.ndarray, labels: np.ndarray, centroids: np.ndarray, colors: 
                 ax.annotate(str(g), (C[g, 0], C[g, 1]), ha="center", va="center", fontsize=7, fontweight="bold",
                             color="white", zorder=4)
         if 0 < k <= 12 or (k == 0 and (lab < 0).any()):
-            from matplotlib.lines import Line2D  # noqa: PLC0415
+            from matplotlib.lines import Line2D
 
             handles = [Line2D([], [], marker="o", linestyle="", color=colors[g],
                               label=f"{g} \u00b7 {_mpl_text(group_names[g], 28)}") for g in range(k)]
@@ -391,8 +391,11 @@ def _features_plot(names: list[str], ratios: np.ndarray, color: str, lim: float)
 def _k_curve_plot(curve: pd.DataFrame, chosen: int) -> str:
     k = curve["k"].to_numpy()
     left = [c for c in curve.columns if c not in ("k", "inertia") and pd.api.types.is_numeric_dtype(curve[c])]
-    style = {"score": dict(linewidth=2.4, color="#1f77b4"), "silhouette": dict(color="#2ca02c", linestyle="--"),
-             "stability": dict(color="#ff7f0e", linestyle="-.")}
+    style: dict[str, dict[str, Any]] = {
+        "score": {"linewidth": 2.4, "color": "#1f77b4"},
+        "silhouette": {"color": "#2ca02c", "linestyle": "--"},
+        "stability": {"color": "#ff7f0e", "linestyle": "-."},
+    }
     with _rc():
         fig = _figure(6.4, 3.6)
         ax = fig.subplots()
@@ -558,7 +561,7 @@ def render_report(
     """
     _check_discovery(discovery)
     timings_ = _check_options(evaluation, timings, title, data_name, max_points, random_state)
-    import cohortrec  # noqa: PLC0415
+    import cohortrec
 
     X = discovery.interactions_
     labels = np.asarray(discovery.labels_)
@@ -623,10 +626,10 @@ def render_report(
         cats_txt = ", ".join(_esc(c[0]) for c in cats[:3]) if isinstance(cats, list) and cats else "\u2013"
         badge = '<span class="badge">small</span>' if bool(r.get("small", False)) else ""
         share = sizes[g] / n
+        width = max(1.0, 80 * share / max(sizes.max() / n, 1e-12))
         rows.append([f'<span class="swatch" style="background:{colors[g]}"></span><a href="#group-{g}">{g}</a>',
                      f"{_esc(names[g])}{badge}", f"{int(sizes[g]):,}",
-                     f'<span class="bar" style="width:{max(1.0, 80 * share / max(sizes.max() / n, 1e-12)):.0f}px">'
-                     f"</span>{_pct(share)}", cats_txt])
+                     f'<span class="bar" style="width:{width:.0f}px"></span>{_pct(share)}', cats_txt])
     if n_noise:
         rows.append([f'<span class="swatch" style="background:{_NOISE_COLOR}"></span><a href="#group-noise">noise</a>',
                      "noise (not assigned to a group)", f"{n_noise:,}",
@@ -746,8 +749,9 @@ def render_report(
     if timings_ is not None:
         total = sum(timings_.values())
         dash = "\u2013"
-        trows = [[_esc(s), f"{sec:.2f}", f'<span class="bar" style="width:{120 * sec / total if total else 0:.0f}px">'
-                  f"</span>{_pct(sec / total) if total else dash}"] for s, sec in timings_.items()]
+        trows = [[_esc(stage), f"{sec:.2f}",
+                  (f'<span class="bar" style="width:{120 * sec / total if total else 0:.0f}px"></span>'
+                   f"{_pct(sec / total) if total else dash}")] for stage, sec in timings_.items()]
         trows.append(["<b>total</b>", f"<b>{total:.2f}</b>", ""])
         parts.append('<section id="timings"><h2>Timings</h2>'
                      + _table(["stage", "seconds", "share"], trows, raw=True, numeric=[False, True, False],
