@@ -17,6 +17,9 @@ recommendation) on an :class:`~cohortrec.Interactions`:
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -75,6 +78,8 @@ class GroupDiscovery(BaseEstimator):
     centroids_ : ndarray of shape (n_groups, d)
         Mean embedding of every group (row-normalised).
     n_groups_ : int
+    user_ids_ : pandas.Index
+        External id of every training user (row order of :attr:`labels_`).
     encoder_, clusterer_ : fitted estimators
     interactions_ : Interactions
         The training data (for profiles).
@@ -199,7 +204,9 @@ class GroupDiscovery(BaseEstimator):
         self.embeddings_ = Z
         self.centroids_ = C
         self.interactions_ = X
+        self.user_ids_ = X.user_ids
         self._features = None
+        self._has_data = True
         return self
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
@@ -259,6 +266,7 @@ class GroupDiscovery(BaseEstimator):
             raise ValueError("assign_text needs GroupDiscovery(text_encoder=TextEncoder(...))")
         T = self.text_encoder_.encode(list(texts))
         if not hasattr(self, "_text_centroids"):
+            self._require_data("assign_text")
             U = self._text_vectors(self.interactions_)
             ok = self.labels_ >= 0
             C = np.asarray(_onehot(self.labels_[ok], self.n_groups_) @ U[ok])
@@ -266,12 +274,211 @@ class GroupDiscovery(BaseEstimator):
         Tn = T / np.maximum(np.linalg.norm(T, axis=1, keepdims=True), 1e-12)
         return np.argmax(Tn @ self._text_centroids.T, axis=1).astype(np.int64)
 
+    # ---------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike[str], *, include_data: bool = True) -> Path:
+        """Write the fitted model to the folder ``path`` (no pickle).
+
+        The folder holds ``discovery.json`` (parameters, fitted scalars, the
+        ``n_groups="auto"`` curve, item side data), ``arrays.npz`` (labels,
+        centroids, user and item ids, and with ``include_data`` the
+        embeddings and the training matrix) and the encoder:
+        ``encoder.npz`` for :class:`~cohortrec.encoders.SVDEncoder`,
+        ``encoder.safetensors`` for
+        :class:`~cohortrec.encoders.InteractionEncoder` (its own
+        :meth:`~cohortrec.encoders.InteractionEncoder.save`). A text view
+        keeps the item text vectors and the text model's name; the
+        sentence-transformers model itself is not copied.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Folder to write (created if needed; files in it are replaced).
+        include_data : bool, default True
+            Also store the training matrix and the user embeddings, so that
+            :meth:`profile`, :meth:`quality` and :meth:`user_features` work
+            after :meth:`load`. Without them the loaded model can still
+            :meth:`assign` and :meth:`transform` new users, which is all that
+            serving needs.
+
+        Returns
+        -------
+        pathlib.Path
+            The folder written.
+
+        Raises
+        ------
+        ValueError
+            When the model is not fitted, or uses a custom ``clusterer`` or
+            an encoder other than the SVD or interaction encoders (their
+            state cannot be written without pickle).
+        """
+        check_is_fitted(self, "labels_")
+        from cohortrec.encoders import SVDEncoder  # noqa: PLC0415
+
+        if self.clusterer is not None:
+            raise ValueError("save supports the default clusterer only (clusterer=None); got clusterer="
+                             f"{type(self.clusterer).__name__}")
+        enc = self.encoder_
+        enc_kind = "svd" if isinstance(enc, SVDEncoder) else (
+            "interaction" if type(enc).__name__ == "InteractionEncoder" else None)
+        if enc_kind is None:
+            raise ValueError(f"save supports SVDEncoder and InteractionEncoder encoders, got {type(enc).__name__}")
+        out = Path(path)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"path must be a folder, but {str(out)!r} is a file")
+        out.mkdir(parents=True, exist_ok=True)
+        X = self.interactions_
+        arrays: dict[str, np.ndarray] = {
+            "labels": np.asarray(self.labels_, dtype=np.int64),
+            "centroids": np.asarray(self.centroids_, dtype=np.float64),
+        }
+        ids: dict[str, Any] = {}
+        for name, index in (("user_ids", X.user_ids), ("item_ids", X.item_ids)):
+            arr, kind = _ids_to_array(index)
+            arrays[name] = arr
+            ids[name] = kind
+        if include_data:
+            M = X.matrix
+            arrays.update({"embeddings": np.asarray(self.embeddings_), "matrix.data": M.data,
+                           "matrix.indices": M.indices, "matrix.indptr": M.indptr,
+                           "matrix.shape": np.asarray(M.shape, dtype=np.int64)})
+        if self.text_encoder is not None:
+            arrays["item_text_vectors"] = np.asarray(self.item_text_vectors_)
+        for old in ("encoder.npz", "encoder.safetensors"):
+            (out / old).unlink(missing_ok=True)
+        if enc_kind == "svd":
+            enc_arrays = {"components": enc.components_, "singular_values": enc.singular_values_,
+                          "n_items": np.asarray(enc.n_items_, dtype=np.int64)}
+            if getattr(enc, "idf_", None) is not None:
+                enc_arrays["idf"] = enc.idf_
+            np.savez(out / "encoder.npz", **enc_arrays)
+        else:
+            enc.save(out / "encoder.safetensors")
+        text = None
+        if self.text_encoder is not None:
+            te = self.text_encoder_
+            text = {k: _jsonable(v) for k, v in te.get_params().items()}
+            text["model"] = os.fspath(te.model) if isinstance(te.model, (str, os.PathLike)) else str(te.model)
+        items = None
+        if X.items is not None:
+            keep = [c for c in ("title", "description", "categories") if c in X.items.columns]
+            if keep:
+                items = {c: [_text_or_list(v) for v in X.items[c]] for c in keep}
+        meta = {
+            "format": 1,
+            "class": "GroupDiscovery",
+            "params": {
+                "encoder": self.encoder if isinstance(self.encoder, str) else None,
+                "n_groups": self.n_groups if isinstance(self.n_groups, str) else int(self.n_groups),
+                "k_range": [int(k) for k in self.k_range],
+                "text_weight": float(self.text_weight),
+                "min_group_size": self.min_group_size,
+                "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else None,
+                "device": self.device,
+            },
+            "encoder_kind": enc_kind,
+            "encoder_params": {k: _jsonable(v) for k, v in enc.get_params().items()
+                               if k not in ("device", "verbose")} if enc_kind == "svd" else None,
+            "text_encoder": text,
+            "n_groups_": int(self.n_groups_),
+            "include_data": bool(include_data),
+            "ids": ids,
+            "items": items,
+            "k_curve": None if self.k_curve_ is None else json.loads(self.k_curve_.to_json(orient="records")),
+        }
+        np.savez(out / "arrays.npz", **arrays)
+        (out / "discovery.json").write_text(json.dumps(meta, indent=1))
+        return out
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, device: str = "auto") -> GroupDiscovery:
+        """Read a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The folder given to :meth:`save`.
+        device : {"auto", "cpu", "cuda"}
+            Where the interaction encoder runs.
+
+        Returns
+        -------
+        GroupDiscovery
+            Fitted: :meth:`assign` and :meth:`transform` work; :meth:`profile`
+            and :meth:`quality` need a model saved with ``include_data=True``.
+        """
+        folder = Path(path)
+        meta_file = folder / "discovery.json"
+        if not meta_file.is_file():
+            raise FileNotFoundError(f"{str(folder)!r} holds no saved GroupDiscovery (expected {str(meta_file)!r})")
+        meta = json.loads(meta_file.read_text())
+        if meta.get("class") != "GroupDiscovery" or meta.get("format") != 1:
+            raise ValueError(f"{str(meta_file)!r} is not a GroupDiscovery file of a supported format")
+        p = meta["params"]
+        model = cls(encoder=p["encoder"] or "svd", n_groups=p["n_groups"], k_range=tuple(p["k_range"]),
+                    text_weight=p["text_weight"], min_group_size=p["min_group_size"],
+                    random_state=p["random_state"], device=device)
+        with np.load(folder / "arrays.npz", allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        if meta["encoder_kind"] == "svd":
+            from cohortrec.encoders import SVDEncoder  # noqa: PLC0415
+
+            enc = SVDEncoder(**meta["encoder_params"])
+            with np.load(folder / "encoder.npz", allow_pickle=False) as data:
+                enc.components_ = data["components"]
+                enc.singular_values_ = data["singular_values"]
+                enc.n_items_ = int(data["n_items"])
+                enc.idf_ = data["idf"] if "idf" in data.files else None
+        else:
+            from cohortrec.encoders import InteractionEncoder  # noqa: PLC0415
+
+            enc = InteractionEncoder.load(folder / "encoder.safetensors", device=device)
+        if p["encoder"] is None:
+            model.encoder = enc
+        model.encoder_ = enc
+        if meta.get("text_encoder") is not None:
+            from cohortrec.encoders import TextEncoder  # noqa: PLC0415
+
+            model.text_encoder = TextEncoder(**{k: (tuple(v) if isinstance(v, list) else v)
+                                                for k, v in meta["text_encoder"].items()})
+            model.text_encoder_ = model.text_encoder
+            model.item_text_vectors_ = arrays["item_text_vectors"]
+        user_ids = _ids_from_array(arrays["user_ids"], meta["ids"]["user_ids"])
+        item_ids = _ids_from_array(arrays["item_ids"], meta["ids"]["item_ids"])
+        items = None
+        if meta.get("items"):
+            items = pd.DataFrame(meta["items"], index=item_ids)
+        if "matrix.data" in arrays:
+            shape = tuple(int(s) for s in arrays["matrix.shape"])
+            M = sp.csr_matrix((arrays["matrix.data"], arrays["matrix.indices"], arrays["matrix.indptr"]),
+                              shape=shape)
+            model.interactions_ = Interactions(M, user_ids, item_ids, items=items)
+            model.embeddings_ = arrays["embeddings"]
+        else:  # no training data: only the item vocabulary (what assign needs)
+            model.interactions_ = Interactions(sp.csr_matrix((0, len(item_ids)), dtype=np.float32),
+                                               pd.Index([]), item_ids, items=items)
+            model.embeddings_ = None
+        model.user_ids_ = user_ids
+        model.labels_ = arrays["labels"]
+        model.centroids_ = arrays["centroids"]
+        model.n_groups_ = int(meta["n_groups_"])
+        model.clusterer_ = None
+        model.k_curve_ = None if meta.get("k_curve") is None else pd.DataFrame(meta["k_curve"])
+        model._features = None
+        model._has_data = "matrix.data" in arrays
+        return model
+
+    def _require_data(self, what: str) -> None:
+        if not getattr(self, "_has_data", True):
+            raise ValueError(f"{what} needs the training data; this model was saved with include_data=False")
+
     # -------------------------------------------------------------- quality
     def quality(self, labels_true: Any = None, *, sample_size: int = 5000) -> dict[str, float]:
         """Silhouette (cosine, on a sample) and, given true labels, ARI and NMI."""
         from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score  # noqa
 
         check_is_fitted(self, "labels_")
+        self._require_data("quality")
         out: dict[str, float] = {"n_groups": float(self.n_groups_)}
         ok = self.labels_ >= 0
         if len(np.unique(self.labels_[ok])) > 1:
@@ -292,6 +499,7 @@ class GroupDiscovery(BaseEstimator):
         from cohortrec.preprocessing import user_features  # noqa: PLC0415
 
         check_is_fitted(self, "labels_")
+        self._require_data("user_features")
         if self._features is None:
             self._features = user_features(self.interactions_)
         return self._features
@@ -319,6 +527,7 @@ class GroupDiscovery(BaseEstimator):
         A last row, index ``"all"``, holds the overall values.
         """
         check_is_fitted(self, "labels_")
+        self._require_data("profile")
         X = self.interactions_
         lab = self.labels_
         k = self.n_groups_
@@ -415,6 +624,42 @@ class GroupDiscovery(BaseEstimator):
         score = tfn * idf
         vocab = np.asarray(cv.get_feature_names_out())
         return [list(vocab[np.argsort(-score[g])[:top_n]]) for g in range(k)]
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.random.RandomState):
+        return None
+    return v
+
+
+def _text_or_list(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [str(x) for x in v]
+    return str(v)
+
+
+def _ids_to_array(index: pd.Index) -> tuple[np.ndarray, str]:
+    """Ids as a pickle-free array and the kind needed to restore them."""
+    values = index.to_numpy()
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64), "int"
+    if values.dtype.kind == "f":
+        return values.astype(np.float64), "float"
+    return np.asarray([str(v) for v in values], dtype=str), "str"
+
+
+def _ids_from_array(arr: np.ndarray, kind: str) -> pd.Index:
+    if kind == "str":
+        return pd.Index([str(v) for v in arr], dtype=object)
+    return pd.Index(arr)
 
 
 def _top_lift(sup: np.ndarray, base: np.ndarray, names: np.ndarray, top_n: int, min_support: float

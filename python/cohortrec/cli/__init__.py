@@ -1,0 +1,25 @@
+"""The ``cohortrec`` command line (also ``python -m cohortrec``).
+
+Subcommands:
+
+* ``cohortrec discover [DATA]`` - find user groups in an event log, a dataset
+  folder or the built-in synthetic data; write ``groups.parquet``,
+  ``profiles.json``, ``profiles.md``, the fitted model (``model/``, no pickle)
+  and ``report.html``;
+* ``cohortrec recommend --model DIR --user ID`` - top-n items for known users,
+  group-based cold start for new ones;
+* ``cohortrec evaluate DATA`` - the holdout evaluation protocol as a table;
+* ``cohortrec info`` - version, devices, CUDA build status, threads, optional
+  dependencies.
+
+Results go to stdout (tables), messages and progress bars to stderr. Bad
+input exits with code 2 and a one-line message (``--debug`` shows the
+traceback).
+"""
+
+from __future__ import annotations
+
+from cohortrec.cli._common import CLIError
+from cohortrec.cli._main import build_parser, main
+
+__all__ = ["CLIError", "build_parser", "main"]

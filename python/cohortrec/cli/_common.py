@@ -1,0 +1,110 @@
+"""Shared pieces of the command-line interface: errors, messages, stages and timings."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+__all__ = ["CLIError", "Console", "format_table"]
+
+
+class CLIError(Exception):
+    """Bad input or an impossible request: reported as one line, exit code 2."""
+
+
+class Console:
+    """Messages and progress on stderr; results go to stdout.
+
+    Parameters
+    ----------
+    quiet : bool
+        No messages and no progress bars (errors and warnings still show).
+    stream : file, optional
+        Where messages go (default ``sys.stderr``).
+    """
+
+    def __init__(self, quiet: bool = False, stream: TextIO | None = None) -> None:
+        self.quiet = quiet
+        self.stream = stream if stream is not None else sys.stderr
+        self.timings: dict[str, float] = {}
+
+    @property
+    def bars(self) -> bool:
+        """Whether progress bars are shown (not quiet and stderr is a terminal)."""
+        return not self.quiet and bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def say(self, message: str) -> None:
+        """A progress message (suppressed with ``--quiet``)."""
+        if not self.quiet:
+            print(message, file=self.stream, flush=True)
+
+    def warn(self, message: str) -> None:
+        """A one-line warning (shown even with ``--quiet``)."""
+        print(f"cohortrec: warning: {one_line(message)}", file=self.stream, flush=True)
+
+    def progress(self, iterable: Any = None, *, total: int | None = None, desc: str = "") -> Any:
+        """A tqdm bar on stderr, disabled when quiet or not a terminal."""
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        return tqdm(iterable, total=total, desc=desc, disable=not self.bars, file=self.stream, leave=False,
+                    dynamic_ncols=True)
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage (kept in :attr:`timings`) and report it when done.
+
+        On a terminal a transient status line with the elapsed time shows
+        while the stage runs (it is cleared afterwards, so a failing stage
+        leaves only the one-line error).
+        """
+        status = None
+        if self.bars:
+            from tqdm.auto import tqdm  # noqa: PLC0415
+
+            status = tqdm(total=None, desc=f"- {name}", bar_format="{desc} ... {elapsed}", file=self.stream,
+                          leave=False)
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            dt = time.perf_counter() - t
+            if status is not None:
+                status.close()
+        self.timings[name] = self.timings.get(name, 0.0) + dt
+        self.say(f"- {name}: {dt:.2f} s")
+
+    def report_timings(self) -> None:
+        """The time of every stage, and the total, on stderr."""
+        if self.quiet or not self.timings:
+            return
+        width = max(len(k) for k in self.timings)
+        lines = ["timings:"]
+        lines += [f"  {k:<{width}}  {v:8.2f} s" for k, v in self.timings.items()]
+        lines.append(f"  {'total':<{width}}  {sum(self.timings.values()):8.2f} s")
+        print("\n".join(lines), file=self.stream, flush=True)
+
+
+def one_line(message: Any) -> str:
+    """``message`` as a single line (newlines folded, surrounding space trimmed)."""
+    return " ".join(str(message).split())
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str], *, floats: str = "{:.4f}") -> str:
+    """A plain-text table with aligned columns (numbers right-aligned)."""
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return floats.format(v)
+        return "" if v is None else str(v)
+
+    cells = [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    numeric = [all(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows)
+               for c in columns]
+    out = ["  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(columns, widths, numeric)).rstrip()]
+    for row in cells:
+        out.append("  ".join(v.rjust(w) if num else v.ljust(w)
+                             for v, w, num in zip(row, widths, numeric)).rstrip())
+    return "\n".join(out)

