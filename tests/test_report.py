@@ -186,8 +186,20 @@ def test_evaluation_wide_table_and_title(gd):
     sec = _section(page, "evaluation")
     assert "ndcg@10" in sec and ">model<" in sec and "0.25" in sec
     assert "<title>Q3 cohorts</title>" in page and "<h1>Q3 cohorts</h1>" in page
-    empty = render_report(gd, evaluation=pd.DataFrame())
-    assert "evaluation table is empty" in _section(empty, "evaluation")
+
+
+def test_evaluation_missing_values_and_index_clash(gd):
+    # the CLI's rows: one per model, a metric may be missing; here also an index named like a column
+    rows = pd.DataFrame([{"model": "popularity", "ndcg@10": None, "users": 5},
+                         {"model": "group", "ndcg@10": 0.125, "users": 5}])
+    sec = _section(render_report(gd, evaluation=rows.set_index(rows["model"])), "evaluation")
+    assert "popularity" in sec and "0.125" in sec and "None" not in sec and "nan" not in sec.lower()
+
+
+def test_empty_evaluation_and_timings(gd):
+    page = render_report(gd, evaluation=pd.DataFrame(), timings={})
+    assert "evaluation table is empty" in _section(page, "evaluation")
+    assert "<b>0.00</b>" in _section(page, "timings")
 
 
 def test_k_curve_section_only_with_auto(shop):

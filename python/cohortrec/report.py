@@ -194,7 +194,7 @@ def _frame_table(df: pd.DataFrame) -> str:
         note = f'<p class="note">First {_MAX_TABLE_ROWS:,} of {len(df):,} rows.</p>'
     keep_index = not (isinstance(shown.index, pd.RangeIndex) and shown.index.name is None)
     if keep_index:
-        shown = shown.reset_index()
+        shown = shown.reset_index(allow_duplicates=True)
     cols = [" / ".join(str(x) for x in c) if isinstance(c, tuple) else str(c) for c in shown.columns]
     numeric = [pd.api.types.is_numeric_dtype(shown.iloc[:, j]) and not pd.api.types.is_bool_dtype(
         shown.iloc[:, j]) for j in range(shown.shape[1])]
