@@ -265,6 +265,17 @@ def test_all_noise(shop):
     assert f"{n:,} users" in _section(page, "group-noise")
 
 
+def test_many_groups_cards_without_charts(shop):
+    n = shop.interactions.n_users
+    gd = GroupDiscovery(clusterer=_FixedClusterer(np.arange(n) % 61), random_state=0).fit(shop.interactions)
+    page = render_report(gd, max_points=100)
+    _check_page(page, 61)
+    assert len(_pngs(page)) == 2  # sizes and map only
+    card = _section(page, "group-60")
+    assert "Behaviour vs all users" not in card and "<th class=num>group mean</th>" in card
+    assert len(set(re.findall(r'class="swatch" style="background:(#[0-9a-f]{6})"', _section(page, "overview")))) == 61
+
+
 def test_one_group(shop):
     gd = GroupDiscovery(n_groups=1, random_state=0).fit(shop.interactions)
     page = render_report(gd)
@@ -297,7 +308,8 @@ def test_low_dimensional_embeddings(shop, dim):
     assert gd.embeddings_.shape[1] == dim
     page = render_report(gd)
     _check_page(page, gd.n_groups_)  # 1-D spherical K-means finds at most 2 directions
-    assert f"the {dim}-dimensional user embeddings" in page
+    assert ("1-dimensional user embeddings, spread vertically by random jitter" if dim == 1
+            else "projection of the 2-dimensional user embeddings") in page
 
 
 def test_sampling_is_deterministic(gd):

@@ -10,8 +10,10 @@ labels, table cells) is HTML-escaped.
 
 Sections, each with a stable ``id``:
 
-* ``overview`` - dataset and run facts (header) and a compact table of the
-  groups (label, size, share, top categories);
+* ``header`` - dataset name, numbers of users, items, interactions and
+  groups, date, cohortrec version, encoder and clusterer;
+* ``overview`` - a compact table of the groups (label, size, share, top
+  categories), linking to the group cards;
 * ``quality`` - silhouette and other figures of :meth:`GroupDiscovery.quality`;
 * ``sizes`` - group sizes;
 * ``map`` - a 2-D PCA map of (a sample of) the users coloured by group;
@@ -19,7 +21,8 @@ Sections, each with a stable ``id``:
 * ``groups`` with one card ``group-<k>`` per group (``group-noise`` for the
   users a density clusterer left unassigned): behavioural features vs all
   users, top categories and items by lift with support, keywords and
-  over-represented user features;
+  over-represented user features (with more than 60 groups the cards show
+  feature tables instead of charts);
 * ``evaluation`` and ``timings`` - only when given.
 """
 
@@ -35,6 +38,7 @@ import os
 import pathlib
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,8 +56,8 @@ _FEATURE_NAMES = {
     "n_cart": "add-to-carts",
     "n_purchase": "purchases",
     "conversion": "conversion (purchases / views)",
-    "active_days": "active days",
-    "events_per_day": "events per active day",
+    "active_days": "active span (days)",
+    "events_per_day": "events per day",
     "recency_days": "days since last event",
     "mean_weight": "mean weight",
     "mean_dwell": "mean dwell time (s)",
@@ -514,6 +518,225 @@ def _user_feature_lines(row: pd.Series, cols: list[str]) -> str:
     return f'<ul class="lift">{"".join(lis)}</ul>' if lis else ""
 
 
+@dataclass
+class _Context:
+    """What the sections share: the discovery, group sizes, colours, names and the profile."""
+
+    discovery: Any
+    k: int
+    n: int
+    labels: np.ndarray
+    sizes: np.ndarray
+    n_noise: int
+    colors: list[str]
+    names: list[str]
+    profile: pd.DataFrame  # one row per group, without the "all" row
+    overall: pd.Series | None  # the "all" row
+    quality: dict[str, float]
+    has_cats: bool
+
+    @classmethod
+    def of(cls, discovery: Any) -> _Context:
+        labels = np.asarray(discovery.labels_)
+        k = int(discovery.n_groups_)
+        noise = labels < 0
+        sizes = np.bincount(labels[~noise], minlength=k)[:k] if k else np.zeros(0, dtype=np.int64)
+        # profile() needs a user in some group; silhouette needs 2 <= groups <= assigned users - 1
+        profile = discovery.profile() if k else pd.DataFrame(index=pd.Index(["all"], name="group"))
+        n_ok = int((~noise).sum())
+        n_used = int(np.unique(labels[~noise]).size)
+        quality = discovery.quality() if 2 <= n_used <= n_ok - 1 else {"n_groups": float(k)}
+        groups = profile.drop(index="all") if "all" in profile.index else profile
+        names = [str(groups.loc[g, "label"]) if g in groups.index and "label" in groups.columns else f"group {g}"
+                 for g in range(k)]
+        cats = groups["top_categories"] if "top_categories" in groups.columns else pd.Series(dtype=object)
+        return cls(discovery=discovery, k=k, n=int(labels.shape[0]), labels=labels, sizes=sizes,
+                   n_noise=int(noise.sum()), colors=_group_colors(k), names=names, profile=groups,
+                   overall=profile.loc["all"] if "all" in profile.index else None, quality=quality,
+                   has_cats=any(isinstance(v, list) and v for v in cats))
+
+    def row(self, g: int) -> pd.Series:
+        return self.profile.loc[g] if g in self.profile.index else pd.Series(dtype=object)
+
+
+def _header_html(ctx: _Context, page_title: str, data_label: str, now: str, version: str,
+                 nav: list[tuple[str, str]]) -> str:
+    X = ctx.discovery.interactions_
+    facts = [("users", f"{ctx.n:,}"), ("items", f"{X.n_items:,}"), ("interactions", f"{X.nnz:,}")]
+    if X.events is not None:
+        facts.append(("events", f"{len(X.events):,}"))
+    facts.append(("groups", f"{ctx.k:,}"))
+    if ctx.n_noise:
+        facts.append(("unassigned", f"{ctx.n_noise:,}"))
+    if "silhouette" in ctx.quality:
+        facts.append(("silhouette", f"{ctx.quality['silhouette']:.3f}"))
+    facts_html = "".join(f'<li><span class="v">{_esc(v)}</span><span class="k">{_esc(key)}</span></li>'
+                         for key, v in facts)
+    enc = type(getattr(ctx.discovery, "encoder_", None)).__name__
+    clu = type(getattr(ctx.discovery, "clusterer_", None)).__name__
+    nav_html = "".join(f'<a href="#{i}">{_esc(t)}</a>' for i, t in nav)
+    return (f'<header class="top" id="header"><h1>{_esc(page_title)}</h1>'
+            f'<div class="sub">Dataset <b>{_esc(data_label)}</b> \u00b7 generated {_esc(now)} \u00b7 '
+            f"cohortrec {_esc(version)} \u00b7 encoder {_esc(enc)} \u00b7 clustering {_esc(clu)}</div>"
+            f'<ul class="facts">{facts_html}</ul></header>'
+            f"<nav>{nav_html}</nav>")
+
+
+def _badge(row: pd.Series) -> str:
+    return '<span class="badge">small</span>' if bool(row.get("small", False)) else ""
+
+
+def _overview_html(ctx: _Context) -> str:
+    rows = []
+    biggest = max(int(ctx.sizes.max()) if ctx.k else 1, 1)
+    for g in range(ctx.k):
+        r = ctx.row(g)
+        tops = r.get("top_categories") if ctx.has_cats else r.get("top_items")
+        tops_txt = ", ".join(_esc(c[0]) for c in tops[:3]) if isinstance(tops, list) and tops else "\u2013"
+        width = max(1.0, 80 * ctx.sizes[g] / biggest)
+        rows.append([f'<span class="swatch" style="background:{ctx.colors[g]}"></span><a href="#group-{g}">{g}</a>',
+                     f"{_esc(ctx.names[g])}{_badge(r)}", f"{int(ctx.sizes[g]):,}",
+                     f'<span class="bar" style="width:{width:.0f}px"></span>{_pct(ctx.sizes[g] / ctx.n)}', tops_txt])
+    if ctx.n_noise:
+        rows.append([f'<span class="swatch" style="background:{_NOISE_COLOR}"></span><a href="#group-noise">noise</a>',
+                     "noise (not assigned to a group)", f"{ctx.n_noise:,}",
+                     (f'<span class="bar" style="width:1px;background:{_NOISE_COLOR}"></span>'
+                      f"{_pct(ctx.n_noise / ctx.n)}"), "\u2013"])
+    table = _table(["group", "label", "users", "share", "top categories" if ctx.has_cats else "top items"],
+                   rows, raw=True, numeric=[False, False, True, False, False], cls="overview")
+    return (f'<section id="overview"><h2>Overview</h2><p class="note">{ctx.k} group{"s" if ctx.k != 1 else ""} '
+            f"of {ctx.n:,} users. Labels are built from each group's most over-represented categories and "
+            f"distinguishing keywords; follow a group number to its card.</p>{table}</section>")
+
+
+_QUALITY_NAMES = {
+    "n_groups": "groups found",
+    "silhouette": "silhouette (cosine, sampled): -1..1, higher = tighter and better separated groups",
+    "ari": "adjusted Rand index vs true labels",
+    "nmi": "normalised mutual information vs true labels",
+}
+
+
+def _quality_html(ctx: _Context) -> str:
+    rows = [[_esc(_QUALITY_NAMES.get(key, key)), _fmt_num(int(v) if key == "n_groups" else v)]
+            for key, v in ctx.quality.items()]
+    if ctx.k:
+        rows.append(["largest group (share of users)", _pct(ctx.sizes.max() / ctx.n)])
+        rows.append(["smallest group (share of users)", _pct(ctx.sizes.min() / ctx.n)])
+        if "small" in ctx.profile.columns:
+            rows.append(["groups flagged small", f"{int(ctx.profile['small'].astype(bool).sum())}"])
+    if ctx.n_noise:
+        rows.append(["users left unassigned (noise)", f"{ctx.n_noise:,} ({_pct(ctx.n_noise / ctx.n)})"])
+    return ('<section id="quality"><h2>Quality</h2>'
+            + _table(["measure", "value"], rows, raw=True, numeric=[False, True], cls="quality") + "</section>")
+
+
+def _sizes_map_html(ctx: _Context, max_points: int, random_state: Any) -> str:
+    Z = np.asarray(ctx.discovery.embeddings_)
+    sizes_uri = _sizes_plot(ctx.sizes, ctx.n_noise, ctx.colors)
+    map_uri, n_shown = _map_plot(Z, ctx.labels, np.asarray(ctx.discovery.centroids_), ctx.colors, ctx.names,
+                                 max_points, random_state)
+    shown = f"all {ctx.n:,} users" if n_shown == ctx.n else f"a random sample of {n_shown:,} of {ctx.n:,} users"
+    dim = Z.shape[1]
+    how = ("Principal-component projection of the " + f"{dim}-dimensional user embeddings (rows scaled to unit "
+           "length, as the default clustering compares users by cosine similarity)" if dim > 1
+           else "The 1-dimensional user embeddings, spread vertically by random jitter")
+    return (f'<section id="sizes"><h2>Group sizes</h2>{_img(sizes_uri, "Bar chart of users per group")}</section>'
+            f'<section id="map"><h2>Map of users</h2>{_img(map_uri, "Scatter plot of users coloured by group")}'
+            f'<p class="note">{how}; {shown} shown. Large numbered dots are group centres. Distances in two '
+            "dimensions only approximate the separation in the full space.</p></section>")
+
+
+def _k_curve_html(curve: pd.DataFrame, k: int) -> str:
+    return (f'<section id="k-curve"><h2>Choice of the number of groups</h2><div class="grid2">'
+            f'{_img(_k_curve_plot(curve, k), "Line chart of scores by number of groups")}'
+            f'<div>{_frame_table(curve)}<p class="note">The number of groups with the best score was kept '
+            f"(k = {k}). Silhouette measures separation on a sample; stability is the agreement of "
+            "clusterings from different seeds.</p></div></div></section>")
+
+
+def _feature_block(ctx: _Context, g: int, feat_cols: list[str], lim: float) -> str:
+    r = ctx.row(g)
+    ratios = np.array([float(r.get(f"{c}_vs_all", np.nan)) for c in feat_cols])
+    names = [_feature_name(c) for c in feat_cols]
+    overall = ctx.overall
+    rows = [[_esc(fn), _fmt_num(r.get(c)), _fmt_num(overall.get(c) if overall is not None else None),
+             "\u2013" if not math.isfinite(rt) else f"\u00d7{rt:.2f}"]
+            for fn, c, rt in zip(names, feat_cols, ratios)]
+    table = _table(["feature", "group mean", "all users", "ratio"], rows, raw=True, numeric=[False, True, True, True])
+    if ctx.k > _MAX_CARD_CHARTS:
+        return table
+    chart = _img(_features_plot(names, ratios, ctx.colors[g], lim),
+                 f"Bar chart of behavioural features of group {g} relative to all users", "small")
+    return f"<h4>Behaviour vs all users</h4>{chart}<details><summary>Feature values</summary>{table}</details>"
+
+
+def _group_card(ctx: _Context, g: int, feat_cols: list[str], user_cols: list[str], lim: float) -> str:
+    r = ctx.row(g)
+    body = [_feature_block(ctx, g, feat_cols, lim) if feat_cols
+            else '<p class="note">No behavioural features (the data has no events).</p>']
+    lists = []
+    if ctx.has_cats:
+        lists.append("<div><h4>Top categories</h4>" + _lift_list(r.get("top_categories"), "category") + "</div>")
+    lists.append("<div><h4>Top items</h4>" + _lift_list(r.get("top_items"), "item") + "</div>")
+    body.append(f'<div class="cols">{"".join(lists)}</div>')
+    kw = r.get("keywords")
+    if isinstance(kw, list) and kw:
+        body.append('<h4>Keywords</h4><ul class="chips">' + "".join(f"<li>{_esc(w)}</li>" for w in kw) + "</ul>")
+    uf = _user_feature_lines(r, user_cols)
+    if uf:
+        body.append(f"<h4>Over-represented user features</h4>{uf}")
+    label = "" if ctx.names[g] == f"group {g}" else ": " + _esc(ctx.names[g])
+    return (f'<article class="card" id="group-{g}" style="--c:{ctx.colors[g]}">'
+            f'<h3><span class="swatch" style="background:{ctx.colors[g]}"></span>Group {g}{label}{_badge(r)}</h3>'
+            f'<div class="meta">{int(ctx.sizes[g]):,} users \u00b7 {_pct(ctx.sizes[g] / ctx.n)} of all</div>'
+            f'{"".join(body)}</article>')
+
+
+def _groups_html(ctx: _Context) -> str:
+    cols = ctx.profile.columns
+    feat_cols = [c[: -len("_vs_all")] for c in cols if c.endswith("_vs_all") and c[: -len("_vs_all")] in cols]
+    user_cols = [c for c in cols if c.startswith("user_")]
+    lim = 1.0  # common scale of the feature charts: the largest |log2 ratio|, within [0.5, 3]
+    if feat_cols and ctx.k:
+        R = ctx.profile[[f"{c}_vs_all" for c in feat_cols]].to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            L = np.abs(np.log2(R))
+        L = L[np.isfinite(L)]
+        lim = float(np.clip(L.max() if L.size else 1.0, 0.5, 3.0))
+    cards = [_group_card(ctx, g, feat_cols, user_cols, lim) for g in range(ctx.k)]
+    if ctx.n_noise:
+        cards.append(f'<article class="card" id="group-noise" style="--c:{_NOISE_COLOR}">'
+                     "<h3>Unassigned users (noise)</h3>"
+                     f'<div class="meta">{ctx.n_noise:,} users \u00b7 {_pct(ctx.n_noise / ctx.n)} of all</div>'
+                     '<p class="note">The clustering left these users outside every group (e.g. DBSCAN noise: '
+                     "too few similar neighbours). They are not part of any group profile.</p></article>")
+    note = ("Lift = share of the group's users who have a category or item, divided by that share among all "
+            "users; only entries held by a meaningful share of the group are listed. Feature bars show the "
+            "group mean divided by the mean over all users on a log scale (\u00d71 = typical).")
+    return (f'<section id="groups"><h2>Groups</h2><p class="note">{note}</p>'
+            f'<div class="cards">{"".join(cards) or "<p class=note>No groups.</p>"}</div></section>')
+
+
+def _evaluation_html(evaluation: pd.DataFrame) -> str:
+    ev = _pivot_metrics(evaluation)
+    body = _frame_table(ev) if len(ev) else '<p class="note">The evaluation table is empty.</p>'
+    return f'<section id="evaluation"><h2>Evaluation</h2>{body}</section>'
+
+
+def _timings_html(timings: dict[str, float]) -> str:
+    total = sum(timings.values())
+    rows = []
+    for stage, sec in timings.items():
+        share = (f'<span class="bar" style="width:{120 * sec / total:.0f}px"></span>{_pct(sec / total)}'
+                 if total else "\u2013")
+        rows.append([_esc(stage), f"{sec:.2f}", share])
+    rows.append(["<b>total</b>", f"<b>{total:.2f}</b>", ""])
+    return ('<section id="timings"><h2>Timings</h2>'
+            + _table(["stage", "seconds", "share"], rows, raw=True, numeric=[False, True, False], cls="timings")
+            + "</section>")
+
+
 def render_report(
     discovery: Any,
     *,
@@ -576,207 +799,37 @@ def render_report(
     timings_ = _check_options(evaluation, timings, title, data_name, max_points, random_state)
     import cohortrec
 
-    X = discovery.interactions_
-    labels = np.asarray(discovery.labels_)
-    k = int(discovery.n_groups_)
-    n = X.n_users
-    noise = labels < 0
-    n_noise = int(noise.sum())
-    sizes = np.bincount(labels[~noise], minlength=k)[:k] if k else np.zeros(0, dtype=np.int64)
-    colors = _group_colors(k)
-    # profile() needs at least one user in a group; silhouette needs 2 <= groups <= assigned users - 1
-    profile = discovery.profile() if k else pd.DataFrame(index=pd.Index(["all"], name="group"))
-    n_ok = int((~noise).sum())
-    n_used = int(np.unique(labels[~noise]).size)
-    quality = discovery.quality() if 2 <= n_used <= n_ok - 1 else {"n_groups": float(k)}
-    groups_prof = profile.drop(index="all") if "all" in profile.index else profile
-    names = [str(groups_prof.loc[g, "label"]) if g in groups_prof.index else f"group {g}" for g in range(k)]
+    ctx = _Context.of(discovery)
+    version = str(getattr(cohortrec, "__version__", "?"))
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     data_label = data_name or "interactions"
     page_title = title if title is not None else f"User groups in {data_label}"
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    enc = type(getattr(discovery, "encoder_", None)).__name__
-    clu = type(getattr(discovery, "clusterer_", None)).__name__
-    version = getattr(cohortrec, "__version__", "?")
-
-    feat_cols = [c[: -len("_vs_all")] for c in profile.columns
-                 if c.endswith("_vs_all") and c[: -len("_vs_all")] in profile.columns]
-    user_cols = [c for c in profile.columns if c.startswith("user_")]
-    has_cats = any(isinstance(v, list) and v for v in groups_prof.get("top_categories", pd.Series(dtype=object)))
-
-    parts: list[str] = []
-    # -------------------------------------------------------------- header
-    facts = [("users", f"{n:,}"), ("items", f"{X.n_items:,}"), ("interactions", f"{X.nnz:,}")]
-    if X.events is not None:
-        facts.append(("events", f"{len(X.events):,}"))
-    facts.append(("groups", f"{k:,}"))
-    if n_noise:
-        facts.append(("unassigned", f"{n_noise:,}"))
-    if "silhouette" in quality:
-        facts.append(("silhouette", f"{quality['silhouette']:.3f}"))
-    facts_html = "".join(f'<li><span class="v">{_esc(v)}</span><span class="k">{_esc(key)}</span></li>'
-                         for key, v in facts)
-    nav = [("overview", "Overview"), ("quality", "Quality"), ("sizes", "Sizes"), ("map", "Map")]
-    if discovery.k_curve_ is not None:
-        nav.append(("k-curve", "Choice of K"))
-    nav.append(("groups", "Groups"))
-    if evaluation is not None:
-        nav.append(("evaluation", "Evaluation"))
-    if timings_ is not None:
-        nav.append(("timings", "Timings"))
-    nav_html = "".join(f'<a href="#{i}">{_esc(t)}</a>' for i, t in nav)
-    parts.append(
-        f'<header class="top" id="header"><h1>{_esc(page_title)}</h1>'
-        f'<div class="sub">Dataset <b>{_esc(data_label)}</b> \u00b7 generated {_esc(now)} \u00b7 '
-        f'cohortrec {_esc(version)} \u00b7 encoder {_esc(enc)} \u00b7 clustering {_esc(clu)}</div>'
-        f'<ul class="facts">{facts_html}</ul></header>'
-        f"<nav>{nav_html}</nav><main>")
-
-    # ------------------------------------------------------------ overview
-    rows = []
-    for g in range(k):
-        r = groups_prof.loc[g] if g in groups_prof.index else pd.Series(dtype=object)
-        cats = r.get("top_categories") if has_cats else r.get("top_items")
-        cats_txt = ", ".join(_esc(c[0]) for c in cats[:3]) if isinstance(cats, list) and cats else "\u2013"
-        badge = '<span class="badge">small</span>' if bool(r.get("small", False)) else ""
-        share = sizes[g] / n
-        width = max(1.0, 80 * share / max(sizes.max() / n, 1e-12))
-        rows.append([f'<span class="swatch" style="background:{colors[g]}"></span><a href="#group-{g}">{g}</a>',
-                     f"{_esc(names[g])}{badge}", f"{int(sizes[g]):,}",
-                     f'<span class="bar" style="width:{width:.0f}px"></span>{_pct(share)}', cats_txt])
-    if n_noise:
-        rows.append([f'<span class="swatch" style="background:{_NOISE_COLOR}"></span><a href="#group-noise">noise</a>',
-                     "noise (not assigned to a group)", f"{n_noise:,}",
-                     f'<span class="bar" style="width:1px;background:{_NOISE_COLOR}"></span>{_pct(n_noise / n)}',
-                     "\u2013"])
-    overview = _table(["group", "label", "users", "share", "top categories" if has_cats else "top items"],
-                      rows, raw=True, numeric=[False, False, True, False, False], cls="overview")
-    parts.append(f'<section id="overview"><h2>Overview</h2><p class="note">{k} group{"s" if k != 1 else ""} '
-                 f"of {n:,} users. Labels are built from each group's most over-represented categories and "
-                 f"distinguishing keywords; follow a group number to its card.</p>{overview}</section>")
-
-    # ------------------------------------------------------------- quality
-    qrows = []
-    q_desc = {"n_groups": "groups found", "silhouette": "silhouette (cosine, sampled): -1..1, higher = "
-              "tighter and better separated groups", "ari": "adjusted Rand index vs true labels",
-              "nmi": "normalised mutual information vs true labels"}
-    for key, v in quality.items():
-        qrows.append([_esc(q_desc.get(key, key)), _fmt_num(int(v) if key == "n_groups" else v)])
-    if k:
-        qrows.append(["largest group (share of users)", _pct(sizes.max() / n)])
-        qrows.append(["smallest group (share of users)", _pct(sizes.min() / n)])
-        if "small" in groups_prof.columns:
-            qrows.append(["groups flagged small", f"{int(groups_prof['small'].astype(bool).sum())}"])
-    if n_noise:
-        qrows.append(["users left unassigned (noise)", f"{n_noise:,} ({_pct(n_noise / n)})"])
-    parts.append('<section id="quality"><h2>Quality</h2>'
-                 + _table(["measure", "value"], qrows, raw=True, numeric=[False, True], cls="quality")
-                 + "</section>")
-
-    # --------------------------------------------------------- sizes + map
-    sizes_uri = _sizes_plot(sizes, n_noise, colors)
-    map_uri, n_shown = _map_plot(np.asarray(discovery.embeddings_), labels, np.asarray(discovery.centroids_),
-                                 colors, names, int(max_points), random_state)
-    parts.append(f'<section id="sizes"><h2>Group sizes</h2>{_img(sizes_uri, "Bar chart of users per group")}'
-                 "</section>")
-    sample_note = (f"all {n:,} users" if n_shown == n else f"a random sample of {n_shown:,} of {n:,} users")
-    dim = discovery.embeddings_.shape[1]
-    parts.append(f'<section id="map"><h2>Map of users</h2>{_img(map_uri, "Scatter plot of users coloured by group")}'
-                 f'<p class="note">Principal-component projection of the {dim}-dimensional user embeddings '
-                 f"(rows normalised, as the groups are found by cosine similarity); {sample_note} shown. "
-                 "Large numbered dots are group centres. Distances in two dimensions only approximate the "
-                 "separation in the full space.</p></section>")
-
-    # ------------------------------------------------------------- k-curve
     curve = discovery.k_curve_
-    if curve is not None and isinstance(curve, pd.DataFrame) and "k" in curve.columns and len(curve):
-        parts.append(f'<section id="k-curve"><h2>Choice of the number of groups</h2><div class="grid2">'
-                     f'{_img(_k_curve_plot(curve, k), "Line chart of scores by number of groups")}'
-                     f'<div>{_frame_table(curve)}<p class="note">The number of groups with the best score was '
-                     f"kept (k = {k}). Silhouette measures separation on a sample; stability is the "
-                     "agreement of clusterings from different seeds.</p></div></div></section>")
+    show_curve = isinstance(curve, pd.DataFrame) and "k" in curve.columns and len(curve) > 0
 
-    # -------------------------------------------------------------- groups
-    cards = []
-    lim = 1.0
-    if feat_cols and k:
-        R = groups_prof[[f"{c}_vs_all" for c in feat_cols]].to_numpy(dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            L = np.abs(np.log2(R))
-        L = L[np.isfinite(L)]
-        lim = float(np.clip(L.max() if L.size else 1.0, 0.5, 3.0))
-    overall = profile.loc["all"] if "all" in profile.index else None
-    for g in range(k):
-        r = groups_prof.loc[g] if g in groups_prof.index else pd.Series(dtype=object)
-        badge = '<span class="badge">small</span>' if bool(r.get("small", False)) else ""
-        body = []
-        if feat_cols:
-            ratios = np.array([float(r.get(f"{c}_vs_all", np.nan)) for c in feat_cols])
-            fnames = [_feature_name(c) for c in feat_cols]
-            if k <= _MAX_CARD_CHARTS:
-                body.append("<h4>Behaviour vs all users</h4>"
-                            + _img(_features_plot(fnames, ratios, colors[g], lim),
-                                   f"Bar chart of behavioural features of group {g} relative to all users", "small"))
-            frows = [[_esc(fn), _fmt_num(r.get(c)), _fmt_num(overall.get(c) if overall is not None else None),
-                      "\u2013" if not math.isfinite(rt) else f"\u00d7{rt:.2f}"]
-                     for fn, c, rt in zip(fnames, feat_cols, ratios)]
-            tbl = _table(["feature", "group mean", "all users", "ratio"], frows, raw=True,
-                         numeric=[False, True, True, True])
-            body.append(tbl if k > _MAX_CARD_CHARTS else f"<details><summary>Feature values</summary>{tbl}</details>")
-        else:
-            body.append('<p class="note">No behavioural features (the data has no events).</p>')
-        lists = []
-        if has_cats:
-            lists.append("<div><h4>Top categories</h4>" + _lift_list(r.get("top_categories"), "category") + "</div>")
-        lists.append("<div><h4>Top items</h4>" + _lift_list(r.get("top_items"), "item") + "</div>")
-        body.append(f'<div class="cols">{"".join(lists)}</div>')
-        kw = r.get("keywords")
-        if isinstance(kw, list) and kw:
-            body.append("<h4>Keywords</h4><ul class=\"chips\">" + "".join(f"<li>{_esc(w)}</li>" for w in kw)
-                        + "</ul>")
-        uf = _user_feature_lines(r, user_cols)
-        if uf:
-            body.append(f"<h4>Over-represented user features</h4>{uf}")
-        head_label = "" if names[g] == f"group {g}" else ": " + _esc(names[g])
-        cards.append(f'<article class="card" id="group-{g}" style="--c:{colors[g]}">'
-                     f'<h3><span class="swatch" style="background:{colors[g]}"></span>Group {g}'
-                     f"{head_label}{badge}</h3>"
-                     f'<div class="meta">{int(sizes[g]):,} users \u00b7 {_pct(sizes[g] / n)} of all</div>'
-                     f'{"".join(body)}</article>')
-    if n_noise:
-        cards.append(f'<article class="card" id="group-noise" style="--c:{_NOISE_COLOR}">'
-                     f"<h3>Unassigned users (noise)</h3>"
-                     f'<div class="meta">{n_noise:,} users \u00b7 {_pct(n_noise / n)} of all</div>'
-                     '<p class="note">The clustering left these users outside every group (e.g. DBSCAN noise: '
-                     "too few similar neighbours). They are not part of any group profile.</p></article>")
-    lift_note = ("Lift = share of the group's users who have a category or item, divided by that share among all "
-                 "users; only entries held by a meaningful share of the group are listed. Feature bars show the "
-                 "group mean divided by the mean over all users on a log scale (\u00d71 = typical).")
-    parts.append(f'<section id="groups"><h2>Groups</h2><p class="note">{lift_note}</p>'
-                 f'<div class="cards">{"".join(cards) or "<p class=note>No groups.</p>"}</div></section>')
-
-    # ------------------------------------------------- evaluation, timings
-    if evaluation is not None:
-        ev = _pivot_metrics(evaluation)
-        body = _frame_table(ev) if len(ev) else '<p class="note">The evaluation table is empty.</p>'
-        parts.append(f'<section id="evaluation"><h2>Evaluation</h2>{body}</section>')
-    if timings_ is not None:
-        total = sum(timings_.values())
-        dash = "\u2013"
-        trows = [[_esc(stage), f"{sec:.2f}",
-                  (f'<span class="bar" style="width:{120 * sec / total if total else 0:.0f}px"></span>'
-                   f"{_pct(sec / total) if total else dash}")] for stage, sec in timings_.items()]
-        trows.append(["<b>total</b>", f"<b>{total:.2f}</b>", ""])
-        parts.append('<section id="timings"><h2>Timings</h2>'
-                     + _table(["stage", "seconds", "share"], trows, raw=True, numeric=[False, True, False],
-                              cls="timings") + "</section>")
-
-    parts.append(f"</main><footer>Made with cohortrec {_esc(version)} on {_esc(now)}. This page is self-contained: "
-                 "it loads nothing from the network.</footer>")
+    nav = [("overview", "Overview"), ("quality", "Quality"), ("sizes", "Sizes"), ("map", "Map")]
+    nav += [("k-curve", "Choice of K")] if show_curve else []
+    nav += [("groups", "Groups")]
+    nav += [("evaluation", "Evaluation")] if evaluation is not None else []
+    nav += [("timings", "Timings")] if timings_ is not None else []
+    parts = [
+        _header_html(ctx, page_title, data_label, now, version, nav),
+        "<main>",
+        _overview_html(ctx),
+        _quality_html(ctx),
+        _sizes_map_html(ctx, int(max_points), random_state),
+        _k_curve_html(curve, ctx.k) if show_curve else "",
+        _groups_html(ctx),
+        _evaluation_html(evaluation) if evaluation is not None else "",
+        _timings_html(timings_) if timings_ is not None else "",
+        (f"</main><footer>Made with cohortrec {_esc(version)} on {_esc(now)}. This page is self-contained: "
+         "it loads nothing from the network.</footer>"),
+    ]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<meta name="generator" content="cohortrec {_esc(version)}">'
             f"<title>{_esc(page_title)}</title><style>{_CSS}</style></head><body>"
-            + "\n".join(parts) + "\n</body></html>\n")
+            + "\n".join(p for p in parts if p) + "\n</body></html>\n")
 
 
 def write_report(
