@@ -411,6 +411,11 @@ class TestEASE(RecommenderMixin):
         return EASE(l2=kw.pop("l2", 10.0), **kw)
 
 
+class TestEASEPopularityPenalty(RecommenderMixin):
+    def make(self, **kw):
+        return EASE(l2=kw.pop("l2", 10.0), dropout=0.5, beta=0.3, **kw)
+
+
 class TestGroupRecommender(RecommenderMixin):
     def make(self, **kw):
         kw.setdefault("n_groups", 3)
@@ -481,8 +486,9 @@ def test_bm25_matches_implicit(rng):
     np.testing.assert_allclose(ours, theirs, rtol=1e-5)
 
 
-@pytest.mark.parametrize("l2,dropout", [(1.0, 0.0), (25.0, 0.0), (5.0, 0.5)])
-def test_ease_matches_closed_form(rng, l2, dropout):
+@pytest.mark.parametrize("l2,dropout,beta", [(1.0, 0.0, 0.0), (25.0, 0.0, 0.0), (5.0, 0.5, 0.0),
+                                             (5.0, 0.5, 0.3), (25.0, 0.0, 1.0)])
+def test_ease_matches_closed_form(rng, l2, dropout, beta):
     X = random_interactions(rng, 90, 30, 0.2, continuous=True)
     Xd = X.toarray().astype(np.float64)
     G = Xd.T @ Xd
@@ -490,9 +496,12 @@ def test_ease_matches_closed_form(rng, l2, dropout):
     P = np.linalg.inv(G + Lam)
     B = np.eye(30) - P / np.diag(P)[None, :]
     np.fill_diagonal(B, 0.0)
-    model = EASE(l2=l2, dropout=dropout).fit(X)
-    np.testing.assert_allclose(model.item_weights_, B, rtol=1e-4, atol=1e-6)
-    ref = Xd @ B
+    pop = (Xd != 0).sum(axis=0)
+    model = EASE(l2=l2, dropout=dropout, beta=beta).fit(X)
+    # beta: every item's score divided by its number of users ** beta
+    np.testing.assert_allclose(model.item_weights_, B / pop[None, :] ** beta, rtol=1e-4, atol=1e-6)
+    ref = (Xd @ B) / pop[None, :] ** beta
+    ref[ref == 0] = -np.inf  # no connection to the user's items (e.g. a user without items)
     ref[Xd != 0] = -np.inf
     ids, sc = model.recommend(np.arange(90), X, N=10)
     _check_against(ids, sc, ref, 10)
@@ -523,6 +532,22 @@ def test_ease_bad_l2(rng):
         EASE(l2=0.0).fit(random_interactions(rng))
     with pytest.raises(ValueError, match="dropout"):
         EASE(dropout=1.0).fit(random_interactions(rng))
+    with pytest.raises(ValueError, match="beta"):
+        EASE(beta=-0.5).fit(random_interactions(rng))
+    with pytest.raises(ValueError, match="beta"):
+        EASE(beta=float("nan")).fit(random_interactions(rng))
+    with pytest.raises(TypeError, match="beta"):
+        EASE(beta="0.2").fit(random_interactions(rng))
+
+
+def test_ease_beta_penalises_popular_items(rng):
+    X = random_interactions(rng, 200, 40, 0.15)
+    pop = np.bincount(X.indices, minlength=40)
+    mean_pop = []
+    for beta in (0.0, 0.5, 1.0):
+        ids, _ = EASE(l2=10.0, beta=beta).fit(X).recommend(np.arange(200), X, N=3)
+        mean_pop.append(pop[ids[ids >= 0]].mean())
+    assert mean_pop[0] > mean_pop[1] > mean_pop[2]
 
 
 def test_popularity_matches_counts(rng):
@@ -580,7 +605,7 @@ def test_fit_returns_self_and_refits(rng):
 
 
 def test_public_exports():
-    for name in ("Popularity", "UserKNN", "ItemKNN", "EASE", "GroupRecommender",
+    for name in ("Popularity", "UserKNN", "ItemKNN", "EASE", "RP3beta", "GroupRecommender",
                  "RecommenderBase", "load_model"):
         assert hasattr(recs, name)
     with warnings.catch_warnings():

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from cohortrec.recommenders._base import RecommenderBase, _check_int, dense_topn
+from cohortrec.recommenders._rp3beta import _check_float
 
 __all__ = ["EASE", "ease_weights"]
 
@@ -88,6 +89,14 @@ class EASE(RecommenderBase):
         closed form of emphasised denoising with this dropout rate (Steck
         2020, "Autoencoders that don't overfit towards the identity"),
         which regularises popular items more.
+    beta : float, default 0.0
+        Popularity penalty at scoring time: the score of item ``j`` is
+        divided by ``n_users(j) ** beta`` (its number of training users),
+        i.e. column ``j`` of ``B`` is scaled by ``n_users(j) ** -beta``, the
+        same penalty as in :class:`~cohortrec.recommenders.RP3beta`
+        (Paudel et al. 2016; see also Steck 2011, "Item popularity and
+        recommendation accuracy"). 0 is EASE as published. It changes the
+        ranking across items, never which items are candidates.
     device, n_threads, batch_size
         See :class:`~cohortrec.recommenders.RecommenderBase`. Only
         ``device="cpu"``/``"auto"`` are supported (NumPy/LAPACK).
@@ -95,7 +104,8 @@ class EASE(RecommenderBase):
     Attributes
     ----------
     item_weights_ : ndarray of float32, shape (n_kept, n_kept)
-        The matrix ``B`` over the kept items.
+        The matrix ``B`` over the kept items (columns scaled by the
+        popularity penalty when ``beta > 0``).
     items_ : ndarray of int64, shape (n_kept,)
         Ids of the kept items (all items with a training user by default).
 
@@ -108,15 +118,17 @@ class EASE(RecommenderBase):
     array([2], dtype=int32)
     """
 
-    _param_names: ClassVar[tuple[str, ...]] = ("l2", "min_item_users", "dropout")
+    _param_names: ClassVar[tuple[str, ...]] = ("l2", "min_item_users", "dropout", "beta")
     _state_names: ClassVar[tuple[str, ...]] = ("user_items_", "item_weights_", "items_")
 
-    def __init__(self, l2: float = 100.0, min_item_users: int = 1, dropout: float = 0.0, *,
-                 device: str = "auto", n_threads: int | None = None, batch_size: int = 2048) -> None:
+    def __init__(self, l2: float = 100.0, min_item_users: int = 1, dropout: float = 0.0,
+                 beta: float = 0.0, *, device: str = "auto", n_threads: int | None = None,
+                 batch_size: int = 2048) -> None:
         super().__init__(device=device, n_threads=n_threads, batch_size=batch_size)
         self.l2 = l2
         self.min_item_users = min_item_users
         self.dropout = dropout
+        self.beta = beta
 
     def _fit(self, X: sp.csr_matrix) -> None:
         self._check_device_dense("fit")
@@ -127,10 +139,15 @@ class EASE(RecommenderBase):
         dropout = float(self.dropout)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        beta = _check_float(self.beta, "beta", minimum=0.0)
         counts = np.bincount(X.indices, minlength=X.shape[1])
         self.items_ = np.flatnonzero(counts >= min_users).astype(np.int64)
         Xs = X[:, self.items_] if len(self.items_) < X.shape[1] else X
-        self.item_weights_ = ease_weights(Xs, l2, dropout).astype(np.float32)
+        B = ease_weights(Xs, l2, dropout)
+        if beta > 0:
+            pop = np.maximum(counts[self.items_], 1).astype(np.float64)
+            B *= (pop ** -beta)[None, :]
+        self.item_weights_ = B.astype(np.float32)
 
     def _topn(self, userids, rows, n, exclude, keep, recalculate):
         self._check_device_dense("recommend")
