@@ -336,8 +336,8 @@ def _map_plot(Z: np.ndarray, labels: np.ndarray, centroids: np.ndarray, colors: 
         else random_state
     n = Z.shape[0]
     idx = np.sort(rng.choice(n, max_points, replace=False)) if n > max_points else np.arange(n)
-    order = rng.permutation(idx.size)  # draw in random order so no group hides the others
-    idx = idx[order]
+    idx = idx[rng.permutation(idx.size)]  # draw in random order so no group hides the others,
+    idx = idx[np.argsort(labels[idx] >= 0, kind="stable")]  # noise first, underneath
     Zs = np.nan_to_num(np.asarray(Z[idx], dtype=np.float64))
     norms = np.linalg.norm(Zs, axis=1, keepdims=True)
     Zs = Zs / np.where(norms > 0, norms, 1.0) if Zs.shape[1] > 1 else Zs  # cosine geometry of the clustering
@@ -349,15 +349,21 @@ def _map_plot(Z: np.ndarray, labels: np.ndarray, centroids: np.ndarray, colors: 
         fig = _figure(6.8, 5.2)
         ax = fig.subplots()
         size = float(np.clip(6000.0 / max(idx.size, 1), 4.0, 40.0))
-        ax.scatter(XY[:, 0], XY[:, 1], c=list(col), s=size, alpha=0.55, linewidths=0, rasterized=True)
+        nz = lab < 0
+        if nz.any():
+            ax.scatter(XY[nz, 0], XY[nz, 1], c=_NOISE_COLOR, s=size * 0.6, alpha=0.35, linewidths=0, rasterized=True)
+        ax.scatter(XY[~nz, 0], XY[~nz, 1], c=list(col[~nz]), s=size, alpha=0.55, linewidths=0, rasterized=True)
         k = centroids.shape[0]
-        if k and Z.shape[1] > 1:
-            C = (np.nan_to_num(centroids) - mean) @ comps
-            for g in range(k):
-                ax.scatter([C[g, 0]], [C[g, 1]], s=200, c=[colors[g]], edgecolors="black", linewidths=1.0,
-                           zorder=3)
-                ax.annotate(str(g), (C[g, 0], C[g, 1]), ha="center", va="center", fontsize=7, fontweight="bold",
-                            color=_text_color(colors[g]), zorder=4)
+        # a group's marker sits at the mean of its points on the map (its projected centroid if none is drawn)
+        C = (np.nan_to_num(centroids) - mean) @ comps if k and Z.shape[1] > 1 else np.full((k, 2), np.nan)
+        for g in range(k):
+            pts = XY[lab == g]
+            c = pts.mean(axis=0) if len(pts) else C[g]
+            if not np.isfinite(c).all():
+                continue
+            ax.scatter([c[0]], [c[1]], s=200, c=[colors[g]], edgecolors="black", linewidths=1.0, zorder=3)
+            ax.annotate(str(g), (c[0], c[1]), ha="center", va="center", fontsize=7, fontweight="bold",
+                        color=_text_color(colors[g]), zorder=4)
         if 0 < k <= 12 or (k == 0 and (lab < 0).any()):
             from matplotlib.lines import Line2D
 
@@ -643,8 +649,8 @@ def _sizes_map_html(ctx: _Context, max_points: int, random_state: Any) -> str:
            else "The 1-dimensional user embeddings, spread vertically by random jitter")
     return (f'<section id="sizes"><h2>Group sizes</h2>{_img(sizes_uri, "Bar chart of users per group")}</section>'
             f'<section id="map"><h2>Map of users</h2>{_img(map_uri, "Scatter plot of users coloured by group")}'
-            f'<p class="note">{how}; {shown} shown. Large numbered dots are group centres. Distances in two '
-            "dimensions only approximate the separation in the full space.</p></section>")
+            f'<p class="note">{how}; {shown} shown. Each numbered dot marks the centre of the points of its '
+            "group. Distances in two dimensions only approximate the separation in the full space.</p></section>")
 
 
 def _k_curve_html(curve: pd.DataFrame, k: int) -> str:
