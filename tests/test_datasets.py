@@ -14,11 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cohortrec.datasets as datasets
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from cohortrec import datasets
 
 DATA = Path(os.environ.get("COHORTREC_DATA", "/work/shared/data"))
 EXPECTED = {"Dataset", "from_events", "load_csv", "load_lastfm_hetrec", "load_movielens",
@@ -26,7 +26,7 @@ EXPECTED = {"Dataset", "from_events", "load_csv", "load_lastfm_hetrec", "load_mo
 
 
 def test_exports_listed_and_resolve():
-    assert set(datasets.__all__) == EXPECTED
+    assert set(datasets.__all__) == EXPECTED == set(datasets._EXPORTS)
     assert set(dir(datasets)) == EXPECTED
     for name in EXPECTED:
         obj = getattr(datasets, name)

@@ -20,7 +20,15 @@ _EXPORTS = {
     "load_parquet": "cohortrec.datasets._loaders",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Dataset",
+    "from_events",
+    "load_csv",
+    "load_lastfm_hetrec",
+    "load_movielens",
+    "load_parquet",
+    "make_shop",
+]  # the keys of _EXPORTS (a test checks that they agree)
 
 
 def __getattr__(name: str) -> Any:

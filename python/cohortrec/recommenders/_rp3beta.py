@@ -9,7 +9,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import ops
-from cohortrec.recommenders._base import RecommenderBase, _check_int, mask_columns, scale_rows
+from cohortrec.recommenders._base import (
+    RecommenderBase,
+    _check_int,
+    mask_columns,
+    scale_rows,
+)
 
 __all__ = ["RP3beta", "rp3beta_weights"]
 
