@@ -333,3 +333,101 @@ def test_huge_column_ids_memory_bounded():
         print("OK")
     """)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]
+
+
+# ---------------------------------------------------------------------------
+# the hybrid sparse/dense CPU path (nonnegative data, popular columns dense)
+# ---------------------------------------------------------------------------
+# ``_dense_min_density`` forces the column density above which columns are
+# multiplied densely: 0.0 = every column dense, 2.0 = pure sparse path. The
+# hybrid must give the reference's neighbours whatever the split.
+hybrid_opts = st.fixed_dictionaries({
+    "density": st.sampled_from([0.0, 0.05, 0.3, 0.9]),
+    "signed": st.sampled_from([False, False, False, True]),  # signed: falls back to sparse
+    "kind": st.sampled_from(["normal", "int", "wide"]),
+    "powerlaw": st.booleans(),
+    "empty_rows": st.sampled_from([0.0, 0.2]),
+    "zero_rows": st.sampled_from([0.0, 0.2]),
+    "explicit_zeros": st.sampled_from([0.0, 0.1]),
+    "duplicates": st.sampled_from([0.0, 0.2]),
+})
+
+
+def _nonneg(M):
+    M = M.copy()
+    M.data = np.abs(M.data)
+    return M
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 300), m=st.integers(0, 40),
+       k=st.sampled_from([1, 3, 10, 50, 400]), opts=hybrid_opts,
+       split=st.sampled_from([0.0, 0.05, 0.3]), exclude_self=st.booleans(),
+       use_threshold=st.booleans(), threads=st.sampled_from([1, 2, 3]))
+def test_hybrid_self_join_random(dtype, index_dtype, seed, n, m, k, opts, split,
+                                 exclude_self, use_threshold, threads):
+    rng = np.random.default_rng(seed)
+    A = random_csr(rng, n, m, dtype=dtype, index_dtype=index_dtype, **opts)
+    threshold = None
+    if use_threshold:
+        full = reference._cosine_rows(A, None, exclude_self=exclude_self)
+        threshold = safe_threshold(rng, full, dtype)
+    res = ops.cosine_topk(A, k=k, threshold=threshold, exclude_self=exclude_self,
+                          device="cpu", n_threads=threads, _dense_min_density=split)
+    check_cosine(res, A, None, k=k, threshold=threshold, exclude_self=exclude_self)
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 80), p=st.integers(0, 400),
+       m=st.integers(0, 40), k=st.sampled_from([1, 4, 50, 500]), opts_a=hybrid_opts,
+       opts_b=hybrid_opts, split=st.sampled_from([0.0, 0.05, 0.3]),
+       use_threshold=st.booleans())
+def test_hybrid_cross_join_random(dtype, index_dtype, seed, n, p, m, k, opts_a, opts_b,
+                                  split, use_threshold):
+    rng = np.random.default_rng(seed)
+    A = random_csr(rng, n, m, dtype=dtype, index_dtype=index_dtype, **opts_a)
+    B = random_csr(rng, p, m, dtype=dtype, index_dtype=index_dtype, **opts_b)
+    threshold = None
+    if use_threshold:
+        threshold = safe_threshold(rng, reference._cosine_rows(A, B), dtype)
+    res = ops.cosine_topk(A, B, k=k, threshold=threshold, device="cpu",
+                          _dense_min_density=split)
+    check_cosine(res, A, B, k=k, threshold=threshold)
+
+
+def _heavy_powerlaw(rng, n, m, dtype):
+    """User x item data whose first columns are in most rows (hybrid territory)."""
+    pop = 1.0 / np.arange(1, m + 1) ** 1.1
+    A = (rng.random((n, m)) < np.minimum(1.0, 30 * pop / pop.sum())).astype(dtype)
+    A *= rng.uniform(1.0, 3.0, size=A.shape).astype(dtype)
+    import scipy.sparse as sp
+    return sp.csr_matrix(A)
+
+
+@pytest.mark.parametrize("split", [None, 0.0, 0.02, 0.2, 2.0])
+def test_hybrid_split_does_not_change_neighbours(dtype, index_dtype, rng, split):
+    A = with_index_dtype(_heavy_powerlaw(rng, 700, 300, dtype), index_dtype)
+    assert (A.getnnz(axis=0) > 0.5 * A.shape[0]).sum() >= 3  # really has popular columns
+    for k in (1, 20, 1000):
+        res = ops.cosine_topk(A, k=k, device="cpu", _dense_min_density=split)
+        check_cosine(res, A, None, k=k)
+
+
+@pytest.mark.parametrize("split", [None, 0.0, 0.05])
+def test_hybrid_thread_count_independent(dtype, rng, split):
+    A = _heavy_powerlaw(rng, 900, 200, dtype)
+    ref = ops.cosine_topk(A, k=25, device="cpu", n_threads=1, _dense_min_density=split)
+    for t in (2, 3, 5):
+        got = ops.cosine_topk(A, k=25, device="cpu", n_threads=t, _dense_min_density=split)
+        assert np.array_equal(got.indptr, ref.indptr)
+        assert np.array_equal(got.indices, ref.indices)
+        assert np.array_equal(got.data, ref.data)  # bit-identical
+
+
+def test_hybrid_guards_against_underflow(dtype):
+    # A product of two tiny normalised values would round to 0 in a dense tile
+    # and drop the pair; such inputs must take the sparse path and keep it.
+    tiny = 1e-30 if dtype == np.float32 else 1e-200
+    rows = [[(0, 1.0), (1, tiny)], [(2, 1.0), (1, tiny)], [(0, 1.0), (3, 1.0)]]
+    A = csr_from_rows(rows, shape=(3, 4), dtype=dtype)
+    res = ops.cosine_topk(A, k=5, device="cpu", _dense_min_density=0.0)
+    check_cosine(res, A, None, k=5)
+    assert 1 in res[0].indices  # shares only the tiny column with row 0

@@ -98,6 +98,26 @@ class SparseAccumulator {
     }
   }
 
+  /// Like drain(), but always in increasing id order (scans the bitmap,
+  /// which both modes maintain).
+  template <class Visit>
+  inline void drain_ordered(Visit&& visit) {
+    T* acc = acc_.data();
+    uint64_t* bits = bits_.data();
+    const int64_t n_words = static_cast<int64_t>(bits_.size());
+    for (int64_t w = 0; w < n_words; ++w) {
+      uint64_t word = bits[w];
+      if (!word) continue;
+      bits[w] = 0;
+      do {
+        const int64_t j = (w << 6) + __builtin_ctzll(word);
+        visit(static_cast<J>(j), acc[j]);
+        acc[j] = T(0);
+        word &= word - 1;
+      } while (word);
+    }
+  }
+
   /// Like drain(), but hands out scores s_j = acc[j] * row_scale *
   /// col_scale[j] (col_scale may be null) and lets the caller skip hopeless
   /// ones cheaply: for densely touched 64-id words -- the common case when

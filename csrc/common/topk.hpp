@@ -61,4 +61,54 @@ class TopK {
   std::vector<Scored<T, J>> heap_;
 };
 
+/// The same selection for streams with many candidates (a dense row of
+/// scores): candidates at or above floor() are appended to a buffer; when
+/// it holds `cap` of them, nth_element keeps the k best and raises the
+/// floor to the worst kept. O(1) per accepted candidate instead of a heap
+/// update, O(cap) per compaction (the "reservoir" of faiss' and
+/// sparse_dot_topn's selection). Same total order, so the same result as
+/// TopK whatever the arrival order.
+template <typename T, typename J>
+class TopKBuffer {
+ public:
+  explicit TopKBuffer(int64_t k) : k_(k), cap_(std::max<int64_t>(4 * k, 512)) {
+    buf_.reserve(static_cast<size_t>(cap_));
+  }
+
+  void clear() {
+    buf_.clear();
+    floor_ = -std::numeric_limits<T>::infinity();
+  }
+
+  inline void push(T score, J id) {
+    buf_.push_back({score, id});
+    if (static_cast<int64_t>(buf_.size()) >= cap_) compact();
+  }
+
+  /// Candidates below this cannot enter (candidates equal to it may).
+  T floor() const { return floor_; }
+
+  const std::vector<Scored<T, J>>& sorted() {
+    if (static_cast<int64_t>(buf_.size()) > k_) compact();
+    std::sort(buf_.begin(), buf_.end(), better<T, J>);
+    return buf_;
+  }
+
+ private:
+  void compact() {
+    if (k_ == 0) {
+      buf_.clear();
+      floor_ = std::numeric_limits<T>::infinity();
+      return;
+    }
+    std::nth_element(buf_.begin(), buf_.begin() + (k_ - 1), buf_.end(), better<T, J>);
+    buf_.resize(static_cast<size_t>(k_));
+    floor_ = buf_[static_cast<size_t>(k_ - 1)].score;
+  }
+
+  int64_t k_, cap_;
+  T floor_ = -std::numeric_limits<T>::infinity();
+  std::vector<Scored<T, J>> buf_;
+};
+
 }  // namespace cohortrec

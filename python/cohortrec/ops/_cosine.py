@@ -29,6 +29,7 @@ def cosine_topk(
     exclude_self: bool = True,
     device: str = "auto",
     n_threads: int | None = None,
+    _dense_min_density: float | None = None,
 ) -> sp.csr_matrix:
     """Top-``k`` cosine neighbours of every row of ``A`` among the rows of ``B``.
 
@@ -62,6 +63,15 @@ def cosine_topk(
     -----
     Memory is O(threads * p + nnz(B) + output): no n x p matrix is built.
     Results are identical for any ``n_threads``.
+
+    The CPU kernel is Gustavson's row-by-row sparse product with a dense
+    per-thread accumulator. For nonnegative data whose popular columns carry
+    most of the work (power-law item popularity), a cost model may switch to
+    a hybrid: columns of ``B`` denser than about 1/24 are multiplied as dense
+    rows (vectorised, cache-blocked), the rest sparsely. Both give the same
+    neighbours; scores may differ in the last bits, since the terms are
+    summed in another order. ``_dense_min_density`` (private, for tests and
+    benchmarks) forces that column density threshold (``> 1``: never).
 
     Examples
     --------
@@ -102,6 +112,8 @@ def cosine_topk(
     b = (None, None, None) if same else csr_arrays(B_, idx_dtype)
     kernels = _cuda if dev == "cuda" else _core
     indptr, indices, data = kernels.cosine_topk(
-        *a, n, m, *b, p, k, threshold, bool(exclude_self), threads
+        *a, n, m, *b, p, k, threshold, bool(exclude_self), threads,
+        **({} if dev == "cuda" else {"dense_min_density": -1.0 if _dense_min_density is None
+                                     else float(_dense_min_density)}),
     )
     return sp.csr_matrix((data, indices, indptr), shape=(n, p), copy=False)
