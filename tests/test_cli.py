@@ -546,3 +546,27 @@ def test_discover_movielens_groups_are_genre_coherent(capsys, tmp_path):
     code, stdout, _ = run(capsys, "recommend", "--model", str(out), "--user", str(users["user_id"].iloc[0]), "-n", "5")
     df = tsv(stdout)
     assert code == 0 and len(df) == 5 and df["title"].str.contains(r"\(\d{4}\)").all()  # MovieLens titles
+
+
+def test_discover_with_evaluate_puts_the_table_in_the_outputs(capsys, tmp_path):
+    code, out, err = run(capsys, "discover", "--out", str(tmp_path / "o"), "--shop-users", "500", "--encoder", "svd",
+                         "--groups", "3", "--evaluate", "-q")
+    assert code == 0, err
+    ev = pd.read_csv(tmp_path / "o" / "evaluation.csv")
+    assert ev["model"].tolist() == ["popularity", "group"] and (ev["ndcg@10"] > 0).all()
+    if HAS_REPORT:
+        assert 'id="evaluation"' in (tmp_path / "o" / "report.html").read_text()
+
+
+LASTFM = DATA / "hetrec2011-lastfm-2k"
+
+
+@pytest.mark.skipif(not (LASTFM / "user_artists.dat").is_file(), reason=f"{LASTFM} not present")
+def test_discover_lastfm_and_recommend_artist_names(capsys, tmp_path):
+    out = tmp_path / "lfm"
+    code, _, err = run(capsys, "discover", str(LASTFM), "--out", str(out), "--encoder", "svd", "--groups", "5", "-q")
+    assert code == 0, err
+    assert len(pd.read_parquet(out / "groups.parquet")) == 1892
+    code, stdout, _ = run(capsys, "recommend", "--model", str(out), "--user", "2", "-n", "5")
+    df = tsv(stdout)
+    assert code == 0 and len(df) == 5 and (df["source"] == "history").all() and (df["title"] != "").all()

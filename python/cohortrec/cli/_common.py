@@ -92,14 +92,18 @@ def one_line(message: Any) -> str:
     return " ".join(str(message).split())
 
 
-def format_table(rows: list[dict[str, Any]], columns: list[str], *, floats: str = "{:.4f}") -> str:
-    """A plain-text table with aligned columns (numbers right-aligned)."""
-    def cell(v: Any) -> str:
+def format_table(rows: list[dict[str, Any]], columns: list[str], *, floats: str = "{:.4f}",
+                 formats: dict[str, str] | None = None) -> str:
+    """A plain-text table with aligned columns (numbers right-aligned).
+
+    ``floats`` formats float cells; ``formats`` overrides it per column.
+    """
+    def cell(v: Any, col: str) -> str:
         if isinstance(v, float):
-            return floats.format(v)
+            return (formats or {}).get(col, floats).format(v)
         return "" if v is None else str(v)
 
-    cells = [[cell(r.get(c)) for c in columns] for r in rows]
+    cells = [[cell(r.get(c), c) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     numeric = [all(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool) for r in rows)
                for c in columns]

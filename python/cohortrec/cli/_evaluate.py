@@ -146,7 +146,7 @@ def run_evaluate(args: argparse.Namespace, console: Console) -> int:
                            min_value=args.min_value)
     rows = evaluation_rows(res)
     console.say("protocol: " + protocol_text(res))
-    print(format_table(rows, COLUMNS), flush=True)
+    print(format_table(rows, COLUMNS, formats={"fit_s": "{:.2f}", "eval_s": "{:.2f}"}), flush=True)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows, columns=COLUMNS).to_csv(out / "evaluation.csv", index=False)
