@@ -570,3 +570,35 @@ def test_discover_lastfm_and_recommend_artist_names(capsys, tmp_path):
     code, stdout, _ = run(capsys, "recommend", "--model", str(out), "--user", "2", "-n", "5")
     df = tsv(stdout)
     assert code == 0 and len(df) == 5 and (df["source"] == "history").all() and (df["title"] != "").all()
+
+
+# ==================================================================== entry points
+def _stale_editable_install() -> bool:
+    """True when cohortrec.cli imports as a namespace package (editable install older than cli/__init__.py)."""
+    import cohortrec.cli as cli
+
+    return getattr(cli, "__file__", None) is None
+
+
+STALE = "the editable install predates cohortrec/cli/__init__.py: reinstall (pip install -e .)"
+
+
+def test_console_script_entry_point():
+    """pyproject's `cohortrec = "cohortrec.cli:main"` resolves to the CLI's main."""
+    if _stale_editable_install():
+        pytest.skip(STALE)
+    import cohortrec.cli as cli
+    from cohortrec.cli import _main
+
+    assert cli.main is _main.main
+
+
+@pytest.mark.skipif(__import__("shutil").which("cohortrec") is None, reason="console script not installed")
+def test_console_script_runs(tmp_path):
+    import shutil
+
+    if _stale_editable_install():
+        pytest.skip(STALE)
+    p = subprocess.run([shutil.which("cohortrec"), "info"], capture_output=True, text=True, cwd=tmp_path,
+                       timeout=120)
+    assert p.returncode == 0 and "cohortrec:" in p.stdout
