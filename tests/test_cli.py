@@ -530,22 +530,40 @@ def test_python_m_cohortrec_discover_then_recommend(tmp_path):
 
 # ==================================================================== real data
 @pytest.mark.skipif(not (ML / "ratings.csv").is_file(), reason=f"{ML} not present")
-def test_discover_movielens_groups_are_genre_coherent(capsys, tmp_path):
+def test_discover_movielens_default_command(capsys, tmp_path):
+    """`cohortrec discover ml-latest-small` with every default (the README's second example)."""
     out = tmp_path / "ml"
-    code, stdout, err = run(capsys, "discover", str(ML), "--out", str(out), "--encoder", "svd", "--groups", "6",
-                            "-q")
+    code, stdout, err = run(capsys, "discover", str(ML), "--out", str(out), "-q")
     assert code == 0, err
     doc = json.loads((out / "profiles.json").read_text())
-    assert doc["n_users"] == 610 and len(doc["groups"]) == 6
-    tops = [g["top_categories"][0] for g in doc["groups"] if g["top_categories"]]
-    # each group's top genre is over-represented in it, and the groups do not all share one genre
-    assert len(tops) == 6 and all(t["lift"] > 1.0 for t in tops)
-    assert len({t["name"] for t in tops}) >= 3
-    assert sum(t["lift"] >= 1.3 for t in tops) >= 3
+    assert doc["n_users"] == 610 and 4 <= doc["n_groups"] <= 15  # auto K
+    assert doc["encoder"] == ("vae" if HAS_TORCH else "svd")
+    if HAS_REPORT:
+        assert (out / "report.html").stat().st_size > 10_000
     users = pd.read_parquet(out / "model" / "users.parquet")
     code, stdout, _ = run(capsys, "recommend", "--model", str(out), "--user", str(users["user_id"].iloc[0]), "-n", "5")
     df = tsv(stdout)
     assert code == 0 and len(df) == 5 and df["title"].str.contains(r"\(\d{4}\)").all()  # MovieLens titles
+
+
+@pytest.mark.skipif(not (ML / "ratings.csv").is_file(), reason=f"{ML} not present")
+def test_discover_movielens_groups_are_genre_coherent(capsys, tmp_path):
+    out = tmp_path / "ml"
+    code, stdout, err = run(capsys, "discover", str(ML), "--out", str(out), "--encoder", "svd", "-q")
+    assert code == 0, err
+    doc = json.loads((out / "profiles.json").read_text())
+    k = doc["n_groups"]
+    assert doc["n_users"] == 610 and len(doc["groups"]) == k >= 4
+    # by share of interactions: every group has an over-represented genre, most by >= 20%,
+    # and the groups' leading genres differ
+    tops = [g["category_share"][0] for g in doc["groups"]]
+    assert all(t["lift"] > 1.0 for t in tops)
+    assert sum(t["lift"] >= 1.2 for t in tops) >= 0.7 * k
+    assert len({t["name"] for t in tops}) >= min(5, k - 1)
+    # profile()'s user-share lifts are over 1 as well
+    assert all(g["top_categories"][0]["lift"] > 1.0 for g in doc["groups"])
+    md = (out / "profiles.md").read_text()
+    assert "categories by share of interactions" in md
 
 
 def test_discover_with_evaluate_puts_the_table_in_the_outputs(capsys, tmp_path):

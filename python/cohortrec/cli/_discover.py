@@ -18,7 +18,9 @@ from cohortrec.cli._common import CLIError, Console
 __all__ = ["run_discover", "VAE_SETTINGS", "choose_encoder", "membership_weights"]
 
 #: InteractionEncoder settings of the CLI's "vae": a small Mult-VAE that trains in
-#: seconds on the built-in data with 2 cores (the library default trains far longer)
+#: seconds on the built-in data with 2 cores (the library default trains far longer);
+#: one torch thread (several spinning threads are far slower on a shared machine);
+#: the batch shrinks to n_users / 16 (at least 64) on small data
 VAE_SETTINGS: dict[str, Any] = {"n_components": 32, "hidden": (128,), "epochs": 10, "batch_size": 512,
                                 "patience": 2, "n_threads": 1}
 
@@ -68,7 +70,10 @@ def _make_discovery(encoder: str, groups: Any, device: str, seed: int, console: 
         return GroupDiscovery("svd", **kw)
     from cohortrec.encoders import InteractionEncoder  # noqa: PLC0415
 
-    enc = InteractionEncoder(**VAE_SETTINGS, device=device, random_state=seed, verbose=console.bars)
+    settings = dict(VAE_SETTINGS)
+    # small data: smaller batches, so that a few hundred users still get enough optimiser steps
+    settings["batch_size"] = int(min(VAE_SETTINGS["batch_size"], max(64, X.n_users // 16)))
+    enc = InteractionEncoder(**settings, device=device, random_state=seed, verbose=console.bars)
     if encoder == "text+vae":
         if not any(X.item_text()):
             raise CLIError("--encoder text+vae needs item text (titles, descriptions or categories), "
