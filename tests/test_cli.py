@@ -328,6 +328,25 @@ def test_recommend_users_file_and_formats(capsys, discovered, tmp_path):
     assert code == 0 and len(rows) == 2 and rows[0]["rank"] == 1 and "title" in rows[0]
 
 
+def test_recommend_users_file_with_items_per_user(capsys, discovered, tmp_path):
+    groups = pd.read_parquet(discovered / "groups.parquet")
+    rec, users, items = _model_state(discovered)
+    ids = items["item_id"].astype(str).to_numpy()
+    lines = []
+    for g in range(2):  # a new user built from the history of a core member of each group
+        u = int(groups[groups["group"] == g]["membership"].idxmax())
+        lines.append(f"new{g}\t" + ",".join(ids[rec.user_items_[u].indices]))
+    lines.append("plain-new")
+    f = tmp_path / "u.tsv"
+    f.write_text("\n".join(lines) + "\n")
+    code, out, _ = run(capsys, "recommend", "--model", str(discovered), "--users-file", str(f), "-n", "2", "-q")
+    df = tsv(out)
+    assert code == 0
+    src = df.groupby("user_id", sort=False)["source"].first()
+    assert src["new0"].startswith("cold-start: group 0 ") and src["new1"].startswith("cold-start: group 1 ")
+    assert src["plain-new"] == "cold-start: most popular (no history)"
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["--user", "x"], "does not exist"),
     ([], "exactly one of --user"),

@@ -44,6 +44,15 @@ class Bundle:
     titles: np.ndarray | None
     popularity: np.ndarray    # users per item
     group_values: np.ndarray  # discovery label of each recommender group
+    device: str = "auto"
+
+    def get_discovery(self) -> Any:
+        """The GroupDiscovery, loaded on first use (only cold-start users with items need it)."""
+        if self.discovery is None:
+            from cohortrec.discovery import GroupDiscovery  # noqa: PLC0415
+
+            self.discovery = GroupDiscovery.load(self.folder / "discovery", device=self.device)
+        return self.discovery
 
     def group_label(self, g: int) -> str:
         labels = self.meta.get("group_labels") or []
@@ -115,4 +124,4 @@ def load_bundle(path: str | Path, *, device: str = "auto", with_discovery: bool 
     titles = items["title"].to_numpy(dtype=object) if "title" in items.columns else None
     return Bundle(folder, meta, rec, disc, pd.Index(users["user_id"].astype(str)),
                   pd.Index(items["item_id"].astype(str)), items["item_id"], titles, pop,
-                  np.asarray(meta.get("group_values", []), dtype=np.int64))
+                  np.asarray(meta.get("group_values", []), dtype=np.int64), device)

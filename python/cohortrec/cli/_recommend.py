@@ -22,8 +22,13 @@ __all__ = ["run_recommend", "recommend_user", "read_users_file"]
 COLUMNS = ["user_id", "rank", "item_id", "score", "title", "source"]
 
 
-def read_users_file(path: str) -> list[str]:
-    """User ids, one per line (blank lines and lines starting with ``#`` skipped); ``-`` = stdin."""
+def read_users_file(path: str) -> list[tuple[str, list[str] | None]]:
+    """``(user id, items or None)`` per line of ``path`` (``-`` = stdin).
+
+    A line holds a user id, optionally followed by a tab and the
+    comma-separated ids of items the user interacted with (for new users);
+    blank lines and lines starting with ``#`` are skipped.
+    """
     if path == "-":
         text = sys.stdin.read()
     else:
@@ -36,7 +41,9 @@ def read_users_file(path: str) -> list[str]:
         s = line.strip()
         if not s or s.startswith("#"):
             continue
-        ids.append(s.split(",")[0].split("\t")[0].strip())
+        uid, _, rest = s.partition("\t")
+        items = [i.strip() for i in rest.split(",") if i.strip()] or None
+        ids.append((uid.strip(), items))
     if not ids:
         raise CLIError(f"--users-file {path!r} holds no user ids (one id per line)")
     return ids
@@ -66,13 +73,14 @@ def recommend_user(b: Bundle, user: str, n: int, items: list[str] | None,
         if unknown:
             console.warn(f"{len(unknown)} of the --items are not in the model and are ignored: {unknown[:5]}")
         known = np.unique(idx[idx >= 0])
-    if known.size and b.discovery is not None:
+    if known.size:
         from cohortrec.interactions import Interactions  # noqa: PLC0415
 
         row = sp.csr_matrix((np.ones(known.size, np.float32), (np.zeros(known.size, np.int64), known)),
                             shape=(1, len(b.item_ids)))
-        X1 = Interactions(row, pd.Index([user]), b.discovery.interactions_.item_ids)
-        g = int(b.discovery.assign(X1)[0])
+        disc = b.get_discovery()
+        X1 = Interactions(row, pd.Index([user]), disc.interactions_.item_ids)
+        g = int(disc.assign(X1)[0])
         if g >= 0:
             k = int(np.searchsorted(b.group_values, g)) if b.group_values.size else g
             prof = b.recommender.profiles_
@@ -95,12 +103,12 @@ def run_recommend(args: argparse.Namespace, console: Console) -> int:
         raise CLIError(f"-n must be >= 1, got {args.n}")
     if (args.user is None) == (args.users_file is None):
         raise CLIError("give exactly one of --user ID and --users-file FILE")
-    users = [str(args.user)] if args.user is not None else read_users_file(args.users_file)
     items = [s.strip() for s in args.items.split(",") if s.strip()] if args.items else None
-    b = load_bundle(args.model, device="cpu" if args.device == "cpu" else "auto")
+    users = [(str(args.user), items)] if args.user is not None else read_users_file(args.users_file)
+    b = load_bundle(args.model, device="cpu" if args.device == "cpu" else "auto", with_discovery=False)
     rows: list[dict[str, Any]] = []
-    for u in console.progress(users, desc="users"):
-        recs, source = recommend_user(b, u, args.n, items, console)
+    for u, u_items in console.progress(users, desc="users"):
+        recs, source = recommend_user(b, u, args.n, u_items if u_items is not None else items, console)
         if source != "history":
             console.say(f"user {u!r} is not in the model: {source}")
         for r, (i, s) in enumerate(recs, 1):
