@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from cohortrec.cli._common import CLIError
 
-__all__ = ["Bundle", "save_bundle", "load_bundle", "FORMAT"]
+__all__ = ["FORMAT", "Bundle", "load_bundle", "save_bundle"]
 
 FORMAT = 1
 

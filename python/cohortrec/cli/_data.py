@@ -15,7 +15,7 @@ import pandas as pd
 from cohortrec.cli._common import CLIError, Console
 from cohortrec.interactions import Interactions
 
-__all__ = ["LoadedData", "load_data", "DEFAULT_SHOP_USERS"]
+__all__ = ["DEFAULT_SHOP_USERS", "LoadedData", "load_data"]
 
 #: size of the built-in ``make_shop`` data used when no DATA is given
 DEFAULT_SHOP_USERS = 20_000

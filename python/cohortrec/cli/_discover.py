@@ -15,7 +15,7 @@ import pandas as pd
 
 from cohortrec.cli._common import CLIError, Console
 
-__all__ = ["run_discover", "VAE_SETTINGS", "choose_encoder", "membership_weights"]
+__all__ = ["VAE_SETTINGS", "choose_encoder", "membership_weights", "run_discover"]
 
 #: InteractionEncoder settings of the CLI's "vae": a small Mult-VAE that trains in
 #: seconds on the built-in data with 2 cores (the library default trains far longer);
@@ -285,9 +285,9 @@ def _write_report(path: Path, discovery: Any, console: Console, **kw: Any) -> Pa
 
 
 def run_discover(args: argparse.Namespace, console: Console) -> int:
+    from cohortrec.cli._bundle import save_bundle  # noqa: PLC0415
     from cohortrec.cli._data import load_data  # noqa: PLC0415
     from cohortrec.cli._evaluate import evaluation_rows, run_protocol  # noqa: PLC0415
-    from cohortrec.cli._bundle import save_bundle  # noqa: PLC0415
 
     _check_device(args.device)
     out = Path(args.out).expanduser()

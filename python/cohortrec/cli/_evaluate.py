@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from cohortrec.cli._common import CLIError, Console, format_table
 
-__all__ = ["MODELS", "run_protocol", "evaluation_rows", "run_evaluate", "parse_models"]
+__all__ = ["MODELS", "evaluation_rows", "parse_models", "run_evaluate", "run_protocol"]
 
 MIN_POSITIVES = 5
 TEST_FRACTION = 0.2

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from cohortrec.cli._bundle import Bundle, load_bundle
 from cohortrec.cli._common import CLIError, Console
 
-__all__ = ["run_recommend", "recommend_user", "read_users_file"]
+__all__ = ["read_users_file", "recommend_user", "run_recommend"]
 
 COLUMNS = ["user_id", "rank", "item_id", "score", "title", "source"]
 
