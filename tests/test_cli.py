@@ -637,3 +637,30 @@ def test_console_script_runs(tmp_path):
     p = subprocess.run([shutil.which("cohortrec"), "info"], check=False, capture_output=True, text=True, cwd=tmp_path,
                        timeout=120)
     assert p.returncode == 0 and "cohortrec:" in p.stdout
+
+
+def test_console_progress_bars_only_on_a_terminal():
+    import io
+
+    from cohortrec.cli._common import Console
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert not Console(stream=io.StringIO()).bars
+    assert not Console(quiet=True, stream=Tty()).bars
+    tty = Tty()
+    c = Console(stream=tty)
+    assert c.bars
+    for _ in c.progress(range(3), desc="work"):
+        pass
+    with c.stage("step"):
+        pass
+    assert "work" in tty.getvalue() and "- step: " in tty.getvalue() and "step" in c.timings
+    quiet = Tty()
+    q = Console(quiet=True, stream=quiet)
+    with q.stage("step"):
+        list(q.progress(range(3)))
+    q.report_timings()
+    assert quiet.getvalue() == ""

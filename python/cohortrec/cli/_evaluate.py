@@ -38,12 +38,13 @@ def _models(seed: int, device: str) -> dict[str, Callable[[], Any]]:
         "popularity": lambda: rec.Popularity(device=device),
         "userknn": lambda: rec.UserKNN(device=device),
         "itemknn": lambda: rec.ItemKNN(device=device),
+        "rp3beta": lambda: rec.RP3beta(device=device),
         "ease": lambda: rec.EASE(device=device),
         "group": lambda: rec.GroupRecommender(random_state=seed, device=device),
     }
 
 
-MODELS = ("popularity", "userknn", "itemknn", "ease", "group")
+MODELS = ("popularity", "userknn", "itemknn", "rp3beta", "ease", "group")
 
 
 def parse_models(text: str) -> list[str]:

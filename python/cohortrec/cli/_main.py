@@ -119,9 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Positives (MovieLens ratings >= 4, else any interaction), users with >= 5 "
                        "positives, 20%% per-user random holdout with a fixed seed, full ranking with training "
                        "items excluded; NDCG@10, Recall@20, Precision@10, Coverage@10.")
-    e.add_argument("--models", default="popularity,userknn,itemknn,ease,group",
-                   help="comma-separated: popularity, userknn, itemknn, ease, group, or all "
-                        "(default: all five)")
+    e.add_argument("--models", default="all",
+                   help="comma-separated: popularity, userknn, itemknn, rp3beta, ease, group, or all "
+                        "(default all)")
     e.add_argument("--min-value", type=float, default=None, metavar="X",
                    help="interactions with value >= X are positives (default: 4 for MovieLens, else any)")
     e.add_argument("--seed", type=int, default=42, help="holdout seed (default 42)")
