@@ -664,3 +664,40 @@ def test_console_progress_bars_only_on_a_terminal():
         list(q.progress(range(3)))
     q.report_timings()
     assert quiet.getvalue() == ""
+
+
+def test_parquet_event_log_with_integer_ids(capsys, tmp_path):
+    shop = make_shop(300, 100, 3, seed=7)
+    ev = shop.events
+    uid = {u: i for i, u in enumerate(sorted(ev["user_id"].unique()))}
+    iid = {u: 1000 + i for i, u in enumerate(sorted(ev["item_id"].unique()))}
+    log = pd.DataFrame({"userId": ev["user_id"].map(uid).astype("int64"),
+                        "movieId": ev["item_id"].map(iid).astype("int64"),
+                        "rating": np.where(ev["event"] == "purchase", 5.0, 1.0),
+                        "timestamp": ev["timestamp"]})
+    log.to_parquet(tmp_path / "events.parquet")
+    out = tmp_path / "o"
+    code, _, err = run(capsys, "discover", str(tmp_path / "events.parquet"), "--out", str(out), "--encoder", "svd",
+                       "--groups", "3")
+    assert code == 0, err
+    assert "user='userId', item='movieId', weight='rating', time='timestamp'" in err
+    groups = pd.read_parquet(out / "groups.parquet")
+    assert groups["user_id"].dtype.kind == "i" and set(groups["user_id"]) == set(log["userId"])
+    code, stdout, _ = run(capsys, "recommend", "--model", str(out), "--user", "3", "-n", "4")
+    df = tsv(stdout)
+    assert code == 0 and (df["source"] == "history").all() and df["item_id"].astype(int).ge(1000).all()
+
+
+@pytest.mark.parametrize("values, expect", [
+    (["1700000000", "1700003600"], "2023-11-14 22:13:20"),            # epoch seconds
+    (["1700000000000", "1700003600000"], "2023-11-14 22:13:20"),      # epoch milliseconds
+    (["2023-11-14 22:13:20", "2023-11-14 23:13:20"], "2023-11-14 22:13:20"),
+])
+def test_time_column_formats(tmp_path, values, expect):
+    from cohortrec.cli._common import Console
+    from cohortrec.cli._data import load_data
+
+    f = _write(tmp_path / "t.csv", "user_id,item_id,ts\n" + "".join(f"u{i},x{i},{v}\n" for i, v in enumerate(values)))
+    d = load_data(str(f), Console(quiet=True))
+    ts = d.interactions.events["timestamp"]
+    assert str(ts.min()) == expect and (ts.max() - ts.min()) == pd.Timedelta(hours=1)

@@ -262,8 +262,13 @@ def _event_file(path: Path, *, user_col: str | None, item_col: str | None, weigh
         frame["weight"] = w.astype(np.float64)
     if tcol is not None:
         t = df[tcol]
-        if pd.api.types.is_numeric_dtype(t) or pd.to_numeric(t, errors="coerce").notna().mean() > 0.99:
-            ts = pd.to_datetime(pd.to_numeric(t, errors="coerce"), unit="s", errors="coerce")
+        if pd.api.types.is_datetime64_any_dtype(t):
+            ts = t.dt.tz_convert(None) if getattr(t.dt, "tz", None) is not None else t
+        elif pd.api.types.is_numeric_dtype(t) or pd.to_numeric(t, errors="coerce").notna().mean() > 0.99:
+            num = pd.to_numeric(t, errors="coerce")
+            med = float(num.abs().median()) if num.notna().any() else 0.0
+            unit = "ms" if med > 1e11 else "s"  # epoch milliseconds beyond year 5000 in seconds
+            ts = pd.to_datetime(num, unit=unit, errors="coerce")
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
