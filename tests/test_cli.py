@@ -701,3 +701,13 @@ def test_time_column_formats(tmp_path, values, expect):
     d = load_data(str(f), Console(quiet=True))
     ts = d.interactions.events["timestamp"]
     assert str(ts.min()) == expect and (ts.max() - ts.min()) == pd.Timedelta(hours=1)
+
+
+def test_missing_ids_written_as_na_are_dropped_and_reported(tmp_path):
+    from cohortrec.cli._common import Console
+    from cohortrec.cli._data import load_data
+
+    f = _write(tmp_path / "r.csv", "CustomerID,StockCode,Quantity\n1,a,2\nNA,a,1\n2,b,-1\n,b,3\n2,a,1\n")
+    d = load_data(str(f), Console(quiet=True))
+    assert list(d.interactions.user_ids) == ["1", "2"]
+    assert "cleaning: missing ids 2, negative values 1" in d.description

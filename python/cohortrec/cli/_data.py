@@ -193,7 +193,7 @@ def _read_events(path: Path) -> pd.DataFrame:
             raise CLIError(f"DATA {str(path)!r} has duplicate column names in its header: {dups} "
                            f"(columns found: {header})")
         try:
-            df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+            df = pd.read_csv(path, sep=sep, dtype=str,  # "", "NA", "null"... are missing values
                              skipinitialspace=True)
         except pd.errors.EmptyDataError:
             raise CLIError(f"DATA {str(path)!r} is empty: expected a header line and one event per line") from None
@@ -292,11 +292,18 @@ def _event_file(path: Path, *, user_col: str | None, item_col: str | None, weigh
     if X.nnz == 0 or X.n_users == 0:
         raise CLIError(f"DATA {str(path)!r} holds no usable interactions after cleaning "
                        "(missing ids, negative or zero weights are dropped)")
+    cleaned = ""
+    rep = X.cleaning_report
+    if rep is not None and len(rep):
+        touched = rep[(rep["rows_touched"] > 0) & (rep["step"] != "aggregate")]
+        if len(touched):
+            cleaned = "; cleaning: " + ", ".join(f"{r.step} {int(r.rows_touched)}" for r in touched.itertuples())
     mapping = f"user={user!r}, item={item!r}, weight={weight!r}, time={tcol!r}"
     if side:
         mapping += f", item text={side!r}"
     return LoadedData(X, path.name, "events", None,
-                      f"{path.name}: {X.n_users} users x {X.n_items} items, {X.nnz} interactions ({mapping})")
+                      f"{path.name}: {X.n_users} users x {X.n_items} items, {X.nnz} interactions ({mapping})"
+                      f"{cleaned}")
 
 
 def data_label(data: str | None) -> str:
