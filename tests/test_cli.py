@@ -711,3 +711,16 @@ def test_missing_ids_written_as_na_are_dropped_and_reported(tmp_path):
     d = load_data(str(f), Console(quiet=True))
     assert list(d.interactions.user_ids) == ["1", "2"]
     assert "cleaning: missing ids 2, negative values 1" in d.description
+
+
+UCI = DATA / "uci-online-retail-sample" / "online_retail_sample.csv"
+
+
+@pytest.mark.skipif(not UCI.is_file(), reason=f"{UCI} not present")
+def test_discover_uci_retail_sample(capsys, tmp_path):
+    code, _, err = run(capsys, "discover", str(UCI), "--out", str(tmp_path / "o"), "--encoder", "svd")
+    assert code == 0, err
+    assert "user='CustomerID', item='StockCode', weight='Quantity', time='InvoiceDate'" in err
+    assert "missing ids 668" in err  # CustomerID 'NA' rows
+    groups = pd.read_parquet(tmp_path / "o" / "groups.parquet")
+    assert "NA" not in set(groups["user_id"]) and groups["user_id"].nunique() <= 1171
