@@ -71,6 +71,13 @@ def test_profile_table(fitted):
     np.testing.assert_allclose(P.loc["all", "mean_dwell_vs_all"], 1.0)
 
 
+def test_quality_when_every_user_is_its_own_group():
+    import scipy.sparse as sp
+    X = sp.random(3, 20, density=0.5, format="csr", random_state=1)
+    q = GroupDiscovery(n_groups=3, random_state=0).fit(X).quality()
+    assert q["n_groups"] == 3 and "silhouette" not in q  # undefined there, not an error
+
+
 def test_small_groups_flagged_and_custom_clusterer(shop):
     X, _ = shop
     gd = GroupDiscovery(clusterer=DBSCAN(eps=0.05, min_samples=20), min_group_size=50, random_state=0).fit(X)
@@ -128,4 +135,10 @@ def test_movielens_small_profiles():
     assert P["size"].iloc[:-1].sum() == 610
     genres = {g for row in P["top_categories"].iloc[:-1] for g, _, _ in row}
     assert genres and genres <= set(X.item_categories()[1])
+    # genre-coherent groups: most groups lean clearly towards some genre (by
+    # share of their ratings), and they do not all lean the same way
+    lead = [row[0] for row in P["top_categories"].iloc[:-1] if row]
+    # (a real genre, >= 5% of the group's ratings, not a rare one like Film-Noir)
+    assert sum(lift >= 1.15 and share >= 0.05 for _, lift, share in lead) >= 3, lead
+    assert len({g for g, _, _ in lead}) >= 3, lead
     assert {"n_events", "recency_days", "mean_value"} & set(P.columns)
