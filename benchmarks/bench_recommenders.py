@@ -302,7 +302,8 @@ def paired_diff(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
 
 
-def report(results: dict, args, command: str, started: str, wall: float) -> str:
+def report(results: dict, args, command: str, started: str, wall: float,
+           vers: dict[str, str] | None = None) -> str:
     L = [f"# Recommender quality: cohortrec vs implicit ({started[:10]})", ""]
     L += ["Command (repository root):", "", "```sh", command, "```", "",
           f"Started {started}, wall time {wall / 60:.1f} min.", ""]
@@ -314,7 +315,7 @@ def report(results: dict, args, command: str, started: str, wall: float) -> str:
     L += ["## Machine", "", "| | |", "|---|---|"]
     L += [f"| {k} | {v} |" for k, v in machine_info().items()]
     L += ["", "## Versions", "", "| | |", "|---|---|"]
-    L += [f"| {k} | {v} |" for k, v in versions().items()]
+    L += [f"| {k} | {v} |" for k, v in (vers or versions()).items()]
     L += ["", "## Protocol", "",
           "* Positives: MovieLens ratings >= 4; Last.fm any play. Binary 0/1 matrix for every model.",
           "* Users with >= 5 positives kept; items without a positive dropped.",
@@ -386,8 +387,10 @@ def report(results: dict, args, command: str, started: str, wall: float) -> str:
                    f"({'within 2% or better: met' if rel_v >= -0.02 else 'NOT met'}).")]
             if "implicit ALS" in models and br != "implicit ALS":
                 a = models["implicit ALS"]
+                d, se = paired_diff(ours[bo]["per_user_ndcg10"], a["per_user_ndcg10"])
                 L += [(f" For reference, against implicit ALS alone ({a['ndcg10']:.4f}): {bo} "
-                      f"{ours[bo]['ndcg10'] / a['ndcg10'] - 1:+.1%}.")]
+                      f"{ours[bo]['ndcg10'] / a['ndcg10'] - 1:+.1%}, paired difference {d:+.4f} \u00b1 "
+                      f"{se:.4f} (standard error over test users).")]
             L += [""]
     L += ["## Validation grids", "",
           "Every configuration tried, with its validation NDCG@10 (fit on train minus validation).", ""]
@@ -413,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     started = _dt.datetime.now().isoformat(timespec="seconds")
     command = "python " + " ".join([os.path.relpath(__file__, ROOT)] + (argv if argv is not None else sys.argv[1:]))
     t0 = time.perf_counter()
+    vers = versions()  # the revision the run starts from
     results = {}
     for name in [s.strip() for s in args.datasets.split(",") if s.strip()]:
         folder = {"ml": "ml-latest-small", "lastfm": "hetrec2011-lastfm-2k"}[name]
@@ -420,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {name}: {data_dir / folder} not found", file=sys.stderr)
             continue
         results[name] = run_dataset(name, data_dir, args.seed, args.quick, lambda s: print(s, flush=True))
-    text = report(results, args, command, started, time.perf_counter() - t0)
+    text = report(results, args, command, started, time.perf_counter() - t0, vers)
     if args.out != "-":
         out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"recommenders-{started[:10]}.md"
         out.parent.mkdir(parents=True, exist_ok=True)
