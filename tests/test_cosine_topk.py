@@ -431,3 +431,29 @@ def test_hybrid_guards_against_underflow(dtype):
     res = ops.cosine_topk(A, k=5, device="cpu", _dense_min_density=0.0)
     check_cosine(res, A, None, k=5)
     assert 1 in res[0].indices  # shares only the tiny column with row 0
+
+
+# The sparse path finds the candidates of positive data by scanning the dense
+# accumulator when a row touches many ids (_dense_min_density=1.5: no hybrid,
+# scan allowed; 2.0: bitmap walk only).
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 120), p=st.integers(60, 700),
+       m=st.integers(1, 60), density=st.sampled_from([0.05, 0.2, 0.6]),
+       k=st.sampled_from([1, 5, 50, 1000]), same=st.booleans(), exclude_self=st.booleans(),
+       use_threshold=st.booleans(), knob=st.sampled_from([1.5, None]))
+def test_positive_scan_random(dtype, seed, n, p, m, density, k, same, exclude_self,
+                              use_threshold, knob):
+    rng = np.random.default_rng(seed)
+    A = random_csr(rng, p if same else n, m, density=density, dtype=dtype, signed=False,
+                   empty_rows=0.1, explicit_zeros=0.05)
+    B = None if same else random_csr(rng, p, m, density=density, dtype=dtype, signed=False)
+    threshold = None
+    if use_threshold:
+        full = reference._cosine_rows(A, B, exclude_self=exclude_self)
+        threshold = safe_threshold(rng, full, dtype)
+    res = ops.cosine_topk(A, B, k=k, threshold=threshold, exclude_self=exclude_self,
+                          device="cpu", _dense_min_density=knob)
+    check_cosine(res, A, B, k=k, threshold=threshold, exclude_self=exclude_self)
+    if knob is not None:
+        other = ops.cosine_topk(A, B, k=k, threshold=threshold, exclude_self=exclude_self,
+                                device="cpu", n_threads=3, _dense_min_density=knob)
+        assert np.array_equal(other.indices, res.indices) and np.array_equal(other.data, res.data)

@@ -21,6 +21,16 @@
 
 namespace cohortrec {
 
+/// Population count without a libgcc call: the generic x86-64 build has no
+/// POPCNT instruction, and __builtin_popcountll would call __popcountdi2 for
+/// every bitmap word (SWAR count, Hacker's Delight 5-1).
+inline int popcount64(uint64_t x) {
+  x = x - ((x >> 1) & 0x5555555555555555ULL);
+  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+  x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+  return static_cast<int>((x * 0x0101010101010101ULL) >> 56);
+}
+
 template <typename T, typename J>
 class SparseAccumulator {
  public:
@@ -66,6 +76,39 @@ class SparseAccumulator {
       nt += (w & m) ? 0 : 1;  // branch-free first-touch bookkeeping
     }
     n_touched_ = nt;
+  }
+
+  /// acc[idx[e]] += a * val[e] without recording what was touched: for
+  /// rows drained by drain_positive().
+  template <typename I2>
+  inline void axpy_untracked(T a, const I2* idx, const T* val, int64_t begin, int64_t end) {
+    T* acc = acc_.data();
+    for (int64_t e = begin; e < end; ++e) acc[static_cast<int64_t>(idx[e])] += a * val[e];
+  }
+
+  /// After axpy_untracked() with positive products only: visits, in
+  /// increasing id order, every j with acc[j] > 0 and acc[j] >= floor(),
+  /// found by scanning the whole accumulator 64 entries at a time (cheaper
+  /// than walking a bitmap once more than ~1/8 of the ids are touched), and
+  /// restores the all-zero state.
+  template <class Floor, class Visit>
+  inline void drain_positive(Floor&& floor, Visit&& visit) {
+    T* acc = acc_.data();
+    const T tiny = std::numeric_limits<T>::denorm_min();
+    for (int64_t j0 = 0; j0 < width_; j0 += 64) {
+      const int64_t len = std::min<int64_t>(64, width_ - j0);
+      T* a = acc + j0;
+      const T f = std::max(floor(), tiny);
+      int any = 0;
+      for (int64_t t = 0; t < len; ++t) any |= a[t] >= f;
+      if (any) {
+        for (int64_t t = 0; t < len; ++t) {
+          const T s = a[t];
+          if (s >= f && s >= floor()) visit(static_cast<J>(j0 + t), s);
+        }
+      }
+      for (int64_t t = 0; t < len; ++t) a[t] = T(0);
+    }
   }
 
   /// Calls visit(j, acc[j]) once for every touched j and restores the
@@ -140,7 +183,7 @@ class SparseAccumulator {
       if (!word) continue;
       bits[w] = 0;
       const int64_t j0 = w << 6;
-      if (__builtin_popcountll(word) >= 12 && j0 + 64 <= width_) {
+      if (popcount64(word) >= 12 && j0 + 64 <= width_) {
         // Untouched slots hold acc = 0 and are masked out by `word` below.
         T* a = acc + j0;
         if (col_scale) {
@@ -161,9 +204,11 @@ class SparseAccumulator {
         } while (word);
         continue;
       }
+      const T f = floor();
       do {
         const int64_t j = j0 + __builtin_ctzll(word);
-        visit(static_cast<J>(j), col_scale ? acc[j] * row_scale * col_scale[j] : acc[j] * row_scale);
+        const T sj = col_scale ? acc[j] * row_scale * col_scale[j] : acc[j] * row_scale;
+        if (sj >= f) visit(static_cast<J>(j), sj);  // the floor only rises: f is a safe bound
         acc[j] = T(0);
         word &= word - 1;
       } while (word);

@@ -18,8 +18,19 @@ struct Scored {
 
 template <typename T, typename J>
 inline bool better(const Scored<T, J>& a, const Scored<T, J>& b) {
-  return a.score > b.score || (a.score == b.score && a.id < b.id);
+  // Bitwise, not short-circuit: the heap's comparisons on near-random
+  // scores are unpredictable, and setcc/and/or costs less than a mispredict.
+  return (a.score > b.score) | ((a.score == b.score) & (a.id < b.id));
 }
+
+/// The same order as a function object, so the standard algorithms inline
+/// it (a function pointer made every heap comparison an indirect call).
+struct Better {
+  template <typename T, typename J>
+  bool operator()(const Scored<T, J>& a, const Scored<T, J>& b) const {
+    return better(a, b);
+  }
+};
 
 /// Keeps the k best candidates in a heap whose top is the worst kept one, so
 /// the common case (a candidate worse than all k kept) is one comparison.
@@ -33,15 +44,13 @@ class TopK {
   inline void push(T score, J id) {
     if (static_cast<int64_t>(heap_.size()) < k_) {
       heap_.push_back({score, id});
-      std::push_heap(heap_.begin(), heap_.end(), better<T, J>);
+      std::push_heap(heap_.begin(), heap_.end(), Better{});
       return;
     }
     if (k_ == 0) return;
     const Scored<T, J>& worst = heap_.front();
     if (score < worst.score || (score == worst.score && id > worst.id)) return;
-    std::pop_heap(heap_.begin(), heap_.end(), better<T, J>);
-    heap_.back() = {score, id};
-    std::push_heap(heap_.begin(), heap_.end(), better<T, J>);
+    replace_top({score, id});
   }
 
   /// The smallest score that can still enter (-inf until k are kept).
@@ -52,11 +61,28 @@ class TopK {
 
   /// Sorts the kept candidates best-first and returns them.
   const std::vector<Scored<T, J>>& sorted() {
-    std::sort_heap(heap_.begin(), heap_.end(), better<T, J>);
+    std::sort_heap(heap_.begin(), heap_.end(), Better{});
     return heap_;
   }
 
  private:
+  /// Puts x in place of the worst kept candidate and sifts it down: one
+  /// pass instead of pop_heap + push_heap.
+  void replace_top(Scored<T, J> x) {
+    Scored<T, J>* h = heap_.data();
+    const int64_t n = static_cast<int64_t>(heap_.size());
+    int64_t i = 0;
+    for (;;) {
+      int64_t c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n) c += static_cast<int64_t>(better(h[c], h[c + 1]));  // the worse child
+      if (!better(x, h[c])) break;                   // x is worse than both: stays here
+      h[i] = h[c];
+      i = c;
+    }
+    h[i] = x;
+  }
+
   int64_t k_;
   std::vector<Scored<T, J>> heap_;
 };
@@ -90,7 +116,7 @@ class TopKBuffer {
 
   const std::vector<Scored<T, J>>& sorted() {
     if (static_cast<int64_t>(buf_.size()) > k_) compact();
-    std::sort(buf_.begin(), buf_.end(), better<T, J>);
+    std::sort(buf_.begin(), buf_.end(), Better{});
     return buf_;
   }
 
@@ -101,7 +127,7 @@ class TopKBuffer {
       floor_ = std::numeric_limits<T>::infinity();
       return;
     }
-    std::nth_element(buf_.begin(), buf_.begin() + (k_ - 1), buf_.end(), better<T, J>);
+    std::nth_element(buf_.begin(), buf_.begin() + (k_ - 1), buf_.end(), Better{});
     buf_.resize(static_cast<size_t>(k_));
     floor_ = buf_[static_cast<size_t>(k_ - 1)].score;
   }

@@ -97,6 +97,28 @@ inline double dense_madd_cost() { return isa_level() >= 2 ? 1.0 / 12 : isa_level
 constexpr double kHybridSparseCost = 2.5;
 constexpr double kScanCost = 1.0 / 8;
 
+/// True when every stored value of A and B^T is >= 0 and no product of two
+/// nonzero normalised values can underflow: then a pair shares a nonzero
+/// column exactly when its dot product is > 0, and candidates can be found
+/// from the scores alone.
+template <typename T, typename I>
+bool positive_products(const CsrView<T, I>& A, const std::vector<double>& inv_a, const std::vector<T>& bt_val) {
+  T min_a = std::numeric_limits<T>::infinity();
+  for (int64_t i = 0; i < A.n_rows; ++i) {
+    for (int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) {
+      const T v = A.data[e];
+      if (v < T(0)) return false;
+      if (v > T(0)) min_a = std::min(min_a, static_cast<T>(double(v) * inv_a[i]));
+    }
+  }
+  T min_b = std::numeric_limits<T>::infinity();
+  for (const T v : bt_val) {
+    if (v < T(0)) return false;
+    if (v > T(0)) min_b = std::min(min_b, v);
+  }
+  return double(min_a) * double(min_b) >= 1e6 * double(std::numeric_limits<T>::min());
+}
+
 template <typename T, typename I, typename J>
 struct HybridInputs {
   const CsrView<T, I>& A;
@@ -115,21 +137,7 @@ std::vector<int64_t> choose_dense_columns(const HybridInputs<T, I, J>& in, bool 
   const int64_t m = A.n_cols, p = in.p;
   const double min_density = params.dense_min_density;
   if (min_density > 1.0 || (min_density < 0.0 && p < 2 * kDenseRowsStrip)) return {};
-  // Nonnegative data and no underflowing products (see above).
-  T min_a = std::numeric_limits<T>::infinity();
-  for (int64_t i = 0; i < A.n_rows; ++i) {
-    for (int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) {
-      const T v = A.data[e];
-      if (v < T(0)) return {};
-      if (v > T(0)) min_a = std::min(min_a, static_cast<T>(double(v) * in.inv_a[i]));
-    }
-  }
-  T min_b = std::numeric_limits<T>::infinity();
-  for (const T v : in.bt_val) {
-    if (v < T(0)) return {};
-    if (v > T(0)) min_b = std::min(min_b, v);
-  }
-  if (!(double(min_a) * double(min_b) >= 1e6 * double(std::numeric_limits<T>::min()))) return {};
+  if (!positive_products(A, in.inv_a, in.bt_val)) return {};
 
   std::vector<int64_t> nnz_a(static_cast<size_t>(m), 0);
   if (same) {
@@ -377,6 +385,7 @@ CsrResult<T, J> cosine_topk(const CsrView<T, I>& A, const CsrView<T, I>& B, cons
   if (static_cast<double>(thr_lo) > thr) thr_lo = std::nextafter(thr_lo, -std::numeric_limits<T>::infinity());
   const bool use_thr = params.has_threshold;
   const bool skip_self = params.exclude_self;
+  const bool positive = params.dense_min_density <= 1.5 && positive_products(A, inv_a, bt_val);
 
   struct State {
     SparseAccumulator<T, J> acc;
@@ -395,22 +404,38 @@ CsrResult<T, J> cosine_topk(const CsrView<T, I>& A, const CsrView<T, I>& B, cons
           for (int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) {
             const int64_t c = A.indices[e];
             work += bt_ptr[c + 1] - bt_ptr[c];
-          }
-          st.acc.start_row(work);
-          for (int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) {
-            if (A.data[e] == T(0)) continue;
-            const T a = static_cast<T>(double(A.data[e]) * ia);
-            const int64_t c = A.indices[e];
-            st.acc.axpy(a, bt_idx.data(), bt_val.data(), bt_ptr[c], bt_ptr[c + 1]);
+            // The row's columns are known now: start fetching the head of
+            // every B^T list at once, rather than missing on each in turn.
+            __builtin_prefetch(bt_idx.data() + bt_ptr[c]);
+            __builtin_prefetch(bt_val.data() + bt_ptr[c]);
           }
           st.top.clear();
-          st.acc.drain_scored(
-              T(1), nullptr, [&] { return use_thr ? std::max(st.top.floor(), thr_lo) : st.top.floor(); },
-              [&](J j, T s) {
-                if (skip_self && static_cast<int64_t>(j) == i) return;
-                if (use_thr && !(static_cast<double>(s) > thr)) return;
-                st.top.push(s, j);
-              });
+          auto floor = [&] { return use_thr ? std::max(st.top.floor(), thr_lo) : st.top.floor(); };
+          auto visit = [&](J j, T s) {
+            if (skip_self && static_cast<int64_t>(j) == i) return;
+            if (use_thr && !(static_cast<double>(s) > thr)) return;
+            st.top.push(s, j);
+          };
+          if (positive && work * 4 >= p) {
+            // Many candidates: skip the touched-bitmap bookkeeping and find
+            // them by a vectorised scan of the accumulator (score > 0).
+            for (int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) {
+              if (A.data[e] == T(0)) continue;
+              const T a = static_cast<T>(double(A.data[e]) * ia);
+              const int64_t c = A.indices[e];
+              st.acc.axpy_untracked(a, bt_idx.data(), bt_val.data(), bt_ptr[c], bt_ptr[c + 1]);
+            }
+            st.acc.drain_positive(floor, visit);
+          } else {
+            st.acc.start_row(work);
+            for (int64_t e = A.indptr[i]; e < A.indptr[i + 1]; ++e) {
+              if (A.data[e] == T(0)) continue;
+              const T a = static_cast<T>(double(A.data[e]) * ia);
+              const int64_t c = A.indices[e];
+              st.acc.axpy(a, bt_idx.data(), bt_val.data(), bt_ptr[c], bt_ptr[c + 1]);
+            }
+            st.acc.drain_scored(T(1), nullptr, floor, visit);
+          }
           const auto& best = st.top.sorted();
           for (const auto& sc : best) {
             idx_out.push_back(sc.id);

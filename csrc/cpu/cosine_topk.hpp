@@ -14,6 +14,8 @@ struct CosineTopkParams {
   // Hybrid sparse/dense product for nonnegative data: columns of B with at
   // least this share of nonzero rows are multiplied densely. < 0: chosen
   // from a cost model (and only used when it pays); > 1: never (pure sparse).
+  // Values above 1.5 also turn off the sparse path's scan of the dense
+  // accumulator for positive data (tests reach every path this way).
   double dense_min_density = -1.0;
 };
 

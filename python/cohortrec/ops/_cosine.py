@@ -71,7 +71,8 @@ def cosine_topk(
     rows (vectorised, cache-blocked), the rest sparsely. Both give the same
     neighbours; scores may differ in the last bits, since the terms are
     summed in another order. ``_dense_min_density`` (private, for tests and
-    benchmarks) forces that column density threshold (``> 1``: never).
+    benchmarks) forces that column density threshold (``> 1``: never;
+    ``> 1.5``: also no accumulator scan, the bitmap walk only).
 
     Examples
     --------
