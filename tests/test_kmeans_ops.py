@@ -284,3 +284,61 @@ def test_update_float32_overflow_is_not_reported_as_nan(device, index_dtype):
         sums, counts = ops.kmeans_update(Xv, labels, 2, device=device)
         assert np.all(np.isposinf(sums[0])) and np.array_equal(sums[1], X[2])
         assert counts.tolist() == [2.0, 1.0]
+
+
+# ---------------------------------------------------------------------------
+# kmeans_step: one pass, the same bits as kmeans_assign + kmeans_update
+# ---------------------------------------------------------------------------
+def _assert_step_equals_two_calls(X, C, w, device, threads):
+    lab, sq, sums, counts = ops.kmeans_step(X, C, sample_weight=w, device=device, n_threads=threads)
+    lab2, sq2 = ops.kmeans_assign(X, C, device=device, n_threads=threads)
+    sums2, counts2 = ops.kmeans_update(X, lab2, C.shape[0], sample_weight=w, device=device,
+                                       n_threads=threads)
+    np.testing.assert_array_equal(lab, lab2)
+    np.testing.assert_array_equal(sq, sq2)
+    np.testing.assert_array_equal(sums, sums2)
+    np.testing.assert_array_equal(counts, counts2)
+    assert lab.dtype == np.int64 and sums.dtype == sq.dtype == counts.dtype
+    check_kmeans_assign(lab, sq, X, C)
+    check_kmeans_update(sums, counts, X, lab, C.shape[0], w)
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 120), d=st.integers(1, 20),
+       k=st.integers(1, 12), layout=st.sampled_from(LAYOUTS), weights=st.booleans(),
+       threads=st.sampled_from([1, 2, 3]))
+def test_step_random(device, dtype, index_dtype, seed, n, d, k, layout, weights, threads):
+    rng = np.random.default_rng(seed)
+    X = make_X(rng, n, d, dtype, index_dtype, layout)
+    C = make_centers(rng, X, k, dtype)
+    w = rng.uniform(0, 3, n).astype(dtype) if weights else None
+    _assert_step_equals_two_calls(X, C, w, device, threads)
+
+
+# several streamed chunks (n > 16384), and k * d above the streaming limit
+@pytest.mark.parametrize("n,d,k", [(40000, 8, 5), (20000, 3, 1), (3000, 300, 250)])
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_step_larger(device, dtype, rng, n, d, k, layout):
+    X = make_X(rng, n, d, dtype, np.int32, layout)
+    C = make_centers(rng, X, k, dtype)
+    _assert_step_equals_two_calls(X, C, rng.uniform(0, 2, n).astype(dtype), device, 2)
+    ref = ops.kmeans_step(X, C, device=device, n_threads=1)
+    for t in (2, 5):
+        got = ops.kmeans_step(X, C, device=device, n_threads=t)
+        for a, b in zip(ref, got):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_step_bad_input(device):
+    X = np.ones((5, 3), np.float32)
+    with pytest.raises(ValueError, match="centers"):
+        ops.kmeans_step(X, np.ones((2, 4)), device=device)
+    with pytest.raises(ValueError, match="centers"):
+        ops.kmeans_step(X, np.ones((0, 3)), device=device)
+    with pytest.raises(ValueError, match="sample_weight"):
+        ops.kmeans_step(X, np.ones((2, 3)), sample_weight=np.ones(4), device=device)
+    with pytest.raises(ValueError, match="sample_weight"):
+        ops.kmeans_step(X, np.ones((2, 3)), sample_weight=-np.ones(5), device=device)
+    bad = X.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match="X"):
+        ops.kmeans_step(bad, np.ones((2, 3)), device=device)

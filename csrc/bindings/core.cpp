@@ -227,6 +227,33 @@ void bind_dense_ops(py::module_& m) {
       py::arg("X").noconvert(), py::arg("labels").noconvert(), py::arg("n_clusters"),
       py::arg("sample_weight").noconvert(), py::arg("sums").noconvert(), py::arg("counts").noconvert(),
       py::arg("n_threads"));
+
+  m.def(
+      "kmeans_step_dense",
+      [](const py::array_t<T>& X, const CArray<T>& centers, std::optional<CArray<T>> weights,
+         CArray<int64_t>& labels, CArray<T>& sq, CArray<T>& sums, CArray<T>& counts, int n_threads) {
+        const auto Xv = dense_view(X, "X");
+        if (centers.ndim() != 2 || centers.shape(1) != Xv.n_cols) throw std::invalid_argument("centers must be (k, d)");
+        const int64_t k = centers.shape(0);
+        check_out(labels, Xv.n_rows, "labels");
+        check_out(sq, Xv.n_rows, "sq_dist");
+        if (weights) check_out(*weights, Xv.n_rows, "sample_weight");
+        if (sums.ndim() != 2 || sums.shape(0) != k || sums.shape(1) != Xv.n_cols)
+          throw std::invalid_argument("sums must be (k, d)");
+        check_out(counts, k, "counts");
+        const T* C = centers.data();
+        const T* w = weights ? weights->data() : nullptr;
+        int64_t* lab = labels.mutable_data();
+        T* s = sq.mutable_data();
+        T* su = sums.mutable_data();
+        T* co = counts.mutable_data();
+        py::gil_scoped_release release;
+        cpu::kmeans_step_dense<T>(Xv, C, k, w, lab, s, su, co, n_threads);
+      },
+      py::arg("X").noconvert(), py::arg("centers").noconvert(), py::arg("sample_weight").noconvert(),
+      py::arg("labels").noconvert(), py::arg("sq_dist").noconvert(), py::arg("sums").noconvert(),
+      py::arg("counts").noconvert(), py::arg("n_threads"),
+      "One Lloyd iteration (assign + update) in one pass over a strided 2-D X.");
 }
 
 }  // namespace

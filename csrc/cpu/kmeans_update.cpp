@@ -143,9 +143,11 @@ struct CsrRowAdder {
 /// on n, so this too is bit-identical for any thread count.
 constexpr int64_t kStreamMaxCells = 1 << 16;  // k * d doubles = 512 KiB per partial
 
-template <typename T, class AddRow>
+/// `before_chunk(r0, r1)` runs first in each chunk's task (kmeans_step uses
+/// it to assign the chunk's rows while they are still in cache).
+template <typename T, class AddRow, class BeforeChunk>
 void streamed_sums(const int64_t* labels, int64_t n, int64_t k, int64_t d, const T* weights, T* sums,
-                   T* counts, int n_threads, AddRow&& add_row) {
+                   T* counts, int n_threads, AddRow&& add_row, BeforeChunk&& before_chunk) {
   const int64_t chunk = std::max<int64_t>(16384, (n + 63) / 64);
   const int64_t n_chunks = std::max<int64_t>(1, (n + chunk - 1) / chunk);
   std::vector<double> part(static_cast<size_t>(n_chunks * k * d), 0.0);
@@ -154,6 +156,7 @@ void streamed_sums(const int64_t* labels, int64_t n, int64_t k, int64_t d, const
     double* acc = part.data() + c * k * d;
     double* wacc = wpart.data() + c * k;
     const int64_t r1 = std::min(n, (c + 1) * chunk);
+    if (c * chunk < r1) before_chunk(c * chunk, r1);
     for (int64_t i = c * chunk; i < r1; ++i) {
       const int64_t l = labels[i];
       if (l < 0 || l >= k) throw std::out_of_range("labels must lie in [0, n_clusters)");
@@ -181,7 +184,7 @@ template <typename T, class AddRow>
 void cluster_sums(const int64_t* labels, int64_t n, int64_t k, int64_t d, const T* weights, T* sums, T* counts,
                   int n_threads, AddRow&& add_row) {
   if (k * d <= kStreamMaxCells) {
-    streamed_sums<T>(labels, n, k, d, weights, sums, counts, n_threads, add_row);
+    streamed_sums<T>(labels, n, k, d, weights, sums, counts, n_threads, add_row, [](int64_t, int64_t) {});
   } else {
     const Grouping g = group_by_label(labels, n, k, n_threads);
     segmented_sums<T>(g, k, d, weights, sums, counts, n_threads, add_row);
@@ -197,6 +200,26 @@ void kmeans_update_dense(const DenseMatrix<T>& X, const int64_t* labels, int64_t
   cluster_sums<T>(labels, X.n_rows, k, X.n_cols, weights, sums, counts, n_threads, DenseRowAdder<T>{X});
 }
 
+template <typename T>
+void kmeans_step_dense(const DenseMatrix<T>& X, const T* centers, int64_t k, const T* weights, int64_t* labels,
+                       T* sq_dist, T* sums, T* counts, int n_threads) {
+  if (k < 1) throw std::invalid_argument("centers must hold at least one centre");
+  if (k * X.n_cols > kStreamMaxCells) {  // segmented update: it needs every label first
+    kmeans_assign_dense<T>(X, centers, k, labels, sq_dist, n_threads);
+    kmeans_update_dense<T>(X, labels, k, weights, sums, counts, n_threads);
+    return;
+  }
+  // Same chunks as kmeans_update's streamed sums (so the same bits), each
+  // chunk assigned on one thread just before its rows are summed.
+  streamed_sums<T>(labels, X.n_rows, k, X.n_cols, weights, sums, counts, n_threads, DenseRowAdder<T>{X},
+                   [&](int64_t r0, int64_t r1) {
+                     DenseMatrix<T> rows = X;
+                     rows.data = X.data + r0 * X.row_stride;
+                     rows.n_rows = r1 - r0;
+                     kmeans_assign_dense<T>(rows, centers, k, labels + r0, sq_dist + r0, 1);
+                   });
+}
+
 template <typename T, typename I>
 void kmeans_update_csr(const CsrView<T, I>& X, const int64_t* labels, int64_t k, const T* weights, T* sums,
                        T* counts, int n_threads) {
@@ -208,6 +231,10 @@ template void kmeans_update_dense<float>(const DenseMatrix<float>&, const int64_
                                          float*, int);
 template void kmeans_update_dense<double>(const DenseMatrix<double>&, const int64_t*, int64_t, const double*,
                                           double*, double*, int);
+template void kmeans_step_dense<float>(const DenseMatrix<float>&, const float*, int64_t, const float*, int64_t*,
+                                       float*, float*, float*, int);
+template void kmeans_step_dense<double>(const DenseMatrix<double>&, const double*, int64_t, const double*,
+                                        int64_t*, double*, double*, double*, int);
 template void kmeans_update_csr<float, int32_t>(const CsrView<float, int32_t>&, const int64_t*, int64_t,
                                                 const float*, float*, float*, int);
 template void kmeans_update_csr<float, int64_t>(const CsrView<float, int64_t>&, const int64_t*, int64_t,

@@ -18,6 +18,14 @@ template <typename T>
 void kmeans_update_dense(const DenseMatrix<T>& X, const int64_t* labels, int64_t k, const T* weights, T* sums,
                          T* counts, int n_threads);
 
+/// One Lloyd iteration in a single pass over X: kmeans_assign_dense then
+/// kmeans_update_dense, with each fixed-size chunk of rows assigned and summed
+/// by the same thread while it is in cache (X is read once, not twice). The
+/// outputs are bit-identical to the two separate calls, for any thread count.
+template <typename T>
+void kmeans_step_dense(const DenseMatrix<T>& X, const T* centers, int64_t k, const T* weights, int64_t* labels,
+                       T* sq_dist, T* sums, T* counts, int n_threads);
+
 template <typename T, typename I>
 void kmeans_update_csr(const CsrView<T, I>& X, const int64_t* labels, int64_t k, const T* weights, T* sums,
                        T* counts, int n_threads);

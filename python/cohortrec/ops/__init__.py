@@ -9,7 +9,7 @@ oracles for the tests.
 from __future__ import annotations
 
 from cohortrec.ops._cosine import cosine_topk
-from cohortrec.ops._kmeans import kmeans_assign, kmeans_update
+from cohortrec.ops._kmeans import kmeans_assign, kmeans_step, kmeans_update
 from cohortrec.ops._topk_scores import topk_scores
 
-__all__ = ["cosine_topk", "kmeans_assign", "kmeans_update", "topk_scores"]
+__all__ = ["cosine_topk", "kmeans_assign", "kmeans_step", "kmeans_update", "topk_scores"]

@@ -25,6 +25,34 @@ def _csr_call_arrays(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return csr_arrays(X, np.dtype(idx))
 
 
+def _check_centers(centers: Any, d: int, dtype: np.dtype) -> np.ndarray:
+    C = np.asarray(centers)
+    if C.ndim != 2:
+        raise ValueError(f"centers must be 2-D (k, d), got shape {C.shape}")
+    value_dtype(C.dtype, "centers")
+    if C.shape[0] < 1:
+        raise ValueError("centers must hold at least one centre, got 0 rows")
+    if C.shape[1] != d:
+        raise ValueError(f"centers must have d = {d} columns like X, got shape {C.shape}")
+    C = np.ascontiguousarray(C, dtype=dtype)
+    check_finite(C, "centers")
+    return C
+
+
+def _check_weights(sample_weight: Any, n: int, dtype: np.dtype) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"sample_weight must have shape ({n},) to match X, got {w.shape}")
+    value_dtype(w.dtype, "sample_weight")
+    w = np.ascontiguousarray(w, dtype=dtype)
+    check_finite(w, "sample_weight")
+    if n and w.min() < 0:
+        raise ValueError("sample_weight must be non-negative")
+    return w
+
+
 def kmeans_assign(
     X: Any,
     centers: Any,
@@ -70,17 +98,8 @@ def kmeans_assign(
     if _cuda.on_device(X, centers):  # CuPy / torch / cupyx input: results stay on its device
         return _cuda.kmeans_assign_device(X, centers, precision=precision, device=device)
     X_, sparse = _as_points(X)
-    C = np.asarray(centers)
-    if C.ndim != 2:
-        raise ValueError(f"centers must be 2-D (k, d), got shape {C.shape}")
-    value_dtype(C.dtype, "centers")
     n, d = X_.shape
-    if C.shape[0] < 1:
-        raise ValueError("centers must hold at least one centre, got 0 rows")
-    if C.shape[1] != d:
-        raise ValueError(f"centers must have d = {d} columns like X, got shape {C.shape}")
-    C = np.ascontiguousarray(C, dtype=X_.dtype)
-    check_finite(C, "centers")
+    C = _check_centers(centers, d, X_.dtype)
     labels = np.empty(n, dtype=np.int64)
     sq = np.empty(n, dtype=X_.dtype)
     try:
@@ -144,16 +163,7 @@ def kmeans_update(
     if n and (int(lab.min()) < 0 or int(lab.max()) >= k):
         raise ValueError(f"labels must lie in [0, n_clusters={k}), got values in [{lab.min()}, {lab.max()}]")
     lab = np.ascontiguousarray(lab, dtype=np.int64)
-    w = None
-    if sample_weight is not None:
-        w = np.asarray(sample_weight)
-        if w.ndim != 1 or w.shape[0] != n:
-            raise ValueError(f"sample_weight must have shape ({n},) to match X, got {w.shape}")
-        value_dtype(w.dtype, "sample_weight")
-        w = np.ascontiguousarray(w, dtype=X_.dtype)
-        check_finite(w, "sample_weight")
-        if n and w.min() < 0:
-            raise ValueError("sample_weight must be non-negative")
+    w = _check_weights(sample_weight, n, X_.dtype)
     sums = np.zeros((k, d), dtype=X_.dtype)
     counts = np.zeros(k, dtype=X_.dtype)
     kernels = _cuda if dev == "cuda" else _core
@@ -165,3 +175,59 @@ def kmeans_update(
     except ValueError as exc:  # non-finite float64 sums: NaN/inf in X
         raise ValueError(f"X {exc}") from None
     return sums, counts
+
+
+def kmeans_step(
+    X: Any,
+    centers: Any,
+    *,
+    sample_weight: Any | None = None,
+    device: str = "auto",
+    n_threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One Lloyd iteration: :func:`kmeans_assign` then :func:`kmeans_update`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d) or scipy.sparse matrix
+    centers : array-like of shape (k, d)
+    sample_weight : array-like of shape (n,), optional
+    device : {"auto", "cpu", "cuda"}
+    n_threads : int, optional
+
+    Returns
+    -------
+    labels, sq_dist, sums, counts
+        Exactly what ``kmeans_assign(X, centers)`` and
+        ``kmeans_update(X, labels, k, sample_weight=...)`` return (the same
+        bits), for any ``n_threads``.
+
+    Notes
+    -----
+    For dense X on the CPU with ``k * d <= 65536`` the two steps run in one
+    pass: each fixed chunk of rows is assigned and summed by the same thread
+    while it is in cache, so X is read from memory once instead of twice.
+    Otherwise (CSR X, larger ``k * d``, GPU) it makes the two calls.
+    """
+    threads = resolve_threads(n_threads)
+    dev = resolve_device(device, op="kmeans_assign", cuda_kernel=True)
+    if dev == "cuda" or sp.issparse(X) or _cuda.on_device(X, centers, sample_weight):
+        labels, sq = kmeans_assign(X, centers, device=device, n_threads=n_threads)
+        sums, counts = kmeans_update(X, labels, int(centers.shape[0]) if hasattr(centers, "shape")
+                                     else len(centers), sample_weight=sample_weight, device=device,
+                                     n_threads=n_threads)
+        return labels, sq, sums, counts
+    X_ = as_dense(X, "X")
+    n, d = X_.shape
+    C = _check_centers(centers, d, X_.dtype)
+    w = _check_weights(sample_weight, n, X_.dtype)
+    k = C.shape[0]
+    labels = np.empty(n, dtype=np.int64)
+    sq = np.empty(n, dtype=X_.dtype)
+    sums = np.zeros((k, d), dtype=X_.dtype)
+    counts = np.zeros(k, dtype=X_.dtype)
+    try:
+        _core.kmeans_step_dense(X_, C, w, labels, sq, sums, counts, threads)
+    except ValueError as exc:  # NaN/inf rows found while computing ||x||^2 or the sums
+        raise ValueError(f"X {exc}") from None
+    return labels, sq, sums, counts
