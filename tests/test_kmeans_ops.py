@@ -342,3 +342,16 @@ def test_step_bad_input(device):
     bad[2, 1] = np.nan
     with pytest.raises(ValueError, match="X"):
         ops.kmeans_step(bad, np.ones((2, 3)), device=device)
+
+
+def test_step_against_reference(device, dtype, rng):
+    X = rng.standard_normal((500, 6)).astype(dtype)
+    C = X[:7].copy()
+    w = rng.uniform(0, 2, 500).astype(dtype)
+    lab, sq, sums, counts = ops.kmeans_step(X, C, sample_weight=w, device=device)
+    rlab, rsq, rsums, rcounts = reference.kmeans_step(X, C, sample_weight=w)
+    np.testing.assert_array_equal(lab, rlab)  # random data: no near-ties
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(sq, rsq, rtol=tol, atol=tol)
+    np.testing.assert_allclose(sums, rsums, rtol=tol, atol=tol)
+    np.testing.assert_allclose(counts, rcounts, rtol=tol)

@@ -29,7 +29,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["cosine_topk", "kmeans_assign", "kmeans_update", "topk_scores"]
+__all__ = ["cosine_topk", "kmeans_assign", "kmeans_step", "kmeans_update", "topk_scores"]
 
 Rows = List[Tuple[np.ndarray, np.ndarray]]
 
@@ -262,6 +262,13 @@ def kmeans_assign(X, centers) -> Tuple[np.ndarray, np.ndarray]:
     labels = np.argmin(d2, axis=1).astype(np.int64)  # first minimum wins
     sq = d2[np.arange(d2.shape[0]), labels]
     return labels, np.maximum(sq, 0.0).astype(dtype)
+
+
+def kmeans_step(X, centers, *, sample_weight=None):
+    """Reference for :func:`cohortrec.ops.kmeans_step`: the two references in turn."""
+    labels, sq = kmeans_assign(X, centers)
+    sums, counts = kmeans_update(X, labels, np.asarray(centers).shape[0], sample_weight=sample_weight)
+    return labels, sq, sums, counts
 
 
 def kmeans_update(X, labels, n_clusters: int, *,
