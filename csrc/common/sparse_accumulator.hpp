@@ -127,18 +127,7 @@ class SparseAccumulator {
       }
       return;
     }
-    const int64_t n_words = static_cast<int64_t>(bits_.size());
-    for (int64_t w = 0; w < n_words; ++w) {
-      uint64_t word = bits[w];
-      if (!word) continue;
-      bits[w] = 0;
-      do {
-        const int64_t j = (w << 6) + __builtin_ctzll(word);
-        visit(static_cast<J>(j), acc[j]);
-        acc[j] = T(0);
-        word &= word - 1;
-      } while (word);
-    }
+    drain_ordered(visit);
   }
 
   /// Like drain(), but always in increasing id order (scans the bitmap,

@@ -49,6 +49,35 @@ std::vector<double> inverse_row_norms(const CsrView<T, I>& M, int n_threads) {
 // the blocks are stitched together in order at the end.
 constexpr int64_t kRowsPerBlock = 64;
 
+/// The threshold is compared in double (a float32 rounding of, say,
+/// 1 - 1e-9 would be 1.0 and wrongly reject exact 1.0 scores); this is the
+/// largest T not above it, a safe pre-filter in the score's own type.
+template <typename T>
+T threshold_floor(double thr) {
+  T lo = static_cast<T>(thr);
+  if (static_cast<double>(lo) > thr) lo = std::nextafter(lo, -std::numeric_limits<T>::infinity());
+  return lo;
+}
+
+/// Rows are computed in blocks whose output is buffered per block; fills
+/// out.indptr (given per-row counts at indptr[i + 1]) and stitches the
+/// blocks together in order.
+template <typename T, typename J>
+void stitch_blocks(CsrResult<T, J>& out, const std::vector<std::vector<J>>& block_idx,
+                   const std::vector<std::vector<T>>& block_val, int64_t rows_per_block, int n_threads) {
+  const int64_t n = out.n_rows;
+  for (int64_t i = 0; i < n; ++i) out.indptr[i + 1] += out.indptr[i];
+  out.indices.resize(static_cast<size_t>(out.indptr[n]));
+  out.data.resize(static_cast<size_t>(out.indptr[n]));
+  parallel_for(static_cast<int64_t>(block_idx.size()), n_threads, [&](int64_t blk) {
+    const int64_t start = out.indptr[blk * rows_per_block];
+    std::copy(block_idx[blk].begin(), block_idx[blk].end(), out.indices.begin() + start);
+    std::copy(block_val[blk].begin(), block_val[blk].end(), out.data.begin() + start);
+  });
+}
+
+
+
 // ---------------------------------------------------------------------------
 // Hybrid sparse/dense product.
 //
@@ -132,12 +161,13 @@ struct HybridInputs {
 /// Columns to treat densely (most popular first), or empty when the hybrid
 /// does not apply or does not pay.
 template <typename T, typename I, typename J>
-std::vector<int64_t> choose_dense_columns(const HybridInputs<T, I, J>& in, bool same, const CosineTopkParams& params) {
+std::vector<int64_t> choose_dense_columns(const HybridInputs<T, I, J>& in, bool same, bool positive,
+                                          const CosineTopkParams& params) {
   const auto& A = in.A;
   const int64_t m = A.n_cols, p = in.p;
   const double min_density = params.dense_min_density;
   if (min_density > 1.0 || (min_density < 0.0 && p < 2 * kDenseRowsStrip)) return {};
-  if (!positive_products(A, in.inv_a, in.bt_val)) return {};
+  if (!positive) return {};
 
   std::vector<int64_t> nnz_a(static_cast<size_t>(m), 0);
   if (same) {
@@ -203,8 +233,7 @@ void cosine_topk_hybrid(const HybridInputs<T, I, J>& in, const std::vector<int64
   });
 
   const double thr = params.threshold;
-  T thr_lo = static_cast<T>(thr);
-  if (static_cast<double>(thr_lo) > thr) thr_lo = std::nextafter(thr_lo, -std::numeric_limits<T>::infinity());
+  const T thr_lo = threshold_floor<T>(thr);
   const bool use_thr = params.has_threshold;
   const bool skip_self = params.exclude_self && same;
   // Rows per block: enough blocks to balance the threads, at most 1024 rows
@@ -331,14 +360,7 @@ void cosine_topk_hybrid(const HybridInputs<T, I, J>& in, const std::vector<int64
         }
       });
 
-  for (int64_t i = 0; i < n; ++i) out.indptr[i + 1] += out.indptr[i];
-  out.indices.resize(static_cast<size_t>(out.indptr[n]));
-  out.data.resize(static_cast<size_t>(out.indptr[n]));
-  parallel_for(n_blocks, params.n_threads, [&](int64_t blk) {
-    const int64_t start = out.indptr[blk * rows_per_block];
-    std::copy(block_idx[blk].begin(), block_idx[blk].end(), out.indices.begin() + start);
-    std::copy(block_val[blk].begin(), block_val[blk].end(), out.data.begin() + start);
-  });
+  stitch_blocks(out, block_idx, block_val, rows_per_block, params.n_threads);
 }
 
 }  // namespace
@@ -364,10 +386,12 @@ CsrResult<T, J> cosine_topk(const CsrView<T, I>& A, const CsrView<T, I>& B, cons
   std::vector<T> bt_val;
   transpose_csr(B, bt_ptr, bt_idx, bt_val, inv_b.data());
 
+  // Scanned once: both the hybrid and the sparse path's accumulator scan need it.
+  const bool positive = params.dense_min_density <= 1.5 && positive_products(A, inv_a, bt_val);
   {
     const HybridInputs<T, I, J> in{A, inv_a, bt_ptr, bt_idx, bt_val, p};
     const bool same = &A == &B;
-    const std::vector<int64_t> dense_cols = choose_dense_columns(in, same, params);
+    const std::vector<int64_t> dense_cols = choose_dense_columns(in, same, positive, params);
     if (!dense_cols.empty()) {
       cosine_topk_hybrid(in, dense_cols, params, same, out);
       return out;
@@ -377,15 +401,10 @@ CsrResult<T, J> cosine_topk(const CsrView<T, I>& A, const CsrView<T, I>& B, cons
   const int64_t n_blocks = (n + kRowsPerBlock - 1) / kRowsPerBlock;
   std::vector<std::vector<J>> block_idx(static_cast<size_t>(n_blocks));
   std::vector<std::vector<T>> block_val(static_cast<size_t>(n_blocks));
-  // The threshold is compared in double (a float32 rounding of, say,
-  // 1 - 1e-9 would be 1.0 and wrongly reject exact 1.0 scores); `thr_lo` is
-  // the largest T not above it, a safe pre-filter in the score's own type.
   const double thr = params.threshold;
-  T thr_lo = static_cast<T>(thr);
-  if (static_cast<double>(thr_lo) > thr) thr_lo = std::nextafter(thr_lo, -std::numeric_limits<T>::infinity());
+  const T thr_lo = threshold_floor<T>(thr);
   const bool use_thr = params.has_threshold;
   const bool skip_self = params.exclude_self;
-  const bool positive = params.dense_min_density <= 1.5 && positive_products(A, inv_a, bt_val);
 
   struct State {
     SparseAccumulator<T, J> acc;
@@ -445,14 +464,7 @@ CsrResult<T, J> cosine_topk(const CsrView<T, I>& A, const CsrView<T, I>& B, cons
         }
       });
 
-  for (int64_t i = 0; i < n; ++i) out.indptr[i + 1] += out.indptr[i];
-  out.indices.resize(static_cast<size_t>(out.indptr[n]));
-  out.data.resize(static_cast<size_t>(out.indptr[n]));
-  parallel_for(n_blocks, params.n_threads, [&](int64_t blk) {
-    const int64_t start = out.indptr[blk * kRowsPerBlock];
-    std::copy(block_idx[blk].begin(), block_idx[blk].end(), out.indices.begin() + start);
-    std::copy(block_val[blk].begin(), block_val[blk].end(), out.data.begin() + start);
-  });
+  stitch_blocks(out, block_idx, block_val, kRowsPerBlock, params.n_threads);
   return out;
 }
 
