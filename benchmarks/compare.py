@@ -347,18 +347,16 @@ def interactions_cached(n_users, n_items, seed, zipf_exponent=1.0):
     return X
 
 
-def compare_cosine_results(case, label, got, ref, X, k, *, exclude_self, sample_pairs=100_000):
-    """got: cohortrec CSR; ref: anchor CSR already reduced to the same k
-    (self removed when exclude_self)."""
-    ok_all = True
-    n = X.shape[0]
-    ok_all &= check(case, f"{label}: shape", got.shape == ref.shape, f"{got.shape} vs {ref.shape}")
-    if got.shape != ref.shape:
+def check_topk_rows(case, label, got, ref, k):
+    """Shape, entries per row and sorted top-k scores of a cohortrec CSR result
+    against an anchor's (atol 1e-5, rtol 1e-4). False when the shapes differ."""
+    ok = check(case, f"{label}: shape", got.shape == ref.shape, f"{got.shape} vs {ref.shape}")
+    if not ok:
         return False
     gv, glen = csr_rows_sorted_values(got, k)
     rv, rlen = csr_rows_sorted_values(ref, k)
     bad_len = np.flatnonzero(glen != rlen)
-    ok_all &= check(
+    ok &= check(
         case,
         f"{label}: entries per row",
         bad_len.size == 0,
@@ -370,7 +368,7 @@ def compare_cosine_results(case, label, got, ref, X, k, *, exclude_self, sample_
         diff = np.where(both, np.abs(gv - rv), 0.0)
     tol = 1e-5 + 1e-4 * np.abs(rv)
     bad = np.flatnonzero(((diff > tol) & both).any(axis=1))
-    ok_all &= check(
+    ok &= check(
         case,
         f"{label}: sorted top-{k} scores per row (atol 1e-5, rtol 1e-4)",
         bad.size == 0,
@@ -381,6 +379,16 @@ def compare_cosine_results(case, label, got, ref, X, k, *, exclude_self, sample_
             else ""
         ),
     )
+    return ok
+
+
+def compare_cosine_results(case, label, got, ref, X, k, *, exclude_self, sample_pairs=100_000):
+    """got: cohortrec CSR; ref: anchor CSR already reduced to the same k
+    (self removed when exclude_self)."""
+    n = X.shape[0]
+    ok_all = check_topk_rows(case, label, got, ref, k)
+    if got.shape != ref.shape:
+        return False
     g = sp.csr_matrix(got)
     unsorted = np.flatnonzero(~rows_desc_sorted(g))
     ok_all &= check(
@@ -446,29 +454,9 @@ def extra_cosine_checks(case, ops, X, k, T, device, n_rows=2000, threshold=0.22)
 
 
 def compare_cosine_results_ab(case, label, got, ref, An, Bn, k):
-    ok = check(case, f"{label}: shape", got.shape == ref.shape, f"{got.shape} vs {ref.shape}")
-    if not ok:
+    ok = check_topk_rows(case, label, got, ref, k)
+    if got.shape != ref.shape:
         return False
-    gv, glen = csr_rows_sorted_values(got, k)
-    rv, rlen = csr_rows_sorted_values(ref, k)
-    bad_len = np.flatnonzero(glen != rlen)
-    ok &= check(
-        case,
-        f"{label}: entries per row",
-        bad_len.size == 0,
-        f"{bad_len.size} rows differ"
-        + (f"; (row, cohortrec, anchor): {fmt_examples(bad_len, glen[bad_len], rlen[bad_len])}" if bad_len.size else ""),
-    )
-    both = np.isfinite(gv) & np.isfinite(rv)
-    with np.errstate(invalid="ignore"):
-        diff = np.where(both, np.abs(gv - rv), 0.0)
-    bad = np.flatnonzero(((diff > 1e-5 + 1e-4 * np.abs(rv)) & both).any(axis=1))
-    ok &= check(
-        case,
-        f"{label}: sorted top-{k} scores per row",
-        bad.size == 0,
-        f"max |diff| {diff.max(initial=0):.3g}; {bad.size} rows differ",
-    )
     g = sp.csr_matrix(got)
     rows = np.repeat(np.arange(g.shape[0]), np.diff(g.indptr))
     true = pair_dots_ab(An, Bn, rows, g.indices.astype(np.int64))
