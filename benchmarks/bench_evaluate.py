@@ -77,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     from cohortrec import recommenders as rec
     from implicit.als import AlternatingLeastSquares
     from implicit.nearest_neighbours import CosineRecommender
-    from threadpoolctl import threadpool_limits
 
     waited = 0.0
     while args.wait_idle > waited and os.getloadavg()[0] >= 0.5:
@@ -95,30 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     log(f"data {X.shape}, {X.nnz} nnz ({t_data:.1f}s); split train {train.nnz} / test {test.nnz} "
         f"({t_split:.1f}s); {n_eval} users evaluated")
 
-    class Quiet:
-        """implicit model: BLAS limited to 1 thread around its calls (as implicit asks)."""
-
-        def __init__(self, make):
-            self.make = make
-
-        def fit(self, X):
-            with threadpool_limits(1, "blas"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # implicit's BLAS-threads advice, heeded above
-                self.model = self.make()
-                self.model.fit(X, show_progress=False)
-            return self
-
-        def recommend(self, *a, **kw):
-            with threadpool_limits(1, "blas"):
-                return self.model.recommend(*a, **kw)
-
     models = {
         "cohortrec ItemKNN(k=50)": lambda: rec.ItemKNN(k=50),
-        "implicit CosineRecommender(K=50)": lambda: Quiet(lambda: CosineRecommender(K=50, num_threads=args.threads)),
+        "implicit CosineRecommender(K=50)": lambda: br.ImplicitModel(lambda: CosineRecommender(K=50, num_threads=args.threads)),
         "cohortrec Popularity": lambda: rec.Popularity(),
     }
     if not args.skip_als:
-        models["implicit ALS(factors=64, iterations=15)"] = lambda: Quiet(lambda: AlternatingLeastSquares(
+        models["implicit ALS(factors=64, iterations=15)"] = lambda: br.ImplicitModel(lambda: AlternatingLeastSquares(
             factors=64, iterations=15, random_state=args.seed, num_threads=args.threads))
 
     # ---- correctness: the two harnesses agree (subset of users, K=10 and 100)
