@@ -281,15 +281,22 @@ void kmeans_assign_csr_host(const CArray<int64_t>& x_ptr, const CArray<int32_t>&
   if (!finite) throw std::invalid_argument("contains NaN or infinite values");
 }
 
+/// Shapes shared by the dense and CSR update bindings.
+template <typename T>
+void check_update_args(const CArray<int64_t>& labels, const std::optional<CArray<T>>& w, const CArray<T>& sums,
+                       const CArray<T>& counts, int64_t n, int64_t k, int64_t d) {
+  if (labels.ndim() != 1 || labels.shape(0) != n) throw std::invalid_argument("labels must have n entries");
+  if (w && (w->ndim() != 1 || w->shape(0) != n)) throw std::invalid_argument("sample_weight must have n entries");
+  if (sums.ndim() != 2 || sums.shape(0) != k || sums.shape(1) != d || counts.ndim() != 1 || counts.shape(0) != k)
+    throw std::invalid_argument("sums must be (k, d) and counts (k,)");
+}
+
 template <typename T>
 void kmeans_update_dense_host(const CArray<T>& X, const CArray<int64_t>& labels, int64_t k,
                               std::optional<CArray<T>> w, CArray<T>& sums, CArray<T>& counts, int device) {
   if (X.ndim() != 2) throw std::invalid_argument("X must be 2-D");
   const int64_t n = X.shape(0), d = X.shape(1);
-  if (labels.ndim() != 1 || labels.shape(0) != n) throw std::invalid_argument("labels must have n entries");
-  if (w && (w->ndim() != 1 || w->shape(0) != n)) throw std::invalid_argument("sample_weight must have n entries");
-  if (sums.ndim() != 2 || sums.shape(0) != k || sums.shape(1) != d || counts.ndim() != 1 || counts.shape(0) != k)
-    throw std::invalid_argument("sums must be (k, d) and counts (k,)");
+  check_update_args<T>(labels, w, sums, counts, n, k, d);
   T* s = sums.mutable_data();
   T* c = counts.mutable_data();
   py::gil_scoped_release nogil;
@@ -309,10 +316,7 @@ void kmeans_update_csr_host(const CArray<int64_t>& x_ptr, const CArray<int32_t>&
                             int64_t n, int64_t d, const CArray<int64_t>& labels, int64_t k, std::optional<CArray<T>> w,
                             CArray<T>& sums, CArray<T>& counts, int device) {
   check_host_csr<T>(x_ptr, x_idx, &x_val, n, "X");
-  if (labels.ndim() != 1 || labels.shape(0) != n) throw std::invalid_argument("labels must have n entries");
-  if (w && (w->ndim() != 1 || w->shape(0) != n)) throw std::invalid_argument("sample_weight must have n entries");
-  if (sums.ndim() != 2 || sums.shape(0) != k || sums.shape(1) != d || counts.ndim() != 1 || counts.shape(0) != k)
-    throw std::invalid_argument("sums must be (k, d) and counts (k,)");
+  check_update_args<T>(labels, w, sums, counts, n, k, d);
   T* s = sums.mutable_data();
   T* c = counts.mutable_data();
   py::gil_scoped_release nogil;
