@@ -18,6 +18,7 @@
 #include "cpu/cosine_topk.hpp"
 #include "cpu/kmeans_assign.hpp"
 #include "cpu/kmeans_update.hpp"
+#include "cpu/ranking_metrics.hpp"
 #include "cpu/topk_scores.hpp"
 
 namespace py = pybind11;
@@ -258,6 +259,86 @@ void bind_dense_ops(py::module_& m) {
 
 }  // namespace
 
+// Evaluation kernels (cohortrec.evaluation) and the fixed-ranking top-n
+// (Popularity): J = dtype of the recommended ids, I = of the CSR indices.
+template <typename J, typename I>
+void bind_ranking_ops(py::module_& m) {
+  m.def(
+      "ranking_hits",
+      [](const CArray<J>& recs, const CArray<int64_t>& rows, const CArray<int64_t>& t_ptr, const CArray<I>& t_idx,
+         int64_t n_items, CArray<bool>& hits, int n_threads) {
+        if (recs.ndim() != 2 || hits.ndim() != 2 || hits.shape(0) != recs.shape(0) || hits.shape(1) != recs.shape(1))
+          throw std::invalid_argument("recs and hits must be (u, K) arrays");
+        const int64_t u = recs.shape(0), K = recs.shape(1);
+        check_out(rows, u, "rows");
+        if (t_ptr.ndim() != 1 || t_ptr.shape(0) < 1 || t_idx.ndim() != 1)
+          throw std::invalid_argument("test: indptr and indices must be 1-D");
+        const int64_t t_rows = t_ptr.shape(0) - 1;
+        const int64_t* tp = t_ptr.data();
+        if (tp[0] != 0 || tp[t_rows] > t_idx.shape(0)) throw std::invalid_argument("test: bad indptr");
+        for (int64_t r = 0; r < t_rows; ++r)
+          if (tp[r + 1] < tp[r]) throw std::invalid_argument("test: indptr must be non-decreasing");
+        const J* rc = recs.data();
+        const int64_t* rw = rows.data();
+        const I* ti = t_idx.data();
+        auto* h = reinterpret_cast<uint8_t*>(hits.mutable_data());
+        py::gil_scoped_release release;
+        cpu::ranking_hits<J, I>(rc, u, K, rw, tp, t_rows, ti, n_items, h, n_threads);
+      },
+      py::arg("recs").noconvert(), py::arg("rows").noconvert(), py::arg("test_indptr").noconvert(),
+      py::arg("test_indices").noconvert(), py::arg("n_items"), py::arg("hits").noconvert(), py::arg("n_threads"),
+      "hits[r, q] = recs[r, q] is stored in test row rows[r] (into a pre-allocated bool (u, K) array).");
+
+  if constexpr (!std::is_same<J, int64_t>::value) return;  // ranked_topn depends on I only
+  m.def(
+      "ranked_topn",
+      [](const CArray<int64_t>& order, const CArray<int64_t>& e_ptr, const CArray<I>& e_idx, int64_t u, int64_t m_items,
+         CArray<int64_t>& items, int n_threads) {
+        if (order.ndim() != 1) throw std::invalid_argument("order must be 1-D");
+        if (items.ndim() != 2 || items.shape(0) != u) throw std::invalid_argument("items must be a (u, n) array");
+        CsrView<float, I> E;
+        E.n_rows = u;
+        E.n_cols = m_items;
+        if (e_ptr.ndim() != 1 || e_ptr.shape(0) != u + 1 || e_idx.ndim() != 1)
+          throw std::invalid_argument("exclude: indptr must have u + 1 entries");
+        E.indptr = e_ptr.data();
+        E.indices = e_idx.data();
+        if (u > 0 && E.indptr[u] > e_idx.shape(0))
+          throw std::invalid_argument("exclude: indptr[-1] exceeds the number of stored values");
+        E.check("exclude");
+        const int64_t n = items.shape(1);
+        const int64_t* o = order.data();
+        const int64_t n_order = order.shape(0);
+        int64_t* it = items.mutable_data();
+        py::gil_scoped_release release;
+        cpu::ranked_topn<I>(o, n_order, E, n, it, n_threads);
+      },
+      py::arg("order").noconvert(), py::arg("exclude_indptr").noconvert(), py::arg("exclude_indices").noconvert(),
+      py::arg("n_rows"), py::arg("n_items"), py::arg("items").noconvert(), py::arg("n_threads"),
+      "First n ids of a global ranking per row, skipping the row's excluded items (into pre-filled (u, n) items).");
+}
+
+template <typename J>
+void bind_item_counts(py::module_& m) {
+  m.def(
+      "item_counts",
+      [](const CArray<J>& recs, const CArray<int64_t>& cuts, int64_t n_items, CArray<int64_t>& counts, int n_threads) {
+        if (recs.ndim() != 2) throw std::invalid_argument("recs must be a (u, K) array");
+        if (cuts.ndim() != 1 || cuts.shape(0) < 1) throw std::invalid_argument("cuts must be 1-D, non-empty");
+        const int64_t n_blocks = cuts.shape(0) - 1;
+        if (counts.ndim() != 2 || counts.shape(0) != n_blocks || counts.shape(1) != n_items)
+          throw std::invalid_argument("counts must be a (len(cuts) - 1, n_items) array");
+        const J* rc = recs.data();
+        const int64_t u = recs.shape(0), K = recs.shape(1);
+        const int64_t* c = cuts.data();
+        int64_t* out = counts.mutable_data();
+        py::gil_scoped_release release;
+        cpu::item_counts<J>(rc, u, K, c, n_blocks, n_items, out, n_threads);
+      },
+      py::arg("recs").noconvert(), py::arg("cuts").noconvert(), py::arg("n_items"), py::arg("counts").noconvert(),
+      py::arg("n_threads"), "Occurrences of every item in column blocks [cuts[b], cuts[b+1]) of recs.");
+}
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "cohortrec CPU kernels (C++/OpenMP). Use cohortrec.ops, which validates inputs.";
   bind_sparse_ops<float, int32_t>(m);
@@ -266,6 +347,12 @@ PYBIND11_MODULE(_core, m) {
   bind_sparse_ops<double, int64_t>(m);
   bind_dense_ops<float>(m);
   bind_dense_ops<double>(m);
+  bind_ranking_ops<int32_t, int32_t>(m);
+  bind_ranking_ops<int32_t, int64_t>(m);
+  bind_ranking_ops<int64_t, int32_t>(m);
+  bind_ranking_ops<int64_t, int64_t>(m);
+  bind_item_counts<int32_t>(m);
+  bind_item_counts<int64_t>(m);
   m.def("max_threads", &max_threads, "Number of processors OpenMP sees.");
   m.def("isa", &cpu::active_isa, "Instruction set the dense kernels use.");
   m.def("_set_isa", &cpu::set_isa, py::arg("name"), "Force an instruction set (tests/benchmarks); 'auto' resets.");

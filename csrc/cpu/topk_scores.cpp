@@ -1,12 +1,59 @@
 #include "cpu/topk_scores.hpp"
 
+#include <algorithm>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
+#include <type_traits>
+#include <vector>
 
 #include "common/parallel.hpp"
 #include "common/sparse_accumulator.hpp"
 #include "common/topk.hpp"
 
 namespace cohortrec::cpu {
+
+namespace {
+
+// Below this n the bounded heap (one comparison per hopeless candidate)
+// wins; from it on, collecting the candidates and selecting with
+// nth_element + sort costs less than ~n log n heap updates per row.
+constexpr int64_t kHeapMaxN = 24;
+
+/// Order-preserving map of a float to uint32 (larger float -> larger key).
+/// -0 is folded onto +0 first, so keys agree with float equality.
+inline uint32_t ordered_bits(float s) {
+  s += 0.0f;
+  uint32_t b;
+  std::memcpy(&b, &s, sizeof b);
+  return b ^ (static_cast<uint32_t>(static_cast<int32_t>(b) >> 31) | 0x80000000u);
+}
+
+/// One 64-bit key per candidate whose ascending order is "score descending,
+/// then id ascending" (float scores, ids < 2^32).
+inline uint64_t pack_key(float s, int64_t j) {
+  return (static_cast<uint64_t>(~ordered_bits(s)) << 32) | static_cast<uint64_t>(j);
+}
+
+inline float unpack_score(uint64_t key) {
+  uint32_t o = ~static_cast<uint32_t>(key >> 32);
+  const uint32_t b = (o & 0x80000000u) ? (o ^ 0x80000000u) : ~o;
+  float s;
+  std::memcpy(&s, &b, sizeof s);
+  return s;
+}
+
+/// Keeps the best n of `keys` (ascending order = best first) sorted at the front.
+template <typename K, class Less>
+void select_sorted(std::vector<K>& keys, int64_t n, Less less) {
+  if (static_cast<int64_t>(keys.size()) > n) {
+    std::nth_element(keys.begin(), keys.begin() + (n - 1), keys.end(), less);
+    keys.resize(static_cast<size_t>(n));
+  }
+  std::sort(keys.begin(), keys.end(), less);
+}
+
+}  // namespace
 
 template <typename T, typename I>
 void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T, I>* exclude, int64_t n,
@@ -18,21 +65,29 @@ void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T
   const int64_t u = W.n_rows, m = R.n_cols;
   if (u == 0 || m == 0 || n == 0) return;
 
+  // Selection strategy (same result either way: the order is total).
+  constexpr bool kFloat = std::is_same<T, float>::value;
+  const bool packed = kFloat && n > kHeapMaxN && m <= (int64_t(1) << 32);
+  const bool buffered = !packed && n > kHeapMaxN;
+
   constexpr int64_t kRowsPerTask = 64;
   const int64_t n_tasks = (u + kRowsPerTask - 1) / kRowsPerTask;
   struct State {
     SparseAccumulator<T, int64_t> acc;
     TopK<T, int64_t> top;
+    std::vector<uint64_t> keys;
+    std::vector<Scored<T, int64_t>> cand;
   };
   parallel_tasks(
       n_tasks, n_threads,
       [&] {
-        State st{SparseAccumulator<T, int64_t>(m), TopK<T, int64_t>(n)};
+        State st{SparseAccumulator<T, int64_t>(m), TopK<T, int64_t>(packed || buffered ? 0 : n), {}, {}};
         if (exclude) st.acc.enable_exclusion();
         return st;
       },
       [&](State& st, int64_t task) {
         const int64_t r0 = task * kRowsPerTask, r1 = std::min(u, r0 + kRowsPerTask);
+        const T neg_inf = -std::numeric_limits<T>::infinity();
         for (int64_t r = r0; r < r1; ++r) {
           int64_t work = 0;
           for (int64_t e = W.indptr[r]; e < W.indptr[r + 1]; ++e) {
@@ -49,6 +104,56 @@ void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T
           if (exclude)
             for (int64_t e = exclude->indptr[r]; e < exclude->indptr[r + 1]; ++e)
               st.acc.exclude(static_cast<int64_t>(exclude->indices[e]));
+          int64_t* it = items + r * n;
+          T* sc = scores + r * n;
+          if (packed) {
+            // Collect every candidate; when the buffer fills up, keep the n
+            // best and let the floor (the n-th best score) skip hopeless ones.
+            auto& keys = st.keys;
+            keys.clear();
+            T floor = neg_inf;
+            const size_t cap = static_cast<size_t>(std::max<int64_t>(8 * n, 2048));
+            st.acc.drain_scored(
+                T(1), nullptr, [&] { return floor; },
+                [&](int64_t j, T v) {
+                  if (v < floor || (exclude && st.acc.excluded(j))) return;
+                  keys.push_back(pack_key(static_cast<float>(v), j));
+                  if (keys.size() >= cap) {
+                    std::nth_element(keys.begin(), keys.begin() + (n - 1), keys.end());
+                    keys.resize(static_cast<size_t>(n));
+                    floor = static_cast<T>(unpack_score(keys[static_cast<size_t>(n - 1)]));
+                  }
+                });
+            select_sorted(keys, n, [](uint64_t a, uint64_t b) { return a < b; });
+            for (size_t q = 0; q < keys.size(); ++q) {
+              it[q] = static_cast<int64_t>(keys[q] & 0xffffffffu);
+              sc[q] = static_cast<T>(unpack_score(keys[q]));
+            }
+            continue;
+          }
+          if (buffered) {
+            auto& cand = st.cand;
+            cand.clear();
+            T floor = neg_inf;
+            const size_t cap = static_cast<size_t>(std::max<int64_t>(8 * n, 2048));
+            st.acc.drain_scored(
+                T(1), nullptr, [&] { return floor; },
+                [&](int64_t j, T v) {
+                  if (v < floor || (exclude && st.acc.excluded(j))) return;
+                  cand.push_back({v, j});
+                  if (cand.size() >= cap) {
+                    std::nth_element(cand.begin(), cand.begin() + (n - 1), cand.end(), Better{});
+                    cand.resize(static_cast<size_t>(n));
+                    floor = cand[static_cast<size_t>(n - 1)].score;
+                  }
+                });
+            select_sorted(cand, n, Better{});
+            for (size_t q = 0; q < cand.size(); ++q) {
+              it[q] = cand[q].id;
+              sc[q] = cand[q].score;
+            }
+            continue;
+          }
           st.top.clear();
           st.acc.drain_scored(
               T(1), nullptr, [&] { return st.top.floor(); },
@@ -57,8 +162,6 @@ void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T
                 st.top.push(v, j);
               });
           const auto& best = st.top.sorted();
-          int64_t* it = items + r * n;
-          T* sc = scores + r * n;
           for (size_t q = 0; q < best.size(); ++q) {
             it[q] = best[q].id;
             sc[q] = best[q].score;
@@ -66,6 +169,45 @@ void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T
         }
       });
 }
+template <typename I>
+void ranked_topn(const int64_t* order, int64_t n_order, const CsrView<float, I>& exclude, int64_t n,
+                 int64_t* items, int n_threads) {
+  if (n < 0 || n_order < 0) throw std::invalid_argument("n and n_order must be >= 0");
+  const int64_t u = exclude.n_rows, m = exclude.n_cols;
+  for (int64_t q = 0; q < n_order; ++q)
+    if (order[q] < 0 || order[q] >= m) throw std::out_of_range("order: item id out of range");
+  if (u == 0 || n == 0 || n_order == 0) return;
+  constexpr int64_t kRowsPerTask = 256;
+  const int64_t n_tasks = (u + kRowsPerTask - 1) / kRowsPerTask;
+  struct State {
+    std::vector<uint32_t> mark;
+    uint32_t epoch = 0;
+  };
+  parallel_tasks(
+      n_tasks, n_threads, [&] { return State{std::vector<uint32_t>(static_cast<size_t>(m), 0u), 0u}; },
+      [&](State& st, int64_t task) {
+        const int64_t r0 = task * kRowsPerTask, r1 = std::min(u, r0 + kRowsPerTask);
+        uint32_t* mark = st.mark.data();
+        for (int64_t r = r0; r < r1; ++r) {
+          if (++st.epoch == std::numeric_limits<uint32_t>::max()) {
+            std::fill(st.mark.begin(), st.mark.end(), 0u);
+            st.epoch = 1;
+          }
+          const uint32_t ep = st.epoch;
+          for (int64_t e = exclude.indptr[r]; e < exclude.indptr[r + 1]; ++e)
+            mark[static_cast<int64_t>(exclude.indices[e])] = ep;
+          int64_t* it = items + r * n;
+          int64_t got = 0;
+          for (int64_t q = 0; q < n_order && got < n; ++q) {
+            const int64_t j = order[q];
+            if (mark[j] != ep) it[got++] = j;
+          }
+        }
+      });
+}
+
+template void ranked_topn<int32_t>(const int64_t*, int64_t, const CsrView<float, int32_t>&, int64_t, int64_t*, int);
+template void ranked_topn<int64_t>(const int64_t*, int64_t, const CsrView<float, int64_t>&, int64_t, int64_t*, int);
 
 template void topk_scores<float, int32_t>(const CsrView<float, int32_t>&, const CsrView<float, int32_t>&,
                                           const CsrView<float, int32_t>*, int64_t, int64_t*, float*, int);

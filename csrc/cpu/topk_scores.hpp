@@ -15,4 +15,15 @@ template <typename T, typename I>
 void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T, I>* exclude, int64_t n,
                  int64_t* items, T* scores, int n_threads);
 
+/// For each row r of `exclude` (u x m): the first n items of the global
+/// ranking `order` (n_order distinct ids in [0, m), best first) that are not
+/// stored in row r, written to items[r * n ...] (pre-filled with -1 where
+/// fewer remain). The top-n of a score that is the same for every user
+/// (popularity), with each user's own items skipped.
+/// \brief Per thread one epoch-stamped marker per item: a row costs
+/// O(|exclude row| + n + skipped items), not O(m).
+template <typename I>
+void ranked_topn(const int64_t* order, int64_t n_order, const CsrView<float, I>& exclude, int64_t n,
+                 int64_t* items, int n_threads);
+
 }  // namespace cohortrec::cpu

@@ -10,10 +10,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cohortrec import _core
+from cohortrec._backend import resolve_threads
 from cohortrec.evaluation._metrics import (
     METRICS,
     _check_ks,
-    hits_matrix,
+    _hits,
+    _id_array,
     per_user_metrics,
 )
 
@@ -32,17 +35,15 @@ def _csr(X: Any, name: str) -> sp.csr_matrix:
     return X
 
 
-def _recommend_all(model: Any, train: sp.csr_matrix, test: sp.csr_matrix, users: np.ndarray,
-                   kmax: int, batch_size: int, recalculate_user: bool,
-                   ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Recommendation lists (int32, -1 padded) and hits for ``users``, batched.
+def _recommend_all(model: Any, train: sp.csr_matrix, users: np.ndarray, kmax: int, batch_size: int,
+                   recalculate_user: bool) -> tuple[np.ndarray, float]:
+    """Recommendation lists (int32 or int64, -1 padded) of ``users``, batched.
 
-    Also returns the seconds spent inside ``model.recommend``.
+    Also returns the wall seconds spent inside ``model.recommend``.
     """
     n_items = train.shape[1]
     width = min(kmax, n_items)
-    recs = np.full((len(users), width), -1, dtype=np.int32)
-    hits = np.zeros((len(users), width), dtype=bool)
+    recs = np.full((len(users), width), -1, dtype=np.int32 if n_items <= np.iinfo(np.int32).max else np.int64)
     in_model = 0.0
     for s in range(0, len(users), batch_size):
         b = users[s:s + batch_size]
@@ -58,8 +59,7 @@ def _recommend_all(model: Any, train: sp.csr_matrix, test: sp.csr_matrix, users:
         if ids.size and ids.max() >= n_items:
             raise ValueError(f"model.recommend returned item id {ids.max()} >= n_items={n_items}")
         recs[s:s + len(b), :w] = ids[:, :w]
-        hits[s:s + len(b)] = hits_matrix(recs[s:s + len(b)], test[b])
-    return recs, hits, in_model
+    return recs, in_model
 
 
 def evaluate(
@@ -157,8 +157,8 @@ def evaluate(
             raise ValueError(f"groups must hold one label per user, shape ({n_users},), got {labels.shape}")
 
     t0 = time.perf_counter()
-    recs, hits, in_model = _recommend_all(model, tr, te, ev, max(ks), int(batch_size), recalculate_user)
-    pu = per_user_metrics(hits, n_test[ev], ks)
+    recs, in_model = _recommend_all(model, tr, ev, max(ks), int(batch_size), recalculate_user)
+    pu = per_user_metrics(_hits(recs, ev, te), n_test[ev], ks)
     if per_user:
         frames = [pd.DataFrame({"user": ev, "metric": name, "k": kk, "value": v})
                   for (name, kk), v in pu.items()]
@@ -203,20 +203,27 @@ def _table(pu: dict[tuple[str, int], np.ndarray], recs: np.ndarray, sel: np.ndar
 
 def _list_metrics_nested(recs: np.ndarray, ks: tuple[int, ...], n_items: int,
                          item_popularity: np.ndarray) -> dict[int, tuple[float, float]]:
-    """(coverage, mean popularity) at every k, reading each list column once."""
-    seen = np.zeros(n_items, dtype=bool)
+    """(coverage, mean popularity) at every k, reading each list column once.
+
+    One native pass counts every item's occurrences in the column blocks
+    ``[0, k1), [k1, k2), ...``; the running sums over the blocks give the
+    values at each cut-off.
+    """
     pop = np.asarray(item_popularity, dtype=np.float64)
-    pop_sum, count, start = 0.0, 0, 0
+    order = sorted(ks)
+    cuts = np.zeros(len(order) + 1, dtype=np.int64)
+    for i, kk in enumerate(order):
+        cuts[i + 1] = max(cuts[i], min(kk, recs.shape[1]))
+    counts = np.zeros((len(order), n_items), dtype=np.int64)
+    if n_items:
+        _core.item_counts(_id_array(recs), cuts, int(n_items), counts, resolve_threads(None))
+    seen = np.zeros(n_items, dtype=bool)
+    pop_sum, count = 0.0, 0
     out = {}
-    for kk in sorted(ks):
-        stop = min(kk, recs.shape[1])
-        block = recs[:, start:stop]
-        # one bincount of the block (slot 0 counts the -1 padding)
-        counts = np.bincount(block.ravel().astype(np.int64) + 1, minlength=n_items + 1)[1:]
-        seen |= counts > 0
-        pop_sum += float(counts @ pop) if n_items else 0.0
-        count += int(counts.sum())
-        start = max(start, stop)
+    for kk, c in zip(order, counts):
+        seen |= c > 0
+        pop_sum += float(c @ pop) if n_items else 0.0
+        count += int(c.sum())
         out[kk] = (int(seen.sum()) / n_items if n_items else float("nan"),
                    pop_sum / count if count else float("nan"))
     return out

@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cohortrec import _core
+from cohortrec._backend import resolve_threads
+
 __all__ = ["METRICS", "hits_matrix", "per_user_metrics", "ranking_metrics"]
 
 #: metric names in the order :func:`ranking_metrics` and ``evaluate`` report them
@@ -37,27 +40,62 @@ def _check_ks(k: int | Iterable[int]) -> tuple[int, ...]:
     return tuple(sorted(set(out)))
 
 
+def _id_array(a: np.ndarray) -> np.ndarray:
+    """``a`` as a C-contiguous int32 or int64 array (what the native kernels take)."""
+    if a.dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
+        a = a.astype(np.int32 if a.dtype.itemsize <= 4 and a.dtype.kind == "i" else np.int64)
+    return np.ascontiguousarray(a)
+
+
+def _hits(recs: np.ndarray, rows: np.ndarray, test: sp.csr_matrix,
+          n_threads: int | None = None) -> np.ndarray:
+    """Native hits of ``recs`` (u, K) against rows ``rows`` of canonical CSR ``test``.
+
+    No validation beyond dtypes: callers have checked that the ids are
+    below ``test.shape[1]`` and the row ids are valid.
+    """
+    recs = _id_array(recs)
+    hits = np.empty(recs.shape, dtype=bool)
+    _core.ranking_hits(recs, np.ascontiguousarray(rows, dtype=np.int64),
+                       np.ascontiguousarray(test.indptr, dtype=np.int64), _id_array(test.indices),
+                       int(test.shape[1]), hits, resolve_threads(n_threads))
+    return hits
+
+
 def hits_matrix(recommended: np.ndarray, test: sp.csr_matrix) -> np.ndarray:
     """Boolean ``(u, K)``: is ``recommended[r, i]`` one of the items stored in ``test[r]``.
 
-    ``recommended`` holds item ids (``-1`` = no item); ``test`` has one row
-    per row of ``recommended``.
+    Parameters
+    ----------
+    recommended : ndarray of int, shape (u, K)
+        Item ids, ``-1`` (any negative id) = no item.
+    test : scipy.sparse matrix, shape (u, n_items)
+        One row per row of ``recommended``; every stored entry counts,
+        whatever its value.
+
+    Returns
+    -------
+    ndarray of bool, shape (u, K)
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree or ``recommended`` holds an id >= n_items.
     """
     rec = np.asarray(recommended)
-    u, K = rec.shape
+    if rec.ndim != 2:
+        raise ValueError(f"recommended must be 2-D (users x ranked items), got shape {rec.shape}")
+    if rec.size and not np.issubdtype(rec.dtype, np.integer):
+        raise TypeError(f"recommended must hold integer item ids, got dtype {rec.dtype}")
+    u = rec.shape[0]
+    if not sp.issparse(test):
+        raise TypeError(f"test must be a scipy.sparse matrix, got {type(test).__name__}")
     if test.shape[0] != u:
         raise ValueError(f"test must have one row per recommendation list ({u}), got shape {test.shape}")
     T = sp.csr_matrix(test)
-    if not T.has_canonical_format:
-        T = T.copy()
-        T.sum_duplicates()
-    m = np.int64(max(T.shape[1], 1))
-    tkeys = np.repeat(np.arange(u, dtype=np.int64), np.diff(T.indptr)) * m + T.indices
-    rkeys = np.arange(u, dtype=np.int64)[:, None] * m + rec
-    pos = np.searchsorted(tkeys, rkeys)
-    pos = np.minimum(pos, max(len(tkeys) - 1, 0))
-    hit = (tkeys[pos] == rkeys) if len(tkeys) else np.zeros((u, K), dtype=bool)
-    return hit & (rec >= 0)
+    if rec.size and int(rec.max()) >= T.shape[1]:
+        raise ValueError(f"recommended holds item id {int(rec.max())} >= n_items={T.shape[1]}")
+    return _hits(rec, np.arange(u, dtype=np.int64), T)
 
 
 def per_user_metrics(hits: np.ndarray, n_test: np.ndarray, ks: tuple[int, ...]) -> dict[tuple[str, int], np.ndarray]:
