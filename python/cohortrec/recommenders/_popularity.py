@@ -7,6 +7,8 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from cohortrec import _core
+from cohortrec._backend import resolve_threads
 from cohortrec.recommenders._base import RecommenderBase
 
 __all__ = ["Popularity"]
@@ -62,34 +64,27 @@ class Popularity(RecommenderBase):
     def _topn(self, userids: np.ndarray, rows: sp.csr_matrix, n: int,
               exclude: sp.csr_matrix | None, keep: np.ndarray | None,
               recalculate: bool) -> tuple[np.ndarray, np.ndarray]:
-        # Every user gets the same global ranking minus their own items: take
-        # the first n + (most items any user of the batch excludes) of it and
-        # drop each user's excluded ones (no per-user scoring).
+        # Every user gets the same global ranking minus their own items: the
+        # native kernel walks the precomputed ranking per user and skips the
+        # user's items (O(n + skipped) per user, no per-user scoring or sort).
         self._check_device_dense("recommend")
         order = self._order()
         if keep is not None:
-            order = order[keep[order]]
+            order = np.ascontiguousarray(order[keep[order]])
         u = len(userids)
         ids = np.full((u, n), -1, dtype=np.int64)
-        scores = np.full((u, n), -np.inf, dtype=np.float32)
         if u == 0 or n == 0 or order.size == 0:
-            return ids, scores
-        longest = int(np.diff(exclude.indptr).max()) if exclude is not None and exclude.nnz else 0
-        cand = order[:n + longest]
-        banned = np.zeros((u, cand.size), dtype=bool)
-        if exclude is not None and exclude.nnz:
-            where = np.full(exclude.shape[1], -1, dtype=np.int64)  # item -> column in cand
-            where[cand] = np.arange(cand.size)
-            col = where[exclude.indices]
-            hit = col >= 0
-            banned[np.repeat(np.arange(u), np.diff(exclude.indptr))[hit], col[hit]] = True
-        allowed = ~banned
-        slot = np.cumsum(allowed, axis=1) - 1  # output position of each allowed candidate
-        take = allowed & (slot < n)
-        r, c = np.nonzero(take)
-        ids[r, slot[r, c]] = cand[c]
-        scores[r, slot[r, c]] = self.item_popularity_[cand[c]]
-        return ids, scores
+            return ids, np.full((u, n), -np.inf, dtype=np.float32)
+        if exclude is None or not exclude.nnz:
+            width = min(n, order.size)
+            ids[:, :width] = order[:width]
+        else:
+            E = sp.csr_matrix(exclude)
+            idx = E.indices if E.indices.dtype in (np.int32, np.int64) else E.indices.astype(np.int64)
+            _core.ranked_topn(order, np.ascontiguousarray(E.indptr, dtype=np.int64), np.ascontiguousarray(idx),
+                              u, int(E.shape[1]), ids, resolve_threads(self.n_threads))
+        pop = np.append(self.item_popularity_, np.float32(-np.inf))  # slot -1: padding
+        return ids, pop[ids]
 
     def _order(self) -> np.ndarray:
         """Items with a positive score, best first (ties: smaller id)."""
