@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from cohortrec import _core
 from cohortrec.evaluation import evaluate, hits_matrix, random_holdout, ranking_metrics
 from cohortrec.evaluation._evaluate import _list_metrics_nested
+from cohortrec.evaluation._metrics import _per_user_metrics_native, per_user_metrics
 from cohortrec.recommenders import Popularity
 
 
@@ -83,6 +84,22 @@ def test_hits_matrix_matches_references(rng, u, K, n_items, rec_dtype, index_dty
         np.testing.assert_array_equal(got, hits_key_search(rec.astype(np.int64), test))
 
 
+@pytest.mark.parametrize("ks", [(1,), (2, 5), (3, 7, 50), (100,)])
+@pytest.mark.parametrize("rec_dtype", [np.int32, np.int64])
+def test_fused_per_user_metrics_identical(rng, ks, rec_dtype, index_dtype):
+    """The one-pass native statistics give bit-identical metrics to hits + per_user_metrics."""
+    u, K, n_items = 700, 9, 25
+    rec = random_lists(rng, u, K, n_items, dtype=rec_dtype)
+    test = random_test(rng, 900, n_items, 0.25, index_dtype)
+    rows = rng.choice(900, size=u, replace=False)
+    sub = test[rows]
+    want = per_user_metrics(hits_matrix(rec, sub), np.diff(sub.indptr), ks)
+    got = _per_user_metrics_native(rec, rows, test, ks, n_threads=2)
+    assert set(got) == set(want)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=str(key))
+
+
 def test_hits_matrix_unsorted_and_duplicate_test_entries():
     test = sp.csr_matrix((np.ones(5), np.array([4, 1, 4, 0, 2]), np.array([0, 3, 5])), shape=(2, 6))
     assert not test.has_canonical_format
@@ -114,6 +131,13 @@ def test_native_kernels_reject_out_of_range_ids():
         _core.ranking_hits(rec, np.zeros(1, np.int64), ptr, idx, 5, np.empty((1, 2), bool), 1)
     with pytest.raises(IndexError):
         _core.ranking_hits(rec[:, :1], np.array([3], np.int64), ptr, idx, 5, np.empty((1, 1), bool), 1)
+    stats = [np.empty((1, 1)) for _ in range(3)]
+    with pytest.raises(IndexError):
+        _core.ranking_hit_stats(rec, np.zeros(1, np.int64), ptr, idx, 5, np.array([2], np.int64),
+                                np.ones(2), *stats, 1)
+    with pytest.raises(ValueError):
+        _core.ranking_hit_stats(rec, np.zeros(1, np.int64), ptr, idx, 10, np.array([2, 2], np.int64),
+                                np.ones(2), *[np.empty((2, 1)) for _ in range(3)], 1)
     with pytest.raises(IndexError):
         _core.item_counts(rec, np.array([0, 2], np.int64), 5, np.zeros((1, 5), np.int64), 1)
     with pytest.raises(ValueError):

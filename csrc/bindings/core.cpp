@@ -289,6 +289,44 @@ void bind_ranking_ops(py::module_& m) {
       py::arg("test_indices").noconvert(), py::arg("n_items"), py::arg("hits").noconvert(), py::arg("n_threads"),
       "hits[r, q] = recs[r, q] is stored in test row rows[r] (into a pre-allocated bool (u, K) array).");
 
+  m.def(
+      "ranking_hit_stats",
+      [](const CArray<J>& recs, const CArray<int64_t>& rows, const CArray<int64_t>& t_ptr, const CArray<I>& t_idx,
+         int64_t n_items, const CArray<int64_t>& ks, const CArray<double>& disc, CArray<double>& n_hits,
+         CArray<double>& dcg, CArray<double>& ap, int n_threads) {
+        if (recs.ndim() != 2) throw std::invalid_argument("recs must be a (u, K) array");
+        const int64_t u = recs.shape(0), K = recs.shape(1);
+        check_out(rows, u, "rows");
+        if (ks.ndim() != 1 || ks.shape(0) < 1) throw std::invalid_argument("ks must be 1-D, non-empty");
+        const int64_t n_k = ks.shape(0);
+        const int64_t* kp = ks.data();
+        if (disc.ndim() != 1 || disc.shape(0) < std::min(kp[n_k - 1], K))
+          throw std::invalid_argument("disc must hold min(max(ks), K) discounts");
+        for (const CArray<double>* a : {&n_hits, &dcg, &ap})
+          if (a->ndim() != 2 || a->shape(0) != n_k || a->shape(1) != u)
+            throw std::invalid_argument("n_hits, dcg and ap must be (len(ks), u) arrays");
+        if (t_ptr.ndim() != 1 || t_ptr.shape(0) < 1 || t_idx.ndim() != 1)
+          throw std::invalid_argument("test: indptr and indices must be 1-D");
+        const int64_t t_rows = t_ptr.shape(0) - 1;
+        const int64_t* tp = t_ptr.data();
+        if (tp[0] != 0 || tp[t_rows] > t_idx.shape(0)) throw std::invalid_argument("test: bad indptr");
+        for (int64_t r = 0; r < t_rows; ++r)
+          if (tp[r + 1] < tp[r]) throw std::invalid_argument("test: indptr must be non-decreasing");
+        const J* rc = recs.data();
+        const int64_t* rw = rows.data();
+        const I* ti = t_idx.data();
+        const double* dp = disc.data();
+        double* hp = n_hits.mutable_data();
+        double* gp = dcg.mutable_data();
+        double* ap_ = ap.mutable_data();
+        py::gil_scoped_release release;
+        cpu::ranking_hit_stats<J, I>(rc, u, K, rw, tp, t_rows, ti, n_items, kp, n_k, dp, hp, gp, ap_, n_threads);
+      },
+      py::arg("recs").noconvert(), py::arg("rows").noconvert(), py::arg("test_indptr").noconvert(),
+      py::arg("test_indices").noconvert(), py::arg("n_items"), py::arg("ks").noconvert(), py::arg("disc").noconvert(),
+      py::arg("n_hits").noconvert(), py::arg("dcg").noconvert(), py::arg("ap").noconvert(), py::arg("n_threads"),
+      "Per-user hits, DCG and AP sums at increasing cut-offs ks (into (len(ks), u) float64 arrays).");
+
   if constexpr (!std::is_same<J, int64_t>::value) return;  // ranked_topn depends on I only
   m.def(
       "ranked_topn",

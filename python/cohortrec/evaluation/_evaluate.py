@@ -15,9 +15,8 @@ from cohortrec._backend import resolve_threads
 from cohortrec.evaluation._metrics import (
     METRICS,
     _check_ks,
-    _hits,
     _id_array,
-    per_user_metrics,
+    _per_user_metrics_native,
 )
 
 __all__ = ["evaluate", "evaluate_by_group"]
@@ -158,7 +157,7 @@ def evaluate(
 
     t0 = time.perf_counter()
     recs, in_model = _recommend_all(model, tr, ev, max(ks), int(batch_size), recalculate_user)
-    pu = per_user_metrics(_hits(recs, ev, te), n_test[ev], ks)
+    pu = _per_user_metrics_native(recs, ev, te, ks)
     if per_user:
         frames = [pd.DataFrame({"user": ev, "metric": name, "k": kk, "value": v})
                   for (name, kk), v in pu.items()]

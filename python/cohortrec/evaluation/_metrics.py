@@ -98,6 +98,11 @@ def hits_matrix(recommended: np.ndarray, test: sp.csr_matrix) -> np.ndarray:
     return _hits(rec, np.arange(u, dtype=np.int64), T)
 
 
+def _discounts(kmax: int) -> np.ndarray:
+    """DCG position discounts 1 / log2(rank + 1) for ranks 1..kmax."""
+    return 1.0 / np.log2(np.arange(2, kmax + 2))
+
+
 def per_user_metrics(hits: np.ndarray, n_test: np.ndarray, ks: tuple[int, ...]) -> dict[tuple[str, int], np.ndarray]:
     """Per-user values of the user-level metrics for every ``k`` in ``ks``.
 
@@ -112,20 +117,50 @@ def per_user_metrics(hits: np.ndarray, n_test: np.ndarray, ks: tuple[int, ...]) 
     pos = pos.astype(np.int64)
     first = np.searchsorted(rows, np.arange(u))  # index of each row's first hit
     rank = np.arange(rows.size) - first[rows]  # 0-based rank of the hit among the row's hits
-    disc = 1.0 / np.log2(np.arange(2, kmax + 2))
-    cdisc = np.cumsum(disc)
-    gain = disc[pos]
+    gain = _discounts(kmax)[pos]
     prec_at_hit = (rank + 1) / (pos + 1.0)  # precision at each hit position (for AP)
+    stats = {}
+    for k in ks:
+        sel = pos < k
+        r = rows[sel]
+        stats[k] = (np.bincount(r, minlength=u).astype(np.float64),
+                    np.bincount(r, weights=gain[sel], minlength=u),
+                    np.bincount(r, weights=prec_at_hit[sel], minlength=u))
+    return _metrics_from_stats(stats, n_test, ks)
+
+
+def _per_user_metrics_native(recs: np.ndarray, rows: np.ndarray, test: sp.csr_matrix, ks: tuple[int, ...],
+                             n_threads: int | None = None) -> dict[tuple[str, int], np.ndarray]:
+    """:func:`per_user_metrics` of ``hits_matrix(recs, test[rows])`` in one native pass.
+
+    The hits are never materialised; the per-user sums are the same
+    floating-point operations in the same order, so the values are
+    identical. ``recs`` ids must be < ``test.shape[1]`` (checked by the
+    caller); ``test`` must be CSR.
+    """
+    recs = _id_array(recs)
+    u = recs.shape[0]
+    kk = np.asarray(ks, dtype=np.int64)
+    hk = np.empty((len(ks), u))
+    dcg = np.empty((len(ks), u))
+    ap = np.empty((len(ks), u))
+    _core.ranking_hit_stats(recs, np.ascontiguousarray(rows, dtype=np.int64),
+                            np.ascontiguousarray(test.indptr, dtype=np.int64), _id_array(test.indices),
+                            int(test.shape[1]), kk, _discounts(max(ks)), hk, dcg, ap, resolve_threads(n_threads))
+    n_test = np.diff(test.indptr)[rows]
+    return _metrics_from_stats({k: (hk[t], dcg[t], ap[t]) for t, k in enumerate(ks)}, n_test, ks)
+
+
+def _metrics_from_stats(stats: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], n_test: np.ndarray,
+                        ks: tuple[int, ...]) -> dict[tuple[str, int], np.ndarray]:
+    """The user-level metrics from per-user (hits, DCG, AP sums) at every k."""
+    cdisc = np.cumsum(_discounts(max(ks)))
     nt = np.asarray(n_test, dtype=np.float64)
     valid = nt > 0
     out: dict[tuple[str, int], np.ndarray] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
         for k in ks:
-            sel = pos < k
-            r = rows[sel]
-            hk = np.bincount(r, minlength=u).astype(np.float64)
-            dcg = np.bincount(r, weights=gain[sel], minlength=u)
-            ap = np.bincount(r, weights=prec_at_hit[sel], minlength=u)
+            hk, dcg, ap = stats[k]
             cap = np.minimum(k, nt)
             idcg = cdisc[np.maximum(cap.astype(np.int64), 1) - 1]
             vals = {
