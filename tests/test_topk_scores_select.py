@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from cohortrec import ops
 
 
@@ -38,7 +37,7 @@ def reference_topn(W: sp.csr_matrix, R: sp.csr_matrix, n: int, exclude: sp.csr_m
     if exclude is not None:
         E = sp.csr_matrix(exclude)
         reach[np.repeat(np.arange(E.shape[0]), np.diff(E.indptr)), E.indices] = False
-    u, m = S.shape
+    u = S.shape[0]
     items = np.full((u, n), -1, dtype=np.int64)
     scores = np.full((u, n), -np.inf)
     for r in range(u):
