@@ -21,6 +21,9 @@ namespace {
 // (RadixSelect; nth_element + sort for double scores) costs less than the
 // ~n log(candidates / n) heap updates with log n steps each.
 constexpr int64_t kHeapMaxN = 8;
+// The same for double scores, selected with nth_element + sort on
+// (score, id) pairs: measured break-even with the heap near n = 40-50.
+constexpr int64_t kHeapMaxNGeneric = 48;
 
 /// Order-preserving map of a float to uint32 (larger float -> larger key).
 /// -0 is folded onto +0 first, so keys agree with float equality.
@@ -137,7 +140,7 @@ void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T
   // Selection strategy (same result either way: the order is total).
   constexpr bool kFloat = std::is_same<T, float>::value;
   const bool packed = kFloat && n > kHeapMaxN && m <= (int64_t(1) << 32);
-  const bool buffered = !packed && n > kHeapMaxN;
+  const bool buffered = !packed && n > kHeapMaxNGeneric;
 
   constexpr int64_t kRowsPerTask = 64;
   const int64_t n_tasks = (u + kRowsPerTask - 1) / kRowsPerTask;
