@@ -234,8 +234,9 @@ def main(argv: list[str] | None = None) -> int:
           ("* 'implicit / cohortrec' > 1 means cohortrec's evaluate (3 cut-offs, 8 metrics) is faster than "
           "implicit's (1 cut-off, 4 metrics) on the same model."),
           ("* The recommend part is the model's own `recommend` (native kernels for cohortrec models, "
-          "implicit's code for implicit models); the metrics part is cohortrec's vectorised metric code "
-          "(hits by binary search of (user, item) keys, cumulative sums; no Python loop per user)."),
+          "implicit's code for implicit models); the metrics part is cohortrec's metric code "
+          "(native kernels: per-user hits, DCG and AP sums with a per-thread item marker, item counts "
+          "for coverage and popularity; no Python loop per user)."),
           "* NDCG@100 of the two harnesses agree up to the float32 rounding of tied scores.", ""]
     text = "\n".join(L) + "\n"
     print(text)

@@ -99,6 +99,17 @@ def test_fused_per_user_metrics_identical(rng, ks, rec_dtype, index_dtype):
         np.testing.assert_array_equal(got[key], want[key], err_msg=str(key))
 
 
+def test_ranking_metrics_catalogue_larger_than_test_columns():
+    """ids beyond test's columns (n_items > test.shape[1]) are misses, not hits of the next user."""
+    test = sp.csr_matrix((np.ones(2), ([0, 1], [0, 1])), shape=(2, 3))
+    rec = np.array([[4, 0], [2, 1]])  # 4 = 1 * 3 + 1: the former key search took it for user 1's item 1
+    d = ranking_metrics(rec, test, k=2, n_items=6).set_index("metric")["value"]
+    assert d["hit_rate"] == 1.0 and d["recall"] == 1.0 and d["precision"] == 0.5
+    assert d["map"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="n_items=6"):
+        ranking_metrics(np.array([[6, 0], [2, 1]]), test, k=2, n_items=6)
+
+
 def test_hits_matrix_unsorted_and_duplicate_test_entries():
     test = sp.csr_matrix((np.ones(5), np.array([4, 1, 4, 0, 2]), np.array([0, 3, 5])), shape=(2, 6))
     assert not test.has_canonical_format

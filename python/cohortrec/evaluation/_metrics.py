@@ -248,8 +248,12 @@ def ranking_metrics(
     n_items = T.shape[1] if n_items is None else int(n_items)
     if rec.size and rec.max() >= n_items:
         raise ValueError(f"recommended holds item id {rec.max()} >= n_items={n_items}")
+    if T.shape[0] != rec.shape[0]:
+        raise ValueError(f"test must have one row per recommendation list ({rec.shape[0]}), got shape {T.shape}")
+    if n_items > T.shape[1]:  # a larger catalogue than test's columns: ids beyond them are misses
+        T = sp.csr_matrix((T.data, T.indices, T.indptr), shape=(T.shape[0], n_items))
     n_test = np.diff(T.indptr)
-    pu = per_user_metrics(hits_matrix(rec, T), n_test, ks)
+    pu = _per_user_metrics_native(rec, np.arange(rec.shape[0]), T, ks)
     valid = n_test > 0
     if per_user:
         frames = [pd.DataFrame({"user": np.flatnonzero(valid), "metric": name, "k": kk,
