@@ -34,10 +34,10 @@ def test_same_inertia_as_sklearn_same_init(rng, dtype, algorithm):
 
 @pytest.mark.parametrize("spherical", [False, True])
 def test_pruned_assignment_is_exact(rng, spherical):
-    # k * d >= 16384 and k >= 64: algorithm="auto" prunes with Elkan's lemma per cluster
+    # k * d >= 16384 and k >= 64: algorithm="elkan" prunes with Elkan's lemma per cluster
     X, _ = _blobs(rng, n=3000, d=256, centres=40, dtype=np.float32)
     init = X[rng.choice(len(X), 64, replace=False)]
-    a = KMeans(64, init=init, n_init=1, algorithm="auto", spherical=spherical).fit(X)
+    a = KMeans(64, init=init, n_init=1, algorithm="elkan", spherical=spherical).fit(X)
     b = KMeans(64, init=init, n_init=1, algorithm="lloyd", spherical=spherical).fit(X)
     np.testing.assert_array_equal(a.labels_, b.labels_)
     assert a.n_iter_ == b.n_iter_ and a.inertia_ == pytest.approx(b.inertia_, rel=1e-12)

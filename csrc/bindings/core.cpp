@@ -17,6 +17,7 @@
 #include "common/parallel.hpp"
 #include "cpu/cosine_topk.hpp"
 #include "cpu/kmeans_assign.hpp"
+#include "cpu/kmeans_bounded.hpp"
 #include "cpu/kmeans_update.hpp"
 #include "cpu/ranking_metrics.hpp"
 #include "cpu/topk_scores.hpp"
@@ -209,6 +210,67 @@ void bind_dense_ops(py::module_& m) {
       "Nearest centre of every row of a strided 2-D X.");
 
   m.def(
+      "kmeans_assign_bounded_dense",
+      [](const CArray<T>& X, const CArray<T>& centers, const CArray<int64_t>& slots, std::optional<CArray<double>> shift,
+         std::optional<CArray<double>> s_half, const CArray<double>& x_sq, CArray<int64_t>& labels,
+         CArray<double>& upper, CArray<double>& lower, CArray<float>& group_lower, CArray<double>& dcum,
+         std::optional<CArray<T>> weights, std::optional<CArray<double>> sums, std::optional<CArray<double>> counts,
+         std::optional<CArray<int64_t>> members, bool rebuild_sums, int n_threads) {
+        const auto Xv = dense_view<T>(X, "X");
+        const int64_t n = Xv.n_rows;
+        if (centers.ndim() != 2 || centers.shape(1) != Xv.n_cols) throw std::invalid_argument("centers must be (k, d)");
+        const int64_t k = centers.shape(0);
+        if (group_lower.ndim() != 2 || group_lower.shape(0) != n)
+          throw std::invalid_argument("group_lower must be (n, n_groups)");
+        const int64_t t = group_lower.shape(1);
+        check_out(slots, t * cpu::kmeans_group_lanes(sizeof(T)), "slots");
+        check_out(dcum, t, "dcum");
+        if (shift) check_out(*shift, k, "shift");
+        if (s_half) check_out(*s_half, k, "s_half");
+        check_out(x_sq, n, "x_sq");
+        check_out(labels, n, "labels");
+        check_out(upper, n, "upper");
+        check_out(lower, n, "lower");
+        if (weights) check_out(*weights, n, "sample_weight");
+        if (sums.has_value() != counts.has_value() || sums.has_value() != members.has_value())
+          throw std::invalid_argument("give sums, counts and members, or none of them");
+        if (sums && (sums->ndim() != 2 || sums->shape(0) != k || sums->shape(1) != Xv.n_cols))
+          throw std::invalid_argument("sums must be (k, d)");
+        if (counts) check_out(*counts, k, "counts");
+        if (members) check_out(*members, k, "members");
+        cpu::YinyangArgs a;
+        a.x_sq = x_sq.data();
+        a.shift = shift ? shift->data() : nullptr;
+        a.s_half = s_half ? s_half->data() : nullptr;
+        a.labels = labels.mutable_data();
+        a.upper = upper.mutable_data();
+        a.lower = lower.mutable_data();
+        a.group_lower = group_lower.mutable_data();
+        a.dcum = dcum.mutable_data();
+        if (sums) {
+          a.sums = sums->mutable_data();
+          a.counts = counts->mutable_data();
+          a.members = members->mutable_data();
+        }
+        a.rebuild_sums = rebuild_sums;
+        const T* w = weights ? weights->data() : nullptr;
+        const T* C = centers.data();
+        const int64_t* sl = slots.data();
+        int64_t n_dist = 0, moved = 0;
+        {
+          py::gil_scoped_release release;
+          moved = cpu::kmeans_assign_bounded<T>(Xv, C, k, sl, t, a, w, &n_dist, n_threads);
+        }
+        return py::make_tuple(moved, n_dist);
+      },
+      py::arg("X").noconvert(), py::arg("centers").noconvert(), py::arg("slots").noconvert(),
+      py::arg("shift").noconvert(), py::arg("s_half").noconvert(), py::arg("x_sq").noconvert(),
+      py::arg("labels").noconvert(), py::arg("upper").noconvert(), py::arg("lower").noconvert(),
+      py::arg("group_lower").noconvert(), py::arg("dcum").noconvert(), py::arg("sample_weight").noconvert(),
+      py::arg("sums").noconvert(), py::arg("counts").noconvert(), py::arg("members").noconvert(), py::arg("rebuild_sums"), py::arg("n_threads"),
+      "Bounded (Yinyang) assignment pass, in place; returns (n_moved, n_distances).");
+
+  m.def(
       "kmeans_update_dense",
       [](const py::array_t<T>& X, const CArray<int64_t>& labels, int64_t k, std::optional<CArray<T>> weights,
          CArray<T>& sums, CArray<T>& counts, int n_threads) {
@@ -392,6 +454,8 @@ PYBIND11_MODULE(_core, m) {
   bind_item_counts<int32_t>(m);
   bind_item_counts<int64_t>(m);
   m.def("max_threads", &max_threads, "Number of processors OpenMP sees.");
+  m.def("kmeans_group_lanes", &cpu::kmeans_group_lanes, py::arg("item_size"),
+        "Centres per group of the bounded K-means assignment (SIMD lanes).");
   m.def("isa", &cpu::active_isa, "Instruction set the dense kernels use.");
   m.def("_set_isa", &cpu::set_isa, py::arg("name"), "Force an instruction set (tests/benchmarks); 'auto' resets.");
   m.attr("has_openmp") = has_openmp();

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "cpu/kmeans_assign.hpp"
+#include "cpu/kmeans_bounded.hpp"
 
 #define COHORTREC_DECLARE_ISA(NS)                                                                       \
   namespace cohortrec::cpu::NS {                                                                         \
@@ -12,6 +13,13 @@
                     int n_threads);                                                                      \
   void assign_dense(const DenseMatrix<double>& X, const double* C, int64_t k, int64_t* labels,          \
                     double* sq, int n_threads);                                                          \
+  int64_t yinyang_dense(const DenseMatrix<float>& X, const float* C, int64_t k, const int64_t* slots,        \
+                        int64_t t, const YinyangArgs& a, const float* weights, int64_t* n_distances,          \
+                        int n_threads);                                                                      \
+  int64_t yinyang_dense(const DenseMatrix<double>& X, const double* C, int64_t k, const int64_t* slots,      \
+                        int64_t t, const YinyangArgs& a, const double* weights, int64_t* n_distances,         \
+                        int n_threads);                                                                      \
+  int vector_lanes(int item_size);                                                                           \
   void assign_csr(const CsrView<float, int32_t>& X, const float* C, int64_t k, int64_t* labels,         \
                   float* sq, int n_threads);                                                             \
   void assign_csr(const CsrView<float, int64_t>& X, const float* C, int64_t k, int64_t* labels,         \

@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from cohortrec import ops
 from cohortrec._backend import resolve_threads
-from cohortrec.cluster._lloyd import _SMALL_WORK, exact_sq_dist, lloyd
+from cohortrec.cluster._lloyd import _SMALL_WORK, bounds_fit_memory, exact_sq_dist, lloyd
 
 __all__ = ["KMeans", "MiniBatchKMeans"]
 
@@ -243,18 +243,21 @@ class KMeans(_BaseKMeans):
         Dense data is centred during the fit; ``False`` centres the caller's
         array in place and restores it afterwards.
     algorithm : {"auto", "lloyd", "elkan", "yinyang", "hamerly"}, default "auto"
-        ``"auto"`` (``"elkan"`` is an alias): Lloyd steps whose assignment,
-        on dense data with ``n_clusters >= 64`` and ``n_clusters *
-        n_features >= 4096``, compares each cluster's points only with the
-        centres that Elkan's inter-centre lemma cannot rule out (one native
-        call per cluster; a full pass whenever that would cover more than 60%
-        of the distances). Exact: the same labels as plain Lloyd. It keeps a
-        cluster-sorted copy of ``X`` during the fit. ``"lloyd"``: plain
-        native assignment every iteration. ``"yinyang"`` (``"hamerly"`` is
-        an alias): per-point distance bounds (Yinyang global filter) - also
-        exact, but its recomputations go through a BLAS path that costs
-        2-5x a native assignment per point, so it rarely pays (see
-        ``cluster/_lloyd.py``).
+        How each Lloyd step's assignment avoids distance computations; all
+        are exact (the labels of plain Lloyd, up to floating-point ties).
+        ``"yinyang"`` (``"hamerly"`` is an alias): native per-point distance
+        bounds (Ding et al. 2015 Yinyang K-means: a global bound, Hamerly's
+        inter-centre test and one bound per group of nearby centres), so a
+        point is only recomputed when a bound says its label could change;
+        after the first iterations a few percent of the ``n * k`` distances
+        are computed. It keeps ``4 * n * ceil(n_clusters / lanes)`` bytes of
+        group bounds (lanes = 16 for float32 with AVX-512). ``"elkan"``:
+        compares each cluster's points only with the centres that Elkan's
+        inter-centre lemma cannot rule out (one native call per cluster,
+        a cluster-sorted copy of ``X``). ``"lloyd"``: plain native
+        assignment every iteration. ``"auto"``: ``"yinyang"`` on dense data
+        on the CPU when the group bounds take at most 1 GiB, else
+        ``"elkan"`` on dense data and ``"lloyd"`` on sparse data.
     spherical : bool, default False
         Cosine geometry: rows are L2-normalised and centres re-normalised
         after every update (spherical k-means). ``cluster_centers_`` are then
@@ -354,9 +357,10 @@ class KMeans(_BaseKMeans):
         tol = _tolerance(X, self.tol)
         x_sq = (np.asarray(X.multiply(X).sum(axis=1)).ravel() if sp.issparse(X)
                 else np.einsum("ij,ij->i", X, X)).astype(X.dtype)
-        # "auto" = plain Lloyd: on the 2-core development machine the bounded path did not
-        # beat it (see benchmarks/results/kmeans_fit-*.md and cluster/_lloyd.py)
-        bounds = self.algorithm in ("yinyang", "hamerly")
+        # "auto": bounded (Yinyang) assignment on dense data whose per-point group bounds fit
+        # the memory budget, else the pruned pass (see cluster/_lloyd.py)
+        bounds = self.algorithm in ("yinyang", "hamerly") or (
+            self.algorithm == "auto" and not sp.issparse(X) and bounds_fit_memory(X.shape[0], k, X.dtype))
 
         import contextlib  # noqa: PLC0415
 

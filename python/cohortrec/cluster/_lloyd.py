@@ -1,34 +1,27 @@
-"""Lloyd's K-means iterations on the native kernels, with Hamerly bounds.
+"""Lloyd's K-means iterations on the native kernels, with distance bounds.
 
-Every iteration is one assignment (:func:`cohortrec.ops.kmeans_assign`, the
-per-cluster pruned variant :class:`_Pruner`, or the bounded variant below)
-and one update (:func:`cohortrec.ops.kmeans_update`).
-The loop mirrors scikit-learn's ``_kmeans_single_lloyd`` step for step
-(empty-cluster relocation, strict convergence when no label changes, the
-centre-shift tolerance, the final re-assignment), so the same data and
-initial centres give the same clustering.
+Every iteration is one assignment and one update. The loop mirrors
+scikit-learn's ``_kmeans_single_lloyd`` step for step (empty-cluster
+relocation, strict convergence when no label changes, the centre-shift
+tolerance, the final re-assignment), so the same data and initial centres
+give the same clustering. The assignment is one of:
 
-Bounded assignment (Hamerly 2010; Ding et al. 2015 "Yinyang K-means", global
-filter): every point keeps an upper bound ``u`` on the distance to its centre
-and, per group of centres, a lower bound on the distance to the group's other
-centres. After the centres move, ``u += shift[label]`` and each group bound
-drops by the group's largest shift; a point whose ``u <= max(min group bound,
-s[label])`` (``s`` = half the distance from its centre to the nearest other
-centre) cannot change cluster and is skipped. The bounds only decide which
-points are recomputed, so the labels are those of plain Lloyd (up to
-floating-point ties).
-
-Recomputed points need their nearest centre *and* the nearest other centre
-of every group; the native ``kmeans_assign`` only returns the nearest, so
-that step is a blocked BLAS product with a per-group minimum scan, measured
-at 2-5x the cost of a native assignment per point on the 2-core machine. A
-cost model picks, per iteration, between that path on the failing points
-and one native pass over all points (keeping the bounds valid). With the
-measured filter rates (>50% of points fail in the first tens of iterations
-at d=128, k=1024) it does not beat plain Lloyd, so it is opt-in. A native
-kernel returning, fused with the assignment GEMM, the nearest centre and the
-per-group minimum distance excluding it (for a row subset given by index)
-would make a recomputed point cost the same as a plain assignment.
+* plain: :func:`cohortrec.ops.kmeans_assign` over all points;
+* pruned (:class:`_Pruner`): each cluster's points against the centres that
+  Elkan's inter-centre lemma cannot rule out, one native call per cluster;
+* bounded (:class:`_Yinyang`): Hamerly's algorithm (Hamerly 2010, "Making
+  k-means even faster"), entirely native
+  (``_core.kmeans_assign_bounded_dense``). Every point keeps an upper bound
+  on the distance to its centre and a lower bound on the distance to every
+  other centre; after the centres move by ``shift`` the bounds loosen by the
+  shifts, and a point whose upper bound stays below ``max(lower, s[label])``
+  (``s`` = half the distance from its centre to the nearest other one) keeps
+  its label with no distance computed. The others get their nearest and
+  second-nearest centre from the same register-tiled kernel as the plain
+  assignment; the bounds carry a rounding margin, so the labels are plain
+  Lloyd's. The cluster sums are kept up to date by moving only the points
+  that changed cluster (in float64), so late iterations cost O(n) bound
+  checks plus the few points near a boundary.
 """
 
 from __future__ import annotations
@@ -43,7 +36,6 @@ from cohortrec import _core, ops
 from cohortrec._backend import resolve_device
 
 _SMALL_WORK = 1 << 24  # n * k * d below which the kernels run on one thread
-_EPS_MARGIN = 16.0  # safety margin on bounds, in units of eps * (|x|^2 + max|c|^2)
 
 
 @dataclass
@@ -83,74 +75,6 @@ def exact_sq_dist(X: np.ndarray | sp.csr_matrix, centers: np.ndarray, labels: np
     return out
 
 
-def _topg_block(X, CT, half, x_sq, starts, lab, d1, glow, s, e, buf) -> None:
-    D = buf[: e - s]
-    np.matmul(X[s:e], CT, out=D)
-    np.subtract(half, D, out=D)  # |c|^2/2 - x.c ; distance^2 = |x|^2 + 2 * D
-    a = D.argmin(axis=1)
-    r = np.arange(e - s)
-    v1 = D[r, a].astype(np.float64)
-    D[r, a] = np.inf
-    G = np.minimum.reduceat(D, starts, axis=1) if len(starts) > 1 else D.min(axis=1, keepdims=True)
-    lab[s:e] = a
-    xs = x_sq[s:e]
-    d1[s:e] = np.maximum(xs + 2.0 * v1, 0.0)
-    glow[s:e] = np.maximum(xs[:, None] + 2.0 * G.astype(np.float64), 0.0)
-
-
-def _topg(X: np.ndarray, C: np.ndarray, x_sq: np.ndarray, starts: np.ndarray, n_threads: int = 1
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest centre, its squared distance, and per centre group the squared distance
-    to the nearest *other* centre of the group (``C``'s rows sorted by group, groups
-    starting at ``starts``).
-
-    Blocked single-threaded BLAS products, the blocks spread over ``n_threads``
-    Python threads (NumPy releases the GIL): BLAS's own threads would spin against
-    the OpenMP threads of the native kernels.
-    """
-    m, k = X.shape[0], C.shape[0]
-    half = 0.5 * np.einsum("ij,ij->i", C, C, dtype=np.float64).astype(X.dtype)
-    lab = np.empty(m, dtype=np.int64)
-    d1 = np.empty(m, dtype=np.float64)
-    glow = np.empty((m, len(starts)), dtype=np.float64)
-    chunk = int(max(64, min(m, (1 << 20) // max(k, 1))))
-    CT = C.T
-    blocks = list(range(0, m, chunk))
-    workers = max(1, min(int(n_threads), len(blocks)))
-    if workers == 1:
-        buf = np.empty((chunk, k), dtype=X.dtype)
-        for s in blocks:
-            _topg_block(X, CT, half, x_sq, starts, lab, d1, glow, s, min(m, s + chunk), buf)
-        return lab, d1, glow
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-
-    def work(w: int) -> None:
-        buf = np.empty((chunk, k), dtype=X.dtype)
-        for s in blocks[w::workers]:
-            _topg_block(X, CT, half, x_sq, starts, lab, d1, glow, s, min(m, s + chunk), buf)
-
-    with ThreadPoolExecutor(workers) as ex:
-        list(ex.map(work, range(workers)))
-    return lab, d1, glow
-
-
-def _center_groups(C: np.ndarray, t: int) -> np.ndarray:
-    """Group of every centre (a few Lloyd steps on the centres, as Yinyang K-means does)."""
-    k = C.shape[0]
-    if t <= 1:
-        return np.zeros(k, dtype=np.int64)
-    rng = np.random.RandomState(0)
-    G = C[rng.choice(k, t, replace=False)].astype(np.float64)
-    C64 = C.astype(np.float64)
-    for _ in range(5):
-        d = (C64 * C64).sum(1)[:, None] - 2 * C64 @ G.T + (G * G).sum(1)[None, :]
-        g = d.argmin(axis=1)
-        for j in range(t):
-            if (g == j).any():
-                G[j] = C64[g == j].mean(axis=0)
-    return np.unique(g, return_inverse=True)[1].astype(np.int64)
-
-
 def _relocate_empty(X, sample_weight, centers_old, sums, counts, labels, sq_dist) -> int:
     """scikit-learn's rule: each empty cluster takes the point farthest from its centre."""
     empty = np.flatnonzero(counts == 0)
@@ -184,120 +108,94 @@ def _centers_from(sums, counts, old, spherical):
     return new
 
 
-class _Bounds:
-    """Yinyang-style bounds (Ding et al. 2015, global filter) and the running cost
-    estimates of the two assignment paths.
+_BOUNDS_MAX_BYTES = 1 << 30  # group bounds of the "auto" algorithm
 
-    Centres are split into ``t`` groups (``t = 1`` is Hamerly's single lower bound).
-    Every point keeps an upper bound ``u`` on the distance to its centre and, per
-    group, a lower bound on the distance to the group's other centres; after a move
-    each group bound drops by the largest shift *in that group*, which stays tight
-    in high dimension where one global bound does not.
+
+def bounds_fit_memory(n: int, k: int, dtype: np.dtype) -> bool:
+    """Whether the per-point group bounds of the bounded assignment fit the budget."""
+    lanes = _core.kmeans_group_lanes(np.dtype(dtype).itemsize)
+    return 4 * n * -(-k // lanes) <= _BOUNDS_MAX_BYTES
+
+
+def _balanced_groups(C: np.ndarray, size: int) -> np.ndarray:
+    """Slots of centre groups of exactly ``size`` lanes (``-1`` pads the last ones).
+
+    Recursive bisection along the principal axis of each subset (a k-d tree
+    with leaves of ``size`` centres), so a group holds nearby centres, as the
+    Yinyang paper's grouping by a few K-means steps does, but balanced: every
+    group fills one SIMD vector.
     """
+    k = C.shape[0]
+    C64 = C.astype(np.float64)
+    leaves: list[np.ndarray] = []
 
-    def __init__(self, X: np.ndarray, centers: np.ndarray, rng: np.random.RandomState) -> None:
+    def split(ids: np.ndarray) -> None:
+        if ids.size <= size:
+            leaves.append(ids)
+            return
+        Y = C64[ids] - C64[ids].mean(axis=0)
+        axis = np.linalg.svd(Y, full_matrices=False)[2][0] if Y.shape[1] else np.zeros(0)
+        order = ids[np.argsort(Y @ axis, kind="stable")]
+        cut = size * ((ids.size + size - 1) // size // 2 or 1)
+        split(order[:cut])
+        split(order[cut:])
+
+    split(np.arange(k))
+    slots = np.full((len(leaves), size), -1, dtype=np.int64)
+    for g, ids in enumerate(leaves):
+        slots[g, : ids.size] = np.sort(ids)
+    return slots.ravel()
+
+
+class _Yinyang:
+    """State of the native bounded assignment (see the module docstring)."""
+
+    def __init__(self, X: np.ndarray, centers: np.ndarray) -> None:
         n = X.shape[0]
-        k = centers.shape[0]
+        lanes = _core.kmeans_group_lanes(X.dtype.itemsize)
+        self.slots = _balanced_groups(centers, lanes)
+        t = self.slots.size // lanes
         self.x_sq = _row_sq_norms(X)
-        self.eps = float(np.finfo(X.dtype).eps)
         self.labels = np.zeros(n, dtype=np.int64)
-        self.u = np.full(n, np.inf)
-        t = k // 10 if k >= 20 else 1
-        group = _center_groups(centers, t)
-        self.t = int(group.max()) + 1
-        self.group = group
-        self.perm = np.argsort(group, kind="stable")  # centre order with groups contiguous
-        counts = np.bincount(group, minlength=self.t)
-        self.starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
-        self.low = np.zeros((n, self.t))
-        self.t_native = None  # seconds per point, native full assignment
-        self.t_top2 = None  # seconds per point, BLAS path
-        self.rng = rng
-        self.cursor = 0
+        self.upper = np.empty(n, dtype=np.float64)
+        self.lower = np.empty(n, dtype=np.float64)
+        self.group_lower = np.empty((n, t), dtype=np.float32)
+        self.dcum = np.zeros(t, dtype=np.float64)
+        self.sums = np.zeros((centers.shape[0], X.shape[1]), dtype=np.float64)  # kept in step with labels
+        self.counts = np.zeros(centers.shape[0], dtype=np.float64)
+        self.members = np.zeros(centers.shape[0], dtype=np.int64)  # exact: weighted counts drift
+        self.stale = True  # sums must be rebuilt from all points on the next pass
 
-    def moved(self, shift: np.ndarray) -> None:
-        self.u += shift[self.labels]
-        drift = np.zeros(self.t)
-        np.maximum.at(drift, self.group, shift)
-        self.low -= drift[None, :]
+    def assign(self, X, centers, shift, w_arg, n_threads, track_sums) -> tuple[int, float]:
+        """One pass (``shift=None``: from scratch); returns (points moved, share of n*k computed)."""
+        s_half = None
+        if shift is not None:
+            C64 = centers.astype(np.float64)
+            cc = np.einsum("ij,ij->i", C64, C64)
+            d2 = cc[:, None] + cc[None, :] - 2.0 * (C64 @ C64.T)
+            d2 -= 1e-12 * (cc[:, None] + cc[None, :])  # rounding of the dot form, downwards
+            np.fill_diagonal(d2, np.inf)
+            s_half = 0.5 * np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+        moved, n_dist = _core.kmeans_assign_bounded_dense(
+            X, centers, self.slots, shift, s_half, self.x_sq, self.labels, self.upper, self.lower,
+            self.group_lower, self.dcum, w_arg, self.sums if track_sums else None,
+            self.counts if track_sums else None, self.members if track_sums else None, bool(self.stale),
+            int(n_threads))
+        if track_sums:
+            self.stale = False
+        return int(moved), n_dist / max(X.shape[0] * centers.shape[0], 1)
 
-    def lowest(self) -> np.ndarray:
-        return self.low.min(axis=1)
+    def update(self) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the cluster sums and counts (float64) of the current labels.
 
-    def top2(self, X, idx, centers, cmax, n_threads) -> None:
-        t = time.perf_counter()
-        Xs = X if idx is None else X[idx]
-        xs = self.x_sq if idx is None else self.x_sq[idx]
-        a, d1, glow = _topg(Xs, centers[self.perm], xs, self.starts, n_threads)
-        margin = _EPS_MARGIN * self.eps * (xs + cmax)
-        sel = slice(None) if idx is None else idx
-        self.labels[sel] = self.perm[a]
-        self.u[sel] = np.sqrt(d1 + margin)
-        self.low[sel] = np.sqrt(np.maximum(glow - margin[:, None], 0.0))
-        if Xs.shape[0] >= 256:
-            self.t_top2 = (time.perf_counter() - t) / Xs.shape[0]
-
-    def native(self, X, centers, cmax, device, n_threads) -> None:
-        t = time.perf_counter()
-        lab, d1 = ops.kmeans_assign(X, centers, device=device, n_threads=n_threads)
-        self.t_native = (time.perf_counter() - t) / max(X.shape[0], 1)
-        changed = np.flatnonzero(lab != self.labels)
-        if changed.size:  # the old centre becomes an "other" centre of its group
-            old = self.labels[changed]
-            diff = X[changed] - centers[old]
-            d_old = np.sqrt(np.einsum("ij,ij->i", diff, diff, dtype=np.float64)) * (1 - 4 * self.eps)
-            g = self.group[old]
-            self.low[changed, g] = np.minimum(self.low[changed, g], d_old)
-        margin = _EPS_MARGIN * self.eps * (self.x_sq + cmax)
-        self.u = np.sqrt(d1.astype(np.float64) + margin)
-        self.labels = lab
-
-
-_REFRESH = 0.15  # share of a native pass spent refreshing lower bounds on the BLAS path
-_FULL_START = False  # it 0: exact bounds for every point (True) or for a timing sample
-
-
-def _bounded_assign(state: _Bounds, X, centers, it, device, n_threads) -> float:
-    """Assignment of every point to its nearest centre; returns the share recomputed."""
-    n = X.shape[0]
-    cmax = float(np.max(np.einsum("ij,ij->i", centers, centers, dtype=np.float64)))
-    if it == 0:
-        # native pass for the labels, BLAS path on a sample to start the bounds and time it
-        state.native(X, centers, cmax, device, n_threads)
-        m = n if _FULL_START else min(n, 4096)
-        state.top2(X, np.sort(state.rng.choice(n, m, replace=False)) if m < n else None, centers, cmax,
-                   n_threads)
-        return 1.0
-    C64 = centers.astype(np.float64)
-    cc = np.einsum("ij,ij->i", C64, C64)
-    G = np.maximum(cc[:, None] + cc[None, :] - 2.0 * (C64 @ C64.T), 0.0)
-    np.fill_diagonal(G, np.inf)
-    s_half = 0.5 * np.sqrt(G.min(axis=1))
-    bound = np.maximum(s_half[state.labels], state.lowest())
-    cand = np.flatnonzero(state.u > bound)
-    ratio = (state.t_top2 or 1.0) / (state.t_native or 1.0)
-    if cand.size * ratio > 0.9 * n:
-        # too many candidates: one native pass, then refresh some bounds on the BLAS path
-        state.native(X, centers, cmax, device, n_threads)
-        budget = int(_REFRESH * n / ratio)
-        fail = cand[state.u[cand] > bound[cand]]
-        if budget > 0 and fail.size:
-            if fail.size > budget:
-                start = state.cursor % fail.size
-                pick = np.sort(np.take(fail, np.arange(start, start + budget), mode="wrap"))
-                state.cursor = start + budget
-            else:
-                pick = fail
-            state.top2(X, pick, centers, cmax, n_threads)
-        return 1.0
-    if cand.size:
-        lc = state.labels[cand]
-        diff = X[cand] - centers[lc]
-        state.u[cand] = np.sqrt(np.einsum("ij,ij->i", diff, diff, dtype=np.float64)) * (1 + 4 * state.eps)
-        cand = cand[state.u[cand] > bound[cand]]
-        if cand.size:
-            state.top2(X, cand, centers, cmax, n_threads)
-    return cand.size / n
+        Clusters without members get exact zeros (a weighted count that went
+        through additions and subtractions may be a rounding residue).
+        """
+        sums, counts = self.sums.copy(), self.counts.copy()
+        empty = self.members == 0
+        sums[empty] = 0.0
+        counts[empty] = 0.0
+        return sums, counts
 
 
 _PRUNE_MIN_KD = 4096  # k * d from which the pruned pass is tried
@@ -415,7 +313,7 @@ class _Pruner:
         if self.n_threads == 1:
             run(jobs)
         else:
-            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+            from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(self.n_threads) as ex:
                 list(ex.map(run, [jobs[w::self.n_threads] for w in range(self.n_threads)]))
@@ -446,13 +344,17 @@ def lloyd(
     if n * k * max(X.shape[1], 1) < _SMALL_WORK:
         n_threads = 1  # OpenMP start-up and barriers cost more than such a small pass
     centers = np.array(centers_init, dtype=X.dtype, order="C", copy=True)
-    use_bounds = bool(bounds) and not sp.issparse(X) and k > 1 and n > 0
+    use_bounds = (bool(bounds) and not sp.issparse(X) and k > 1 and n > 0
+                  and resolve_device(device, op="kmeans_assign", cuda_kernel=True) == "cpu")
+    if use_bounds:
+        X = np.ascontiguousarray(X)
     weighted = not np.all(sample_weight == 1)
     w_arg = sample_weight if weighted else None
     labels_old: np.ndarray | None = None
     strict = False
     recomputed: list[float] = []
-    state = _Bounds(X, centers, np.random.RandomState(0)) if use_bounds else None
+    state = _Yinyang(X, centers) if use_bounds else None
+    moved = -1
     # pruning costs a sort and a gather of X per iteration: worth it when k * d is large
     use_prune = (bool(prune) and not use_bounds and not sp.issparse(X) and n > 0
                  and k >= 64 and k * X.shape[1] >= _PRUNE_MIN_KD)
@@ -466,7 +368,7 @@ def lloyd(
     for it in range(max_iter):
         # ---------------- assignment with the current centres
         if use_bounds:
-            frac = _bounded_assign(state, X, centers, it, device, n_threads)
+            moved, frac = state.assign(X, centers, shift if it > 0 else None, w_arg, n_threads, True)
             labels = state.labels
             recomputed.append(frac)
         else:
@@ -490,31 +392,42 @@ def lloyd(
         # ---------------- update
         # (bit-identical for any thread count; 2 threads halve it on the quiet 2-core
         # dev machine: 20.2 -> 10.8 ms at 1M x 32, k=256)
-        sums, counts = ops.kmeans_update(X, labels, k, sample_weight=w_arg, device=device,
-                                         n_threads=n_threads)
-        if not weighted:
-            counts = counts.astype(X.dtype)
+        if use_bounds:  # sums moved incrementally by the assignment pass
+            sums, counts = state.update()
+        else:
+            sums, counts = ops.kmeans_update(X, labels, k, sample_weight=w_arg, device=device,
+                                             n_threads=n_threads)
+            if not weighted:
+                counts = counts.astype(X.dtype)
         if (counts == 0).any():
             dist = sq.astype(np.float64) if sq is not None and not use_bounds else exact_sq_dist(X, centers, labels)
             _relocate_empty(X, sample_weight, centers, sums, counts, labels, dist)
+            if use_bounds:
+                state.stale = True  # the relocated sums no longer match the labels
         new = _centers_from(sums, counts, centers, spherical)
         shift = np.sqrt(np.einsum("ij,ij->i", (new - centers).astype(np.float64), (new - centers).astype(np.float64)))
         centers = new
-        if use_bounds:
-            state.moved(shift)
         if verbose:
             msg = f"  iter {it:3d}: centre shift^2 {float((shift ** 2).sum()):.4g}"
             if recomputed:
                 msg += f", distance work {recomputed[-1]:.1%} of n*k"
             print(msg + f"  [{time.perf_counter() - t0:.2f} s]")
-        if labels_old is not None and np.array_equal(labels, labels_old):
+        if use_bounds:
+            if it > 0 and moved == 0:
+                strict = True
+                break
+        elif labels_old is not None and np.array_equal(labels, labels_old):
             strict = True
             break
         if float((shift ** 2).sum()) <= tol:
             break
-        labels_old = labels.copy()
+        if not use_bounds:
+            labels_old = labels.copy()
 
-    if not strict:
+    if not strict and use_bounds:
+        state.assign(X, centers, shift, w_arg, n_threads, False)
+        labels = state.labels
+    elif not strict:
         res = pruner.assign(centers, labels, sq, shift) if pruner is not None and it > 0 and sq is not None else None
         if res is not None:
             labels, sq = res[0], res[1]
