@@ -285,3 +285,23 @@ def test_popularity_recommend_matches_python_reference(rng, N):
     pop = model.item_popularity_
     order = [int(i) for i in np.lexsort((np.arange(pop.size), -pop)) if pop[i] > 0][:N]
     assert (ids[:, :len(order)] == order).all() and (ids[:, len(order):] == -1).all()
+
+
+def test_ranked_topn_many_tasks_any_thread_count(rng):
+    """Enough rows for several tasks: same result on 1 and 2 threads, and as the filtered ranking."""
+    u, m, n = 300_000, 40, 3
+    order = rng.permutation(m).astype(np.int64)[:30]  # a ranking of 30 of the 40 items
+    E = sp.random(u, m, density=0.05, format="csr", random_state=np.random.RandomState(2))
+    ptr, idx = E.indptr.astype(np.int64), E.indices.astype(np.int32)
+    out = []
+    for nt in (1, 2):
+        ids = np.full((u, n), -1, dtype=np.int64)
+        _core.ranked_topn(order, ptr, idx, u, m, ids, nt)
+        out.append(ids)
+    np.testing.assert_array_equal(out[0], out[1])
+    for r in rng.choice(u, size=200, replace=False):
+        mine = set(idx[ptr[r]:ptr[r + 1]].tolist())
+        want = [int(i) for i in order if i not in mine][:n]
+        assert out[0][r, :len(want)].tolist() == want and (out[0][r, len(want):] == -1).all()
+    with pytest.raises(IndexError):
+        _core.ranked_topn(np.array([m], np.int64), ptr, idx, u, m, np.full((u, 1), -1, np.int64), 1)

@@ -249,8 +249,13 @@ void ranked_topn(const int64_t* order, int64_t n_order, const CsrView<float, I>&
   for (int64_t q = 0; q < n_order; ++q)
     if (order[q] < 0 || order[q] >= m) throw std::out_of_range("order: item id out of range");
   if (u == 0 || n == 0 || n_order == 0) return;
-  constexpr int64_t kRowsPerTask = 256;
-  const int64_t n_tasks = (u + kRowsPerTask - 1) / kRowsPerTask;
+  // A row costs well under a microsecond: give every task ~2^20 steps of
+  // work (a batch of a few thousand users is then one task on one thread;
+  // waking a second thread would cost more than it saves, and on a busy
+  // machine much more).
+  const int64_t per_row = n + exclude.nnz() / u + 1;
+  const int64_t rows_per_task = std::max<int64_t>(256, (int64_t(1) << 20) / per_row);
+  const int64_t n_tasks = (u + rows_per_task - 1) / rows_per_task;
   struct State {
     std::vector<uint32_t> mark;
     uint32_t epoch = 0;
@@ -258,7 +263,7 @@ void ranked_topn(const int64_t* order, int64_t n_order, const CsrView<float, I>&
   parallel_tasks(
       n_tasks, n_threads, [&] { return State{std::vector<uint32_t>(static_cast<size_t>(m), 0u), 0u}; },
       [&](State& st, int64_t task) {
-        const int64_t r0 = task * kRowsPerTask, r1 = std::min(u, r0 + kRowsPerTask);
+        const int64_t r0 = task * rows_per_task, r1 = std::min(u, r0 + rows_per_task);
         uint32_t* mark = st.mark.data();
         for (int64_t r = r0; r < r1; ++r) {
           if (++st.epoch == std::numeric_limits<uint32_t>::max()) {
