@@ -17,7 +17,7 @@ import argparse
 import datetime as dt
 import os
 import platform
-import subprocess
+import sys
 import time
 
 import numpy as np
@@ -76,8 +76,10 @@ def main() -> None:
         ("LocalCluster, 1 worker x 1 thread", w1),
         ("LocalCluster, 2 workers x 1 thread", w2),
     ]
-    cpu = subprocess.run(["bash", "-c", "lscpu | grep 'Model name' | sed 's/.*: *//'"],
-                         capture_output=True, text=True).stdout.strip()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _machine import cpu_model  # noqa: PLC0415
+
+    cpu = cpu_model()
     lines = [
         f"## K-means on Dask: {args.n} x {args.d} float32, k = {args.k}, {args.iters} Lloyd iterations",
         "",

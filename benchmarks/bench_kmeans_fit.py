@@ -63,12 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, flush=True)
         lines.append(msg)
 
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
+    from _machine import cpu_model  # noqa: PLC0415
+
+    cpu = cpu_model()
     log(f"# K-means full fit: cohortrec.KMeans vs scikit-learn KMeans ({_dt.date.today()})")
     log()
     log(f"- command: `python {' '.join([os.path.relpath(__file__)] + (argv if argv is not None else sys.argv[1:]))}`")

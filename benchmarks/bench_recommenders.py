@@ -34,8 +34,6 @@ import datetime as _dt
 import importlib
 import itertools
 import os
-import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -47,58 +45,15 @@ import numpy as np
 import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import library_versions, machine_info  # machine_info: also used by bench_evaluate
 
 
 # --------------------------------------------------------------------------
 # environment
 # --------------------------------------------------------------------------
-def machine_info() -> dict[str, str]:
-    info: dict[str, str] = {}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
-        for line in out.splitlines():
-            if ":" in line:
-                k, v = line.split(":", 1)
-                info[k.strip()] = v.strip()
-    except (OSError, subprocess.SubprocessError):  # no lscpu: the report shows "?"
-        info = {}
-    mem = "?"
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemTotal"):
-                    mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    except OSError:
-        pass
-    return {
-        "cpu model": info.get("Model name", platform.processor() or "?"),
-        "cpus (logical)": info.get("CPU(s)", str(os.cpu_count())),
-        "threads per core": info.get("Thread(s) per core", "?"),
-        "L2 / L3": f"{info.get('L2 cache', '?')} / {info.get('L3 cache', '?')}",
-        "hypervisor": info.get("Hypervisor vendor", "none"),
-        "memory": mem,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
 def versions() -> dict[str, str]:
-    out = {}
-    for name in ("cohortrec", "numpy", "scipy", "pandas", "sklearn", "implicit", "threadpoolctl"):
-        try:
-            mod = importlib.import_module(name)
-            out[name] = getattr(mod, "__version__", "?")
-        except ImportError:
-            out[name] = "not installed"
-    try:
-        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"],
-                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
-        out["cohortrec"] += f" (git {rev}{'+uncommitted changes' if dirty else ''})"
-    except (OSError, subprocess.SubprocessError):  # no git: version without the revision
-        out["cohortrec"] += " (git revision unknown)"
-    return out
+    return library_versions(("cohortrec", "numpy", "scipy", "pandas", "sklearn", "implicit", "threadpoolctl"))
 
 
 # --------------------------------------------------------------------------

@@ -104,9 +104,7 @@ if ARGS is not None:
         os.environ[_var] = str(ARGS.threads)
 
 import gc  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 import warnings  # noqa: E402
@@ -114,12 +112,12 @@ from dataclasses import dataclass, field  # noqa: E402
 from functools import lru_cache  # noqa: E402
 
 import numpy as np  # noqa: E402
-import scipy  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import threadpoolctl  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import datasets as D  # noqa: E402
+from _machine import git_revision, machine_info  # noqa: E402
 
 warnings.filterwarnings("ignore", module="implicit")
 warnings.filterwarnings("ignore", message=".*Method expects CSR input.*")
@@ -1217,41 +1215,6 @@ def bench_topk(args, ops, T):
 # --------------------------------------------------------------------------
 
 
-def machine_info():
-    info = {}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if ":" in line:
-                key, val = line.split(":", 1)
-                info[key.strip()] = val.strip()
-    except Exception:  # noqa: BLE001
-        pass
-    flags = info.get("Flags", "").split()
-    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni") if f in flags]
-    mem = ""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemTotal"):
-                    mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    except OSError:
-        pass
-    return {
-        "cpu model": info.get("Model name", platform.processor() or "?"),
-        "cpus (logical)": info.get("CPU(s)", str(os.cpu_count())),
-        "cores per socket": info.get("Core(s) per socket", "?"),
-        "threads per core": info.get("Thread(s) per core", "?"),
-        "sockets": info.get("Socket(s)", "?"),
-        "L2 / L3": f"{info.get('L2 cache', '?')} / {info.get('L3 cache', '?')}",
-        "hypervisor": info.get("Hypervisor vendor", "none"),
-        "simd": " ".join(simd),
-        "memory": mem,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
 def versions(ops):
     vs = {}
     for name in ("numpy", "scipy", "sklearn", "sparse_dot_topn", "implicit", "faiss", "threadpoolctl"):
@@ -1262,21 +1225,7 @@ def versions(ops):
     elif ops is not None:
         import cohortrec  # noqa: PLC0415
 
-        vs["cohortrec"] = getattr(cohortrec, "__version__", "?")
-        try:
-            root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-            rev = subprocess.run(
-                ["git", "-C", root, "rev-parse", "--short", "HEAD"],
-                capture_output=True, text=True, timeout=10,
-            )
-            dirty = subprocess.run(
-                ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                capture_output=True, text=True, timeout=10,
-            )
-            if rev.returncode == 0:
-                vs["cohortrec"] += f" (git {rev.stdout.strip()}{'+dirty' if dirty.stdout.strip() else ''})"
-        except Exception:  # noqa: BLE001
-            pass
+        vs["cohortrec"] = f"{getattr(cohortrec, '__version__', '?')} (git {git_revision()})"
         vs["cohortrec location"] = os.path.dirname(cohortrec.__file__)
     return vs
 
