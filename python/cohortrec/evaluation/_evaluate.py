@@ -119,6 +119,16 @@ def evaluate(
         no ``n_users`` with ``per_user=True``). Metric definitions: see
         :func:`~cohortrec.evaluation.ranking_metrics`.
 
+    Notes
+    -----
+    Only the ``(users, max(k))`` recommendation lists are kept in memory.
+    The hits are never materialised: one native pass marks each user's
+    test items in a per-thread array and sums the hits, DCG and AP terms
+    at every cut-off (the same floating-point operations, in the same
+    order, as :func:`~cohortrec.evaluation.per_user_metrics` on
+    :func:`~cohortrec.evaluation.hits_matrix`); coverage
+    and mean popularity come from native per-item counts of the lists.
+
     Examples
     --------
     >>> from cohortrec.evaluation import evaluate, random_holdout
