@@ -283,6 +283,79 @@ void ranked_topn(const int64_t* order, int64_t n_order, const CsrView<float, I>&
       });
 }
 
+template <typename I>
+void dense_topn(const float* scores, int64_t u, int64_t m, int64_t row_stride, const uint8_t* keep,
+                const CsrView<float, I>* exclude, int64_t n, int64_t* items, float* out, int n_threads) {
+  if (n < 0 || u < 0 || m < 0) throw std::invalid_argument("n, u and m must be >= 0");
+  if (row_stride < m) throw std::invalid_argument("row_stride must be >= m");
+  if (exclude && (exclude->n_rows != u || exclude->n_cols != m))
+    throw std::invalid_argument("exclude must have shape (u, m)");
+  if (m > (int64_t(1) << 32)) throw std::invalid_argument("dense_topn: m must be <= 2^32");
+  if (u == 0 || m == 0 || n == 0) return;
+  constexpr int64_t kRowsPerTask = 16;
+  const int64_t n_tasks = (u + kRowsPerTask - 1) / kRowsPerTask;
+  struct State {
+    std::vector<uint32_t> mark;
+    uint32_t epoch = 0;
+    std::vector<uint64_t> keys;
+    RadixSelect radix;
+  };
+  const size_t cap = static_cast<size_t>(std::max<int64_t>(8 * n, 2048));
+  parallel_tasks(
+      n_tasks, n_threads,
+      [&] {
+        State st;
+        if (exclude) st.mark.assign(static_cast<size_t>(m), 0u);
+        st.keys.reserve(cap);
+        return st;
+      },
+      [&](State& st, int64_t task) {
+        const int64_t r0 = task * kRowsPerTask, r1 = std::min(u, r0 + kRowsPerTask);
+        for (int64_t r = r0; r < r1; ++r) {
+          uint32_t ep = 0;
+          if (exclude) {
+            if (++st.epoch == std::numeric_limits<uint32_t>::max()) {
+              std::fill(st.mark.begin(), st.mark.end(), 0u);
+              st.epoch = 1;
+            }
+            ep = st.epoch;
+            for (int64_t e = exclude->indptr[r]; e < exclude->indptr[r + 1]; ++e)
+              st.mark[static_cast<int64_t>(exclude->indices[e])] = ep;
+          }
+          const float* row = scores + r * row_stride;
+          auto& keys = st.keys;
+          keys.clear();
+          float floor = -std::numeric_limits<float>::infinity();
+          for (int64_t j = 0; j < m; ++j) {
+            const float s = row[j];
+            // !(s >= floor) also drops NaN; -inf never enters (s > -inf below)
+            if (!(s >= floor) || !(s > -std::numeric_limits<float>::infinity()) ||
+                s == std::numeric_limits<float>::infinity())
+              continue;
+            if (keep && !keep[j]) continue;
+            if (exclude && st.mark[j] == ep) continue;
+            keys.push_back(pack_key(s, j));
+            if (keys.size() >= cap) {
+              st.radix.run(keys, n);
+              floor = unpack_score(keys[static_cast<size_t>(n - 1)]);
+            }
+          }
+          st.radix.run(keys, n);
+          int64_t* it = items + r * n;
+          float* sc = out + r * n;
+          for (size_t q = 0; q < keys.size(); ++q) {
+            it[q] = static_cast<int64_t>(keys[q] & 0xffffffffu);
+            sc[q] = unpack_score(keys[q]);
+          }
+        }
+      });
+}
+
+template void dense_topn<int32_t>(const float*, int64_t, int64_t, int64_t, const uint8_t*,
+                                  const CsrView<float, int32_t>*, int64_t, int64_t*, float*, int);
+template void dense_topn<int64_t>(const float*, int64_t, int64_t, int64_t, const uint8_t*,
+                                  const CsrView<float, int64_t>*, int64_t, int64_t*, float*, int);
+
 template void ranked_topn<int32_t>(const int64_t*, int64_t, const CsrView<float, int32_t>&, int64_t, int64_t*, int);
 template void ranked_topn<int64_t>(const int64_t*, int64_t, const CsrView<float, int64_t>&, int64_t, int64_t*, int);
 

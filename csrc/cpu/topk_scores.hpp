@@ -26,4 +26,17 @@ template <typename I>
 void ranked_topn(const int64_t* order, int64_t n_order, const CsrView<float, I>& exclude, int64_t n,
                  int64_t* items, int n_threads);
 
+/// Best n finite entries of every row of a dense (u x m) float matrix
+/// (row r at scores + r * row_stride), skipping columns where keep[j] == 0
+/// (keep may be null) and the entries stored in row r of `exclude` (may be
+/// null), ordered by score descending, then id ascending. Writes into
+/// caller-provided (u x n) arrays pre-filled with -1 / -inf.
+/// \brief One pass per row: candidates at or above the running floor are
+/// buffered as packed keys; a full buffer is cut to the best n (radix
+/// select), which raises the floor, so a row costs O(m) compares plus
+/// O(n) per compaction.
+template <typename I>
+void dense_topn(const float* scores, int64_t u, int64_t m, int64_t row_stride, const uint8_t* keep,
+                const CsrView<float, I>* exclude, int64_t n, int64_t* items, float* out, int n_threads);
+
 }  // namespace cohortrec::cpu

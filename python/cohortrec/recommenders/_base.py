@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from cohortrec import ops
+from cohortrec import _core, ops
 from cohortrec._backend import resolve_device, resolve_threads
 
 __all__ = ["NotFittedError", "RecommenderBase", "RecommenderWarning", "load_model"]
@@ -168,19 +168,31 @@ def l2_normalize_rows(M: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def dense_topn(scores: np.ndarray, n: int, exclude: sp.csr_matrix | None = None,
-               keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               keep: np.ndarray | None = None, n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Best ``n`` columns per row of a dense score matrix.
 
     Excluded entries (stored in ``exclude``) and columns where ``keep`` is
-    False are never returned. Ties go to the smaller item id; rows with
-    fewer than ``n`` candidates are padded with ``-1`` / ``-inf``. ``scores``
-    is modified in place.
+    False are never returned, nor are non-finite scores. Ties go to the
+    smaller item id; rows with fewer than ``n`` candidates are padded with
+    ``-1`` / ``-inf``. C-contiguous float32 ``scores`` go through a native
+    kernel (one pass per row); other input is ranked with NumPy and
+    modified in place.
     """
     u, m = scores.shape
     n = min(n, m)
     ids = np.full((u, n), -1, dtype=np.int64)
     out = np.full((u, n), -np.inf, dtype=np.float32)
     if u == 0 or n == 0:
+        return ids, out
+    if scores.dtype == np.float32 and scores.flags.c_contiguous and m <= 2**32:
+        e_ptr = e_idx = None
+        if exclude is not None:
+            E = sp.csr_matrix(exclude)
+            e_ptr = np.ascontiguousarray(E.indptr, dtype=np.int64)
+            e_idx = E.indices if E.indices.dtype in (np.int32, np.int64) else E.indices.astype(np.int64)
+            e_idx = np.ascontiguousarray(e_idx)
+        k = None if keep is None else np.ascontiguousarray(keep, dtype=bool)
+        _core.dense_topn(scores, k, e_ptr, e_idx, ids, out, resolve_threads(n_threads))
         return ids, out
     if keep is not None:
         scores[:, ~keep] = -np.inf
