@@ -577,10 +577,11 @@ def test_discover_movielens_groups_are_genre_coherent(capsys, tmp_path):
     assert all(t["lift"] > 1.0 for t in tops)
     assert sum(t["lift"] >= 1.2 for t in tops) >= 0.7 * k
     assert len({t["name"] for t in tops}) >= min(5, k - 1)
-    # profile()'s user-share lifts are over 1 as well
-    assert all(g["top_categories"][0]["lift"] > 1.0 for g in doc["groups"])
+    # category_share is profile()'s top_categories with lift > 1
+    assert all(g["top_categories"][0]["name"] == g["category_share"][0]["name"] for g in doc["groups"])
     md = (out / "profiles.md").read_text()
-    assert "categories by share of interactions" in md
+    assert "share of the group's interactions in the category" in md
+    assert tops[0]["name"] in md.split("| 0 |", 1)[1].split("\n", 1)[0]
 
 
 def test_discover_with_evaluate_puts_the_table_in_the_outputs(capsys, tmp_path):

@@ -115,44 +115,21 @@ def membership_weights(discovery: Any, power: float = 4.0) -> np.ndarray:
     return np.where(tot > 0, W / np.where(tot > 0, tot, 1.0), hard)
 
 
-def category_shares(discovery: Any, top_n: int = 5) -> list[list[dict[str, Any]]] | None:
+def category_shares(profile: pd.DataFrame) -> list[list[dict[str, Any]]] | None:
     """Per group, the categories over-represented in the group's interactions.
 
-    ``share`` is the fraction of the group's interactions (user-item pairs,
-    an item with several categories counting once per category) that fall in
-    the category, ``lift`` that over the same fraction among all users.
-    Ranked by ``share * log(lift)`` among categories with ``lift > 1``. This
-    complements :meth:`~cohortrec.GroupDiscovery.profile`'s
-    ``top_categories`` (share of *users* with the category at least once),
-    which stays close to 1 for every category when users have long histories
-    (MovieLens). ``None`` without item categories.
+    A view of :meth:`~cohortrec.GroupDiscovery.profile`'s ``top_categories``
+    (``share``: the fraction of the group's interactions in the category,
+    ``lift``: that over the same fraction among all users), keeping those
+    with ``lift > 1``. ``None`` when the data has no item categories.
     """
-    from cohortrec.discovery import _onehot  # noqa: PLC0415
-
-    X = discovery.interactions_
-    C, cats = X.item_categories()
-    if not cats:
+    if "top_categories" not in profile.columns:
         return None
-    B = X.matrix.copy()
-    B.data[:] = 1.0
-    UC = (B @ C).tocsr()
-    lab = np.asarray(discovery.labels_)
-    ok = lab >= 0
-    k = int(discovery.n_groups_)
-    GC = np.asarray((_onehot(lab[ok], k) @ UC[np.flatnonzero(ok)]).todense(), dtype=np.float64)
-    tot = GC.sum(axis=1, keepdims=True)
-    share = np.divide(GC, tot, out=np.zeros_like(GC), where=tot > 0)
-    allc = np.asarray(UC.sum(axis=0), dtype=np.float64).ravel()
-    overall = allc / max(allc.sum(), 1.0)
-    lift = np.divide(share, overall, out=np.zeros_like(share), where=overall > 0)
-    out = []
-    for g in range(k):
-        cand = np.flatnonzero(lift[g] > 1.0)
-        score = share[g, cand] * np.log(lift[g, cand])
-        order = cand[np.argsort(-score, kind="stable")][:top_n]
-        out.append([{"name": str(cats[j]), "share": round(float(share[g, j]), 4),
-                     "lift": round(float(lift[g, j]), 3)} for j in order])
-    return out
+    rows = [row for idx, row in profile["top_categories"].items() if idx != "all"]
+    if not any(rows):
+        return None
+    return [[{"name": str(n), "share": float(sh), "lift": float(lift)} for n, lift, sh in (row or []) if lift > 1.0]
+            for row in rows]
 
 
 # ------------------------------------------------------------------ outputs
@@ -221,28 +198,21 @@ def _fmt_list(v: Any, with_lift: bool = True, n: int = 3) -> str:
     return "; ".join(out).replace("|", "/")
 
 
-def profiles_markdown(profile: pd.DataFrame, meta: dict[str, Any],
-                      shares: list[list[dict[str, Any]]] | None = None) -> str:
+def profiles_markdown(profile: pd.DataFrame, meta: dict[str, Any]) -> str:
     """A readable Markdown summary of the groups."""
     L = [f"# User groups: {meta['data']}", "",
          f"{meta['n_users']} users x {meta['n_items']} items; {meta['n_groups']} groups "
          f"(encoder: {meta['encoder']}; groups: {meta['groups_requested']}).", "",
-         "Top categories/items: lift = share of the group's users with the category/item over the share "
-         "among all users; % = share of the group's users."
-         + (" Categories by share of interactions: the share of the group's interactions in the category, "
-            "and its lift over all users." if shares is not None else ""), "",
-         "| group | size | share | label | top categories | "
-         + ("categories by share of interactions | " if shares is not None else "") + "top items | keywords |",
-         "|---:|---:|---:|---|---|" + ("---|" if shares is not None else "") + "---|---|"]
+         "Top categories: % = share of the group's interactions in the category, lift = that over the "
+         "share among all users. Top items: % = share of the group's users with the item, lift = that "
+         "over the share among all users.", "",
+         "| group | size | share | label | top categories | top items | keywords |",
+         "|---:|---:|---:|---|---|---|---|"]
     for idx, row in profile.iterrows():
         if idx == "all":
             continue
-        by_share = ""
-        if shares is not None:
-            by_share = "; ".join(f"{c['name']} ({c['share']:.0%}, lift {c['lift']:.1f})"
-                                 for c in shares[int(idx)][:3]).replace("|", "/") + " | "
         L.append(f"| {idx} | {int(row['size'])} | {row['share']:.1%} | {str(row['label']).replace('|', '/')} | "
-                 f"{_fmt_list(row.get('top_categories'))} | {by_share}{_fmt_list(row.get('top_items'))} | "
+                 f"{_fmt_list(row.get('top_categories'))} | {_fmt_list(row.get('top_items'))} | "
                  f"{', '.join(map(str, row.get('keywords') or []))} |")
     feats = [c for c in profile.columns if c.endswith("_vs_all")][:8]
     if feats:
@@ -336,12 +306,12 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
     with console.stage("write groups, profiles and model"):
         out.mkdir(parents=True, exist_ok=True)
         _groups_table(disc, labels_txt).to_parquet(out / "groups.parquet", index=False)
-        shares = category_shares(disc)
+        shares = category_shares(profile)
         doc = profiles_json(profile, meta, shares)
         if disc.k_curve_ is not None:
             doc["k_curve"] = [{k: _clean(v) for k, v in r.items()} for r in disc.k_curve_.to_dict(orient="records")]
         (out / "profiles.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
-        (out / "profiles.md").write_text(profiles_markdown(profile, meta, shares))
+        (out / "profiles.md").write_text(profiles_markdown(profile, meta))
         save_bundle(out / "model", discovery=disc, recommender=rec, data_name=data.name, encoder=encoder,
                     group_labels=labels_txt)
         if evaluation is not None:
