@@ -231,3 +231,18 @@ def test_kernel_rejects_bad_input():
         call(shift=np.full(5, np.nan))
     with pytest.raises(ValueError, match="item_size"):
         _core.kmeans_group_lanes(2)
+
+
+def test_half_nearest_centre_never_exceeds_the_true_value(rng, dtype):
+    from cohortrec.cluster._lloyd import _half_nearest_centre
+
+    for k, d, scale in [(1, 3, 1.0), (2, 1, 1.0), (50, 8, 1e3), (300, 64, 1.0), (40, 16, 1e-3)]:
+        C = (rng.normal(size=(k, d)) * scale + rng.normal(size=d) * 10 * scale).astype(dtype)
+        C[-1] = C[0]  # a duplicated centre: its half distance is 0
+        C64 = C.astype(np.float64)
+        D = np.sqrt(((C64[:, None] - C64[None]) ** 2).sum(-1))
+        np.fill_diagonal(D, np.inf)
+        got = _half_nearest_centre(C)
+        assert np.all(got <= 0.5 * D.min(axis=1) * (1 + 1e-12))
+        ok = np.isfinite(D.min(axis=1)) & (D.min(axis=1) > 0)
+        np.testing.assert_allclose(got[ok], 0.5 * D.min(axis=1)[ok], rtol=1e-2)  # and not far below

@@ -147,6 +147,29 @@ def _balanced_groups(C: np.ndarray, size: int) -> np.ndarray:
     return slots.ravel()
 
 
+_S_HALF_EVERY = 8  # passes between exact inter-centre distances (k^2 d work)
+
+
+def _half_nearest_centre(C: np.ndarray) -> np.ndarray:
+    """Half the distance from each centre to its nearest other centre, rounded down.
+
+    One BLAS product in the centres' dtype and in-place updates (the k x k
+    matrix is the only temporary); the dot form's rounding, at most
+    ``(d + 8) eps (|c_i|^2 + |c_j|^2)``, is subtracted so the result never
+    exceeds the true value.
+    """
+    k, d = C.shape
+    cc = np.einsum("ij,ij->i", C, C, dtype=np.float64)
+    G = C @ C.T
+    G *= -2
+    G += cc.astype(G.dtype)[:, None]
+    G += cc.astype(G.dtype)[None, :]
+    np.fill_diagonal(G, np.inf)
+    nearest = G.min(axis=1).astype(np.float64)
+    slack = (d + 8) * float(np.finfo(C.dtype).eps) * (cc + cc.max()) + 1e-300
+    return 0.5 * np.sqrt(np.maximum(nearest - slack, 0.0))
+
+
 class _Yinyang:
     """State of the native bounded assignment (see the module docstring)."""
 
@@ -165,17 +188,21 @@ class _Yinyang:
         self.counts = np.zeros(centers.shape[0], dtype=np.float64)
         self.members = np.zeros(centers.shape[0], dtype=np.int64)  # exact: weighted counts drift
         self.stale = True  # sums must be rebuilt from all points on the next pass
+        self.s_half: np.ndarray | None = None  # half the distance to the nearest other centre
+        self.s_age = 0
 
     def assign(self, X, centers, shift, w_arg, n_threads, track_sums) -> tuple[int, float]:
         """One pass (``shift=None``: from scratch); returns (points moved, share of n*k computed)."""
         s_half = None
         if shift is not None:
-            C64 = centers.astype(np.float64)
-            cc = np.einsum("ij,ij->i", C64, C64)
-            d2 = cc[:, None] + cc[None, :] - 2.0 * (C64 @ C64.T)
-            d2 -= 1e-12 * (cc[:, None] + cc[None, :])  # rounding of the dot form, downwards
-            np.fill_diagonal(d2, np.inf)
-            s_half = 0.5 * np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+            # exact every _S_HALF_EVERY passes; in between a valid lower bound:
+            # d(c_i', c_j') >= d(c_i, c_j) - shift_i - shift_j
+            if self.s_half is None or self.s_age >= _S_HALF_EVERY:
+                self.s_half, self.s_age = _half_nearest_centre(centers), 0
+            else:
+                self.s_half = np.maximum(self.s_half - 0.5 * (shift + shift.max()), 0.0)
+                self.s_age += 1
+            s_half = self.s_half
         moved, n_dist = _core.kmeans_assign_bounded_dense(
             X, centers, self.slots, shift, s_half, self.x_sq, self.labels, self.upper, self.lower,
             self.group_lower, self.dcum, w_arg, self.sums if track_sums else None,
