@@ -162,4 +162,4 @@ class EASE(RecommenderBase):
             scores = np.full((len(userids), rows.shape[1]), -np.inf, dtype=np.float32)
             scores[:, items] = part
         scores[scores == 0] = -np.inf  # no connection to the user's items: not a candidate
-        return dense_topn(scores, n, exclude, keep)
+        return dense_topn(scores, n, exclude, keep, n_threads=self.n_threads)
