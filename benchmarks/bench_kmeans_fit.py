@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, flush=True)
         lines.append(msg)
 
-    from _machine import cpu_model  # noqa: PLC0415
+    from _machine import cpu_model, git_revision  # noqa: PLC0415
 
     cpu = cpu_model()
     log(f"# K-means full fit: cohortrec.KMeans vs scikit-learn KMeans ({_dt.date.today()})")
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"- command: `python {' '.join([os.path.relpath(__file__)] + (argv if argv is not None else sys.argv[1:]))}`")
     log(f"- machine: {cpu}, {os.cpu_count()} logical CPUs, threads used: {args.threads}")
     log(f"- python {platform.python_version()}, numpy {np.__version__}, scikit-learn {sklearn.__version__}, "
-        f"cohortrec {cohortrec.__version__} (isa {cohortrec._core.isa()})")
+        f"cohortrec {cohortrec.__version__} (git {git_revision()}, isa {cohortrec._core.isa()})")
     blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture', '')})" for i in threadpool_info()]
     log(f"- thread pools: {', '.join(blas)}")
     log(f"- data: `benchmarks/datasets.blobs(n, d)` (100 Gaussian blobs, float32); init = k random points "
