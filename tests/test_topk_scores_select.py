@@ -48,7 +48,7 @@ def reference_topn(W: sp.csr_matrix, R: sp.csr_matrix, n: int, exclude: sp.csr_m
     return items, scores
 
 
-@pytest.mark.parametrize("n", [1, 8, 9, 25, 100, 300, 2500, 5000])
+@pytest.mark.parametrize("n", [1, 8, 9, 24, 25, 100, 300, 2500, 5000])
 def test_exact_against_dense_reference(dtype, index_dtype, n):
     """Rows with more candidates than the collection buffer (compaction), sparse rows, ties."""
     rng = np.random.default_rng(n)
