@@ -322,6 +322,19 @@ void bind_dense_ops(py::module_& m) {
 }  // namespace
 
 // Evaluation kernels (cohortrec.evaluation) and the fixed-ranking top-n
+/// Rows of the test CSR (indptr, indices), after checking indptr is usable.
+template <typename I>
+int64_t checked_test_rows(const CArray<int64_t>& t_ptr, const CArray<I>& t_idx) {
+  if (t_ptr.ndim() != 1 || t_ptr.shape(0) < 1 || t_idx.ndim() != 1)
+    throw std::invalid_argument("test: indptr and indices must be 1-D");
+  const int64_t t_rows = t_ptr.shape(0) - 1;
+  const int64_t* tp = t_ptr.data();
+  if (tp[0] != 0 || tp[t_rows] > t_idx.shape(0)) throw std::invalid_argument("test: bad indptr");
+  for (int64_t r = 0; r < t_rows; ++r)
+    if (tp[r + 1] < tp[r]) throw std::invalid_argument("test: indptr must be non-decreasing");
+  return t_rows;
+}
+
 // (Popularity): J = dtype of the recommended ids, I = of the CSR indices.
 template <typename J, typename I>
 void bind_ranking_ops(py::module_& m) {
@@ -333,13 +346,8 @@ void bind_ranking_ops(py::module_& m) {
           throw std::invalid_argument("recs and hits must be (u, K) arrays");
         const int64_t u = recs.shape(0), K = recs.shape(1);
         check_out(rows, u, "rows");
-        if (t_ptr.ndim() != 1 || t_ptr.shape(0) < 1 || t_idx.ndim() != 1)
-          throw std::invalid_argument("test: indptr and indices must be 1-D");
-        const int64_t t_rows = t_ptr.shape(0) - 1;
+        const int64_t t_rows = checked_test_rows(t_ptr, t_idx);
         const int64_t* tp = t_ptr.data();
-        if (tp[0] != 0 || tp[t_rows] > t_idx.shape(0)) throw std::invalid_argument("test: bad indptr");
-        for (int64_t r = 0; r < t_rows; ++r)
-          if (tp[r + 1] < tp[r]) throw std::invalid_argument("test: indptr must be non-decreasing");
         const J* rc = recs.data();
         const int64_t* rw = rows.data();
         const I* ti = t_idx.data();
@@ -367,13 +375,8 @@ void bind_ranking_ops(py::module_& m) {
         for (const CArray<double>* a : {&n_hits, &dcg, &ap})
           if (a->ndim() != 2 || a->shape(0) != n_k || a->shape(1) != u)
             throw std::invalid_argument("n_hits, dcg and ap must be (len(ks), u) arrays");
-        if (t_ptr.ndim() != 1 || t_ptr.shape(0) < 1 || t_idx.ndim() != 1)
-          throw std::invalid_argument("test: indptr and indices must be 1-D");
-        const int64_t t_rows = t_ptr.shape(0) - 1;
+        const int64_t t_rows = checked_test_rows(t_ptr, t_idx);
         const int64_t* tp = t_ptr.data();
-        if (tp[0] != 0 || tp[t_rows] > t_idx.shape(0)) throw std::invalid_argument("test: bad indptr");
-        for (int64_t r = 0; r < t_rows; ++r)
-          if (tp[r + 1] < tp[r]) throw std::invalid_argument("test: indptr must be non-decreasing");
         const J* rc = recs.data();
         const int64_t* rw = rows.data();
         const I* ti = t_idx.data();
