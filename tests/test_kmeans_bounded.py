@@ -79,7 +79,7 @@ def _check_state(st_, X, C, w):
         np.testing.assert_allclose(st_.counts, np.bincount(lab, weights=wt, minlength=k), rtol=1e-12,
                                    atol=1e-12 * wt.sum())
         np.testing.assert_array_equal(st_.members, np.bincount(lab, minlength=k))
-        sums, counts = st_.update()
+        sums, counts = st_.update(X, w, "cpu", 1)
         empty = st_.members == 0
         assert np.all(counts[empty] == 0) and np.all(sums[empty] == 0)
 
@@ -246,3 +246,33 @@ def test_half_nearest_centre_never_exceeds_the_true_value(rng, dtype):
         assert np.all(got <= 0.5 * D.min(axis=1) * (1 + 1e-12))
         ok = np.isfinite(D.min(axis=1)) & (D.min(axis=1) > 0)
         np.testing.assert_allclose(got[ok], 0.5 * D.min(axis=1)[ok], rtol=1e-2)  # and not far below
+
+
+def test_fit_with_zero_weights_matches_plain_lloyd(rng):
+    # points of weight 0 move between clusters: a cluster can hold members and no weight
+    centres = rng.normal(0, 3, size=(8, 4))
+    X = centres[rng.integers(0, 8, 2000)] + rng.normal(size=(2000, 4))
+    w = rng.uniform(0.5, 2.0, 2000)
+    w[rng.random(2000) < 0.3] = 0.0
+    init = X[rng.choice(2000, 12, replace=False)]
+    init[0] = X[np.flatnonzero(w == 0)[0]] + 50  # far away: its cluster only ever holds zero weights
+    a = KMeans(12, init=init, n_init=1, algorithm="yinyang").fit(X, sample_weight=w)
+    b = KMeans(12, init=init, n_init=1, algorithm="lloyd").fit(X, sample_weight=w)
+    assert np.all(np.isfinite(a.cluster_centers_))
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    assert a.inertia_ == pytest.approx(b.inertia_, rel=1e-9)
+
+
+def test_update_recounts_members_of_zero_weight():
+    # a cluster whose members weigh 0 but whose running count kept a rounding residue
+    X = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [0.1, 10.0]])
+    w = np.array([0.0, 1.0, 1.0, 3.0])
+    C = X[:3].copy()
+    st_ = _Yinyang(X, C)
+    st_.assign(X, C, None, w, 1, True)
+    np.testing.assert_array_equal(st_.labels, [0, 1, 2, 2])
+    st_.counts[0] = 1e-17  # residue of +0.7 + 1.3 - 0.7 - 1.3, say
+    st_.sums[0] = 1e-17
+    sums, counts = st_.update(X, w, "cpu", 1)
+    np.testing.assert_array_equal(counts, [0.0, 1.0, 4.0])
+    np.testing.assert_allclose(sums, [[0.0, 0.0], [10.0, 0.0], [0.3, 40.0]])
