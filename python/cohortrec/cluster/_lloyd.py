@@ -9,18 +9,24 @@ give the same clustering. The assignment is one of:
 * plain: :func:`cohortrec.ops.kmeans_assign` over all points;
 * pruned (:class:`_Pruner`): each cluster's points against the centres that
   Elkan's inter-centre lemma cannot rule out, one native call per cluster;
-* bounded (:class:`_Yinyang`): Hamerly's algorithm (Hamerly 2010, "Making
-  k-means even faster"), entirely native
-  (``_core.kmeans_assign_bounded_dense``). Every point keeps an upper bound
-  on the distance to its centre and a lower bound on the distance to every
-  other centre; after the centres move by ``shift`` the bounds loosen by the
-  shifts, and a point whose upper bound stays below ``max(lower, s[label])``
-  (``s`` = half the distance from its centre to the nearest other one) keeps
-  its label with no distance computed. The others get their nearest and
-  second-nearest centre from the same register-tiled kernel as the plain
-  assignment; the bounds carry a rounding margin, so the labels are plain
-  Lloyd's. The cluster sums are kept up to date by moving only the points
-  that changed cluster (in float64), so late iterations cost O(n) bound
+* bounded (:class:`_Yinyang`, the default on dense CPU data): Yinyang
+  K-means (Ding et al. 2015) with Hamerly's inter-centre test (Hamerly
+  2010), entirely native (``_core.kmeans_assign_bounded_dense``). The
+  centres are split once into groups of one SIMD vector of nearby centres
+  (:func:`_balanced_groups`). Every point keeps an upper bound on the
+  distance to its centre, a global lower bound on the distance to every
+  other centre, and one lower bound per group. After the centres move, the
+  upper bound grows by the centre's shift, the global bound drops by the
+  largest other shift and each group bound by its group's largest shift
+  (stored lazily against a cumulative drift, so untouched points cost
+  nothing). A point keeps its label with no distance computed when its
+  upper bound stays below ``max(global bound, s[label])`` (``s`` = half
+  the distance from its centre to the nearest other one), or below every
+  group bound; otherwise only the groups whose bound is below the upper
+  bound (and the own group) are computed, with the per-lane arithmetic of
+  the plain kernel. The bounds carry a rounding margin, so the labels are
+  plain Lloyd's. The cluster sums (float64) are kept up to date by moving
+  only the points that changed cluster, so late iterations cost O(n) bound
   checks plus the few points near a boundary.
 """
 
