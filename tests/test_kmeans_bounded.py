@@ -276,3 +276,21 @@ def test_update_recounts_members_of_zero_weight():
     sums, counts = st_.update(X, w, "cpu", 1)
     np.testing.assert_array_equal(counts, [0.0, 1.0, 4.0])
     np.testing.assert_allclose(sums, [[0.0, 0.0], [10.0, 0.0], [0.3, 40.0]])
+
+
+@pytest.mark.parametrize("block", [1, 7, 1 << 20])
+def test_exact_sq_dist_sparse_matches_dense(rng, dtype, block, monkeypatch):
+    import scipy.sparse as sp
+
+    monkeypatch.setattr(_lloyd, "_SPARSE_BLOCK", block)
+    for n, d, dens in [(0, 5, 0.1), (1, 5, 0.0), (300, 40, 0.2), (200, 9, 0.0), (500, 300, 0.5)]:
+        X = sp.random(n, d, density=dens, format="csr", random_state=int(rng.integers(1 << 30)), dtype=dtype)
+        if n > 10:  # an empty row
+            X = sp.csr_matrix(X.multiply(sp.csr_matrix((np.arange(n) != 3).astype(dtype)[:, None])))
+        C = (rng.normal(size=(7, d)) * 3).astype(dtype)
+        lab = rng.integers(0, 7, n)
+        ref = ((X.toarray().astype(np.float64) - C[lab].astype(np.float64)) ** 2).sum(axis=1)
+        got = _lloyd.exact_sq_dist(X, C, lab)
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * (1 + (ref.max() if n else 0)))
+        np.testing.assert_allclose(_lloyd._row_sq_norms(X), (X.toarray().astype(np.float64) ** 2).sum(1),
+                                   rtol=1e-12)

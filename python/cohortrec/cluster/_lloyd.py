@@ -54,8 +54,10 @@ class LloydResult:
 
 
 def _row_sq_norms(X: np.ndarray | sp.csr_matrix) -> np.ndarray:
-    if sp.issparse(X):
-        return np.asarray(X.multiply(X).sum(axis=1), dtype=np.float64).ravel()
+    if sp.issparse(X):  # squares and sums in float64 (X.multiply(X) would square in X's dtype)
+        X = sp.csr_matrix(X)
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        return np.bincount(rows, weights=np.square(X.data, dtype=np.float64), minlength=X.shape[0])
     out = np.empty(X.shape[0], dtype=np.float64)
     step = 65536
     for s in range(0, X.shape[0], step):
@@ -64,15 +66,34 @@ def _row_sq_norms(X: np.ndarray | sp.csr_matrix) -> np.ndarray:
     return out
 
 
+_SPARSE_BLOCK = 1 << 20  # stored entries per block of exact_sq_dist on CSR rows
+
+
 def exact_sq_dist(X: np.ndarray | sp.csr_matrix, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """||x_i - c_{labels_i}||^2 computed from differences (dense) in float64 accumulation."""
+    """||x_i - c_{labels_i}||^2 in float64 accumulation.
+
+    Dense rows: from differences. CSR rows: ``|x|^2 - 2 x.c + |c|^2`` with
+    ``x.c`` gathered per stored entry, in blocks of about ``_SPARSE_BLOCK`` entries (never
+    an n x d array: ``X.multiply(C[labels])`` would build one).
+    """
     n = X.shape[0]
     out = np.empty(n, dtype=np.float64)
     if sp.issparse(X):
+        X = sp.csr_matrix(X)
         xx = _row_sq_norms(X)
         C = centers.astype(np.float64)
         cc = np.einsum("ij,ij->i", C, C)
-        xc = np.asarray(X.multiply(C[labels]).sum(axis=1) if n else np.zeros((0, 1))).ravel()
+        xc = np.zeros(n, dtype=np.float64)
+        indptr = X.indptr
+        s = 0
+        while s < n:
+            e = int(np.searchsorted(indptr, indptr[s] + _SPARSE_BLOCK, side="right")) - 1
+            e = min(n, max(e, s + 1))
+            lo, hi = int(indptr[s]), int(indptr[e])
+            rows = np.repeat(np.arange(s, e), np.diff(indptr[s:e + 1]))
+            vals = X.data[lo:hi].astype(np.float64) * C[labels[rows], X.indices[lo:hi]]
+            xc[s:e] = np.bincount(rows - s, weights=vals, minlength=e - s)
+            s = e
         return np.maximum(xx - 2 * xc + cc[labels], 0.0)
     step = 32768
     for s in range(0, n, step):
