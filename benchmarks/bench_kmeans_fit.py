@@ -26,15 +26,19 @@ os.environ.pop("OPENBLAS_CORETYPE", None)
 os.environ.pop("OPENBLAS_L2_SIZE", None)
 
 
-def _parse_case(s: str) -> tuple[int, int, int]:
-    n, d, k = (int(v) for v in s.lower().split("x"))
-    return n, d, k
+def _parse_case(s: str) -> tuple[bool, int, int, int]:
+    """"n x d x k" (dense blobs) or "csr" + "n x d x k" (sparse interactions)."""
+    s = s.strip().lower()
+    sparse = s.startswith("csr")
+    n, d, k = (int(v) for v in s[3 if sparse else 0:].split("x"))
+    return sparse, n, d, k
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", default="1000000x32x256,200000x128x1024",
-                    help="comma-separated n x d x k (default: %(default)s)")
+                    help="comma-separated n x d x k, dense Gaussian blobs; prefix csr for sparse "
+                         "L2-normalised interaction rows, e.g. csr100000x20000x64 (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-iter", type=int, default=300)
     ap.add_argument("--tol", type=float, default=1e-4)
@@ -75,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture', '')})" for i in threadpool_info()]
     log(f"- thread pools: {', '.join(blas)}")
     log(f"- data: `benchmarks/datasets.blobs(n, d)` (100 Gaussian blobs, float32); init = k random points "
-        f"(`datasets.init_centers`), the same array for both; tol={args.tol}, max_iter={args.max_iter}, n_init=1")
+        f"(`datasets.init_centers`), the same array for both; tol={args.tol}, max_iter={args.max_iter}, n_init=1; "
+        "CSR cases: `sklearn.preprocessing.normalize(datasets.interactions(n, d))` (user x item rows, "
+        "~85 items per user, Zipf popularity, float32), init = k random rows")
     log("- scikit-learn: `KMeans(k, init=C0, n_init=1, algorithm='lloyd')` under threadpool_limits(threads); "
         "cohortrec: `KMeans(k, init=C0, n_init=1, algorithm=A, n_threads=threads)`")
     log("- times are wall-clock seconds of `fit` (best of the repeats, runs alternating between libraries); "
@@ -86,9 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     algos = [a.strip() for a in args.algorithms.split(",") if a.strip()]
     for spec in args.cases.split(","):
-        n, d, k = _parse_case(spec)
-        X = D.blobs(n, d, seed=args.seed)
-        C0 = D.init_centers(X, k, seed=args.seed + 1)
+        sparse, n, d, k = _parse_case(spec)
+        if sparse:  # L2-normalised user x item rows (Zipf popularity, ~85 items per user), CSR float32
+            from sklearn.preprocessing import normalize  # noqa: PLC0415
+
+            X = normalize(D.interactions(n, d, seed=args.seed)).tocsr()
+            C0 = X[np.random.default_rng(args.seed + 1).choice(n, k, replace=False)].toarray()
+        else:
+            X = D.blobs(n, d, seed=args.seed)
+            C0 = D.init_centers(X, k, seed=args.seed + 1)
         try:
             load = open("/proc/loadavg").read().split()[:3]
         except OSError:
@@ -119,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             same = rel <= 1e-4
             ok &= same
             best = min(times[name])
-            log(f"| {n // 1000}k x {d}, k={k} (load {' '.join(load)}) | {name} | {best:.2f} | "
+            log(f"| {n // 1000}k x {d}{' CSR' if sparse else ''}, k={k} (load {' '.join(load)}) | {name} | {best:.2f} | "
                 f"{', '.join(f'{t:.2f}' for t in times[name])} | {n_iter} | {inertia:.6g} | "
                 f"{rel:.1e}{'' if same else ' FAIL'} | {t_sk / best:.2f}x |")
     log()
