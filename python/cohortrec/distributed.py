@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import ops
+from cohortrec.ops._row_topk import row_topk
 from cohortrec.ops._validation import check_int
 
 try:  # optional extra
@@ -548,17 +549,8 @@ def _merge_topk(parts: list[sp.csr_matrix], offsets: list[int], width: int, k: i
         rows.append(coo.row)
         cols.append(coo.col.astype(np.int64) + off)
         vals.append(coo.data)
-    r = np.concatenate(rows)
-    col = np.concatenate(cols)
-    v = np.concatenate(vals)
-    order = np.lexsort((col, -v, r))
-    r, col, v = r[order], col[order], v[order]
-    starts = np.searchsorted(r, np.arange(n))
-    rank = np.arange(r.size) - starts[r]
-    keep = rank < k
-    r, col, v = r[keep], col[keep], v[keep]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n))])
-    return sp.csr_matrix((v, col, indptr), shape=(n, width))
+    M = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, width))
+    return row_topk(M, k, device="cpu", n_threads=1)
 
 
 def cosine_topk(

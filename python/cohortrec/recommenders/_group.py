@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import ops
+from cohortrec.ops._row_topk import row_topk
 from cohortrec.recommenders._base import (
     RecommenderBase,
     RecommenderWarning,
@@ -131,23 +132,19 @@ def spherical_kmeans(
 
 
 def _merge_topk(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_rows: int, n_cols: int,
-                k: int, drop: np.ndarray | None) -> sp.csr_matrix:
+                k: int, drop: np.ndarray | None, **kw: Any) -> sp.csr_matrix:
     """CSR of the best ``k`` (value desc, col asc) entries per row, rows sorted best first.
 
-    ``drop[row]`` (>= 0) is a column removed from that row (the user itself).
+    ``(r, c)`` pairs are distinct; ``drop[row]`` (>= 0) is a column removed
+    from that row (the user itself). Zero values are dropped (a neighbour of
+    weight 0 scores nothing).
     """
-    if drop is not None and r.size:
-        keep = c != drop[r]
-        r, c, v = r[keep], c[keep], v[keep]
-    order = np.lexsort((c, -v, r))
-    r, c, v = r[order], c[order], v[order]
-    counts = np.bincount(r, minlength=n_rows)
-    start = np.concatenate([[0], np.cumsum(counts)])[:-1]
-    rank = np.arange(r.size) - start[r]
-    keep = rank < k
-    r, c, v = r[keep], c[keep], v[keep]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n_rows))])
-    return sp.csr_matrix((v.astype(np.float32), c, indptr), shape=(n_rows, n_cols))
+    M = sp.csr_matrix((v, (r, c)), shape=(n_rows, n_cols))
+    E = None
+    if drop is not None:
+        rows = np.flatnonzero(drop >= 0)
+        E = sp.csr_matrix((np.ones(rows.size, dtype=M.dtype), (rows, drop[rows])), shape=(n_rows, n_cols))
+    return row_topk(M, k, exclude=E, **kw).astype(np.float32)
 
 
 class GroupRecommender(RecommenderBase):
@@ -486,14 +483,14 @@ class GroupRecommender(RecommenderBase):
                 qrows = qsel
             rr.append(np.repeat(qrows, np.diff(S.indptr)))
             cc.append(mem[S.indices])
-            vv.append(S.data.astype(np.float64))
+            vv.append(S.data)
         if rr:
             r, c, v = np.concatenate(rr), np.concatenate(cc), np.concatenate(vv)
         else:
             r = c = np.zeros(0, np.int64)
-            v = np.zeros(0)
+            v = np.zeros(0, np.float32)
         drop = np.where(qids < n_train, qids, -1)
-        return _merge_topk(r, c, v, len(qids), n_train, k, drop), int(pairs)
+        return _merge_topk(r, c, v, len(qids), n_train, k, drop, **kw), int(pairs)
 
     # -- scoring -------------------------------------------------------------
     def _fold_in(self, userids: np.ndarray, rows: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
