@@ -18,6 +18,7 @@
 #include "cpu/cosine_topk.hpp"
 #include "cpu/kmeans_assign.hpp"
 #include "cpu/kmeans_bounded.hpp"
+#include "cpu/kmeans_plusplus.hpp"
 #include "cpu/kmeans_update.hpp"
 #include "cpu/ranking_metrics.hpp"
 #include "cpu/topk_scores.hpp"
@@ -269,6 +270,47 @@ void bind_dense_ops(py::module_& m) {
       py::arg("group_lower").noconvert(), py::arg("dcum").noconvert(), py::arg("sample_weight").noconvert(),
       py::arg("sums").noconvert(), py::arg("counts").noconvert(), py::arg("members").noconvert(), py::arg("rebuild_sums"), py::arg("n_threads"),
       "Bounded (Yinyang) assignment pass, in place; returns (n_moved, n_distances).");
+
+  m.def(
+      "kmeanspp_update_dense",
+      [](const CArray<T>& X, const CArray<double>& c, CArray<double>& closest, std::optional<CArray<T>> weights,
+         CArray<double>& cum, int n_threads) {
+        const auto Xv = dense_view<T>(X, "X");
+        check_out(c, Xv.n_cols, "c");
+        check_out(closest, Xv.n_rows, "closest");
+        check_out(cum, Xv.n_rows, "cum");
+        if (weights) check_out(*weights, Xv.n_rows, "sample_weight");
+        const double* cp = c.data();
+        double* cl = closest.mutable_data();
+        double* cu = cum.mutable_data();
+        const T* w = weights ? weights->data() : nullptr;
+        py::gil_scoped_release release;
+        cpu::kmeanspp_update<T>(Xv, cp, cl, w, cu, n_threads);
+      },
+      py::arg("X").noconvert(), py::arg("c").noconvert(), py::arg("closest").noconvert(),
+      py::arg("sample_weight").noconvert(), py::arg("cum").noconvert(), py::arg("n_threads"),
+      "k-means++: fold a new centre into closest (in place) and write the prefix sums of w * closest.");
+
+  m.def(
+      "kmeanspp_trials_dense",
+      [](const CArray<T>& X, const CArray<double>& cand, const CArray<double>& closest,
+         std::optional<CArray<T>> weights, CArray<double>& pot, int n_threads) {
+        const auto Xv = dense_view<T>(X, "X");
+        if (cand.ndim() != 2 || cand.shape(1) != Xv.n_cols) throw std::invalid_argument("cand must be (m, d)");
+        const int64_t m = cand.shape(0);
+        check_out(closest, Xv.n_rows, "closest");
+        check_out(pot, m, "pot");
+        if (weights) check_out(*weights, Xv.n_rows, "sample_weight");
+        const double* cp = cand.data();
+        const double* cl = closest.data();
+        double* pp = pot.mutable_data();
+        const T* w = weights ? weights->data() : nullptr;
+        py::gil_scoped_release release;
+        cpu::kmeanspp_trials<T>(Xv, cp, m, cl, w, pp, n_threads);
+      },
+      py::arg("X").noconvert(), py::arg("cand").noconvert(), py::arg("closest").noconvert(),
+      py::arg("sample_weight").noconvert(), py::arg("pot").noconvert(), py::arg("n_threads"),
+      "k-means++: potential sum_i w_i min(closest_i, ||x_i - cand_t||^2) of each candidate.");
 
   m.def(
       "kmeans_update_dense",

@@ -20,6 +20,14 @@
                         int64_t t, const YinyangArgs& a, const double* weights, int64_t* n_distances,         \
                         int n_threads);                                                                      \
   int vector_lanes(int item_size);                                                                           \
+  void kmeanspp_update(const DenseMatrix<float>& X, const double* c, double* closest, const float* w,        \
+                       double* cum, int n_threads);                                                          \
+  void kmeanspp_update(const DenseMatrix<double>& X, const double* c, double* closest, const double* w,      \
+                       double* cum, int n_threads);                                                          \
+  void kmeanspp_trials(const DenseMatrix<float>& X, const double* cand, int64_t m, const double* closest,     \
+                       const float* w, double* pot, int n_threads);                                          \
+  void kmeanspp_trials(const DenseMatrix<double>& X, const double* cand, int64_t m, const double* closest,   \
+                       const double* w, double* pot, int n_threads);                                         \
   void assign_csr(const CsrView<float, int32_t>& X, const float* C, int64_t k, int64_t* labels,         \
                   float* sq, int n_threads);                                                             \
   void assign_csr(const CsrView<float, int64_t>& X, const float* C, int64_t k, int64_t* labels,         \

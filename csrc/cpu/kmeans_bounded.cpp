@@ -24,7 +24,7 @@ int64_t kmeans_assign_bounded(const DenseMatrix<T>& X, const T* C, int64_t k, co
                               int64_t n_groups, const YinyangArgs& a, const T* weights, int64_t* n_distances,
                               int n_threads) {
   if (k < 1) throw std::invalid_argument("centers must hold at least one centre");
-  if (X.col_stride != 1) throw std::invalid_argument("X must be C-contiguous");
+  if (X.n_rows > 0 && X.n_cols > 1 && X.col_stride != 1) throw std::invalid_argument("X must be C-contiguous");
   if (n_groups < 1) throw std::invalid_argument("n_groups must be >= 1");
   switch (isa_level()) {
     case 2: return isa_avx512::yinyang_dense(X, C, k, slots, n_groups, a, weights, n_distances, n_threads);
