@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=2, help="fits per library per case (alternating)")
     ap.add_argument("--algorithms", default="auto", help="cohortrec algorithms, comma-separated")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--kmeanspp", action="store_true",
+                    help="both libraries seed with their own k-means++ (random_state=seed), timed inside fit, "
+                         "instead of sharing fixed initial centres")
     ap.add_argument("--out", default=None, help="result file; '-' = print only")
     args = ap.parse_args(argv)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -81,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"- data: `benchmarks/datasets.blobs(n, d)` (100 Gaussian blobs, float32); init = k random points "
         f"(`datasets.init_centers`), the same array for both; tol={args.tol}, max_iter={args.max_iter}, n_init=1; "
         "CSR cases: `sklearn.preprocessing.normalize(datasets.interactions(n, d))` (user x item rows, "
-        "~85 items per user, Zipf popularity, float32), init = k random rows")
+        "~85 items per user, Zipf popularity, float32), init = k random rows"
+        + ("; **--kmeanspp: each library seeds with its own k-means++ (random_state=seed), inside the timed fit; "
+           "the inertia check then compares two different local optima**" if args.kmeanspp else ""))
     log("- scikit-learn: `KMeans(k, init=C0, n_init=1, algorithm='lloyd')` under threadpool_limits(threads); "
         "cohortrec: `KMeans(k, init=C0, n_init=1, algorithm=A, n_threads=threads)`")
     log("- times are wall-clock seconds of `fit` (best of the repeats, runs alternating between libraries); "
@@ -109,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         res: dict[str, tuple[float, int]] = {}
         for rep in range(args.repeats):
             for a in algos:
-                km = KMeans(k, init=C0, n_init=1, max_iter=args.max_iter, tol=args.tol, algorithm=a,
-                            n_threads=args.threads)
+                km = KMeans(k, init="k-means++" if args.kmeanspp else C0, n_init=1, max_iter=args.max_iter,
+                            tol=args.tol, algorithm=a, n_threads=args.threads, random_state=args.seed)
                 t = time.perf_counter()
                 km.fit(X)
                 times[f"cohortrec[{a}]"].append(time.perf_counter() - t)
@@ -118,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {spec} cohortrec[{a}] run {rep}: {times[f'cohortrec[{a}]'][-1]:.2f} s, "
                       f"{km.n_iter_} it, recomputed mean {np.mean(km.recomputed_):.3f}", flush=True)
             with threadpool_limits(limits=args.threads):
-                sk = SKKMeans(k, init=C0, n_init=1, max_iter=args.max_iter, tol=args.tol, algorithm="lloyd")
+                sk = SKKMeans(k, init="k-means++" if args.kmeanspp else C0, n_init=1, max_iter=args.max_iter,
+                              tol=args.tol, algorithm="lloyd", random_state=args.seed)
                 t = time.perf_counter()
                 sk.fit(X)
                 times["sklearn"].append(time.perf_counter() - t)
