@@ -154,12 +154,13 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
         d = exact_sq_dist(X, self.cluster_centers_.astype(X.dtype), labels)
         return -float(np.dot(d, w.astype(np.float64)))
 
-    def _init_centroids(self, X, x_sq, init, random_state, sample_weight, n_centroids):
+    def _init_centroids(self, X, init, random_state, sample_weight, n_centroids):
         n = X.shape[0]
         if isinstance(init, str) and init == "k-means++" and not sp.issparse(X):
             centers, _ = kmeans_plusplus_dense(X, n_centroids, random_state, sample_weight,
                                                self._threads(n * n_centroids * X.shape[1]))
-        elif isinstance(init, str) and init == "k-means++":
+        elif isinstance(init, str) and init == "k-means++":  # sparse: scikit-learn's
+            x_sq = np.asarray(X.multiply(X).sum(axis=1)).ravel().astype(X.dtype)
             centers, _ = kmeans_plusplus(X, n_centroids, x_squared_norms=x_sq, random_state=random_state,
                                          sample_weight=sample_weight)
         elif isinstance(init, str) and init == "random":
@@ -363,8 +364,6 @@ class KMeans(_BaseKMeans):
             if hasattr(init, "__array__"):
                 init -= X_mean
         tol = _tolerance(X, self.tol)
-        x_sq = (np.asarray(X.multiply(X).sum(axis=1)).ravel() if sp.issparse(X)
-                else np.einsum("ij,ij->i", X, X)).astype(X.dtype)
         # "auto": bounded (Yinyang) assignment on dense data whose per-point group bounds fit
         # the memory budget, else the pruned pass (see cluster/_lloyd.py)
         bounds = self.algorithm in ("yinyang", "hamerly") or (
@@ -380,7 +379,7 @@ class KMeans(_BaseKMeans):
             with limiter:
                 best = None
                 for run in range(self._n_init):
-                    centers0 = self._init_centroids(X, x_sq, init, random_state, w, k)
+                    centers0 = self._init_centroids(X, init, random_state, w, k)
                     if self.verbose:
                         print(f"Initialization complete (run {run + 1}/{self._n_init})")
                     res = lloyd(X, w, centers0, max_iter=int(self.max_iter), tol=tol, n_threads=threads,
@@ -498,21 +497,17 @@ class MiniBatchKMeans(_BaseKMeans):
         init_size = self.init_size if self.init_size is not None else 3 * int(self.batch_size)
         init_size = min(n, max(int(init_size), 3 * k))
         best_c, best_in = None, np.inf
-        x_sq_all = None
         for _ in range(self._n_init):
             idx = random_state.randint(0, n, init_size) if init_size < n else np.arange(n)
             Xi, wi = X[idx], w[idx]
-            x_sq = (np.asarray(Xi.multiply(Xi).sum(axis=1)).ravel() if sp.issparse(Xi)
-                    else np.einsum("ij,ij->i", Xi, Xi)).astype(X.dtype)
             init = self.init
             if hasattr(init, "__array__"):
                 init = check_array(init, dtype=X.dtype, copy=True, order="C")
-            c = self._init_centroids(Xi, x_sq, init, random_state, wi, k)
+            c = self._init_centroids(Xi, init, random_state, wi, k)
             lab, _ = ops.kmeans_assign(Xi, c, device=self.device, n_threads=self._threads())
             inertia = float(np.dot(exact_sq_dist(Xi, c, lab), wi.astype(np.float64)))
             if inertia < best_in:
                 best_c, best_in = c, inertia
-        del x_sq_all
         self.cluster_centers_ = best_c
         self._counts = np.zeros(k, dtype=np.float64)
         self._ewa_inertia = None
