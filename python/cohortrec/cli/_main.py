@@ -36,12 +36,9 @@ def _groups(text: str) -> int | str:
     if text == "auto":
         return "auto"
     try:
-        k = int(text)
-    except ValueError:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"must be 'auto' or an integer >= 1, got {text!r}") from None
-    if k < 1:
-        raise argparse.ArgumentTypeError(f"must be 'auto' or an integer >= 1, got {text!r}")
-    return k
 
 
 def _positive_int(text: str) -> int:
