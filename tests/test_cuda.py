@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 import cohortrec
 from cohortrec import DeviceUnavailableError, ops
-from cohortrec import _backend
+from cohortrec.ops import _backend
 from cohortrec.ops import _cuda as gpu
 from cohortrec.ops import reference
 

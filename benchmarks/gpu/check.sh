@@ -62,7 +62,8 @@ cp "$BUILD"/_core*.so "$BUILD"/csrc/cuda/_cuda*.so "$ROOT/python/cohortrec/"
 export PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}"
 "$PY" - <<'EOF' || { echo "the CUDA module does not load or sees no GPU"; exit 2; }
 import os, cohortrec
-from cohortrec import _backend, _cuda
+from cohortrec import _cuda
+from cohortrec.ops import _backend
 root = os.path.join(os.environ["PYTHONPATH"].split(":")[0], "cohortrec")
 assert os.path.dirname(cohortrec.__file__) == root and os.path.dirname(_cuda.__file__) == root, \
     f"another cohortrec shadows this checkout: {cohortrec.__file__}, {_cuda.__file__}"

@@ -13,9 +13,8 @@ import importlib
 from typing import Any
 
 from cohortrec import ops
-from cohortrec._backend import DeviceUnavailableError, devices, n_threads_default
-
-__version__ = "0.1.0"
+from cohortrec._version import __version__
+from cohortrec.ops import DeviceUnavailableError, devices, n_threads_default
 
 # public name -> module that defines it (imported lazily)
 _LAZY = {

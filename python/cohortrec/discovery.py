@@ -27,7 +27,8 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from cohortrec._errors import check_fitted
+from cohortrec._validation import l2_normalize_rows
 
 from cohortrec.interactions import Interactions
 
@@ -198,8 +199,7 @@ class GroupDiscovery(BaseEstimator):
         if self.n_groups_:
             ok = labels >= 0
             C = np.asarray((_onehot(labels[ok], self.n_groups_) @ Z[ok]))
-            norms = np.linalg.norm(C, axis=1, keepdims=True)
-            C = C / np.where(norms > 0, norms, 1.0)
+            C = l2_normalize_rows(C)
         self.labels_ = labels
         self.embeddings_ = Z
         self.centroids_ = C
@@ -227,7 +227,7 @@ class GroupDiscovery(BaseEstimator):
 
     def transform(self, new_interactions: Any) -> np.ndarray:
         """Embeddings of new users (fold-in; no retraining)."""
-        check_is_fitted(self, "labels_")
+        check_fitted(self, "labels_")
         return self._embed(self._align(new_interactions), fit=False)
 
     def assign(self, new_interactions: Any) -> np.ndarray:
@@ -252,7 +252,7 @@ class GroupDiscovery(BaseEstimator):
     predict = assign
 
     def _nearest(self, Z: np.ndarray) -> np.ndarray:
-        Zn = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
+        Zn = l2_normalize_rows(Z)
         return np.argmax(Zn @ self.centroids_.T, axis=1).astype(np.int64)
 
     def assign_text(self, texts: Sequence[str]) -> np.ndarray:
@@ -261,7 +261,7 @@ class GroupDiscovery(BaseEstimator):
         Needs ``text_encoder``. Each text is embedded and put in the group
         whose mean user text vector is the most similar (cosine).
         """
-        check_is_fitted(self, "labels_")
+        check_fitted(self, "labels_")
         if self.text_encoder is None:
             raise ValueError("assign_text needs GroupDiscovery(text_encoder=TextEncoder(...))")
         T = self.text_encoder_.encode(list(texts))
@@ -270,8 +270,8 @@ class GroupDiscovery(BaseEstimator):
             U = self._text_vectors(self.interactions_)
             ok = self.labels_ >= 0
             C = np.asarray(_onehot(self.labels_[ok], self.n_groups_) @ U[ok])
-            self._text_centroids = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
-        Tn = T / np.maximum(np.linalg.norm(T, axis=1, keepdims=True), 1e-12)
+            self._text_centroids = l2_normalize_rows(C)
+        Tn = l2_normalize_rows(T)
         return np.argmax(Tn @ self._text_centroids.T, axis=1).astype(np.int64)
 
     # ---------------------------------------------------------- persistence
@@ -312,7 +312,7 @@ class GroupDiscovery(BaseEstimator):
             an encoder other than the SVD or interaction encoders (their
             state cannot be written without pickle).
         """
-        check_is_fitted(self, "labels_")
+        check_fitted(self, "labels_")
         from cohortrec.encoders import SVDEncoder  # noqa: PLC0415
 
         if self.clusterer is not None:
@@ -477,7 +477,7 @@ class GroupDiscovery(BaseEstimator):
         """Silhouette (cosine, on a sample) and, given true labels, ARI and NMI."""
         from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score  # noqa
 
-        check_is_fitted(self, "labels_")
+        check_fitted(self, "labels_")
         self._require_data("quality")
         out: dict[str, float] = {"n_groups": float(self.n_groups_)}
         ok = self.labels_ >= 0
@@ -498,7 +498,7 @@ class GroupDiscovery(BaseEstimator):
         """Per-user behavioural features of the training users (cached)."""
         from cohortrec.preprocessing import user_features  # noqa: PLC0415
 
-        check_is_fitted(self, "labels_")
+        check_fitted(self, "labels_")
         self._require_data("user_features")
         if self._features is None:
             self._features = user_features(self.interactions_)
@@ -532,7 +532,7 @@ class GroupDiscovery(BaseEstimator):
 
         A last row, index ``"all"``, holds the overall values.
         """
-        check_is_fitted(self, "labels_")
+        check_fitted(self, "labels_")
         self._require_data("profile")
         X = self.interactions_
         lab = self.labels_

@@ -30,8 +30,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import ops
-from cohortrec.ops._row_topk import row_topk
-from cohortrec.ops._validation import check_int
+from cohortrec.ops import row_topk
+from cohortrec._validation import check_int
 
 try:  # optional extra
     import dask

@@ -44,6 +44,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cohortrec._errors import NotFittedError
+from cohortrec._validation import l2_normalize_rows
+from cohortrec._version import __version__
+from cohortrec.discovery import GroupDiscovery
+
 __all__ = ["render_report", "write_report"]
 
 _NOISE_COLOR = "#9e9e9e"
@@ -233,10 +238,6 @@ def _pivot_metrics(df: pd.DataFrame) -> pd.DataFrame:
 
 # -------------------------------------------------------------- validation
 def _check_discovery(discovery: Any) -> None:
-    from sklearn.exceptions import NotFittedError
-
-    from cohortrec.discovery import GroupDiscovery
-
     if not isinstance(discovery, GroupDiscovery):
         raise TypeError(f"discovery must be a fitted cohortrec.GroupDiscovery, got {type(discovery).__name__}")
     if not hasattr(discovery, "labels_"):
@@ -339,8 +340,7 @@ def _map_plot(Z: np.ndarray, labels: np.ndarray, centroids: np.ndarray, colors: 
     idx = idx[rng.permutation(idx.size)]  # draw in random order so no group hides the others,
     idx = idx[np.argsort(labels[idx] >= 0, kind="stable")]  # noise first, underneath
     Zs = np.nan_to_num(np.asarray(Z[idx], dtype=np.float64))
-    norms = np.linalg.norm(Zs, axis=1, keepdims=True)
-    Zs = Zs / np.where(norms > 0, norms, 1.0) if Zs.shape[1] > 1 else Zs  # cosine geometry of the clustering
+    Zs = l2_normalize_rows(Zs) if Zs.shape[1] > 1 else Zs  # cosine geometry of the clustering
     XY, mean, comps, axis_labels = _pca_2d(Zs, rng)
     lab = labels[idx]
     pal = np.array(colors + [_NOISE_COLOR], dtype=object)
@@ -803,10 +803,8 @@ def render_report(
     """
     _check_discovery(discovery)
     timings_ = _check_options(evaluation, timings, title, data_name, max_points, random_state)
-    import cohortrec
-
     ctx = _Context.of(discovery)
-    version = str(getattr(cohortrec, "__version__", "?"))
+    version = __version__
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     data_label = data_name or "interactions"
     page_title = title if title is not None else f"User groups in {data_label}"

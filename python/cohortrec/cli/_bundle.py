@@ -69,7 +69,7 @@ def _ids_frame(index: pd.Index, name: str) -> pd.DataFrame:
 def save_bundle(folder: Path, *, discovery: Any, recommender: Any, data_name: str, encoder: str,
                 group_labels: list[str]) -> Path:
     """Write the model folder; returns it."""
-    import cohortrec  # noqa: PLC0415
+    from cohortrec._version import __version__  # noqa: PLC0415
 
     folder.mkdir(parents=True, exist_ok=True)
     X = discovery.interactions_
@@ -84,7 +84,7 @@ def save_bundle(folder: Path, *, discovery: Any, recommender: Any, data_name: st
     items.to_parquet(folder / "items.parquet", index=False)
     meta = {
         "format": FORMAT,
-        "cohortrec": cohortrec.__version__,
+        "cohortrec": __version__,
         "data": data_name,
         "encoder": encoder,
         "n_users": int(X.n_users),

@@ -112,3 +112,12 @@ def format_table(rows: list[dict[str, Any]], columns: list[str], *, floats: str 
         out.append("  ".join(v.rjust(w) if num else v.ljust(w)
                              for v, w, num in zip(row, widths, numeric)).rstrip())
     return "\n".join(out)
+
+
+def check_device_available(device: str) -> None:
+    """A one-line :class:`CLIError` when ``--device cuda`` cannot be honoured here."""
+    if device == "cuda":
+        from cohortrec import ops  # noqa: PLC0415 - keeps `cohortrec --help` light
+
+        if "cuda" not in ops.devices():
+            raise CLIError(f"--device cuda is not available: {ops.cuda_unavailable_reason()}")

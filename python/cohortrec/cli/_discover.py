@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cohortrec.cli._common import CLIError, Console
+from cohortrec._validation import l2_normalize_rows
+from cohortrec.cli._common import CLIError, Console, check_device_available
 
 __all__ = ["VAE_SETTINGS", "choose_encoder", "membership_weights", "run_discover"]
 
@@ -105,7 +106,7 @@ def membership_weights(discovery: Any, power: float = 4.0) -> np.ndarray:
     Users with no positive similarity get weight 1 on their own group.
     """
     Z = np.asarray(discovery.embeddings_, dtype=np.float64)
-    Zn = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
+    Zn = l2_normalize_rows(Z)
     W = np.maximum(Zn @ np.asarray(discovery.centroids_, dtype=np.float64).T, 0.0) ** power
     tot = W.sum(axis=1, keepdims=True)
     lab = np.asarray(discovery.labels_)
@@ -259,7 +260,7 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
     from cohortrec.cli._data import load_data  # noqa: PLC0415
     from cohortrec.cli._evaluate import evaluation_rows, run_protocol  # noqa: PLC0415
 
-    _check_device(args.device)
+    check_device_available(args.device)
     out = Path(args.out).expanduser()
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {args.out!r} is a file; give a folder")
@@ -331,12 +332,3 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
     console.say(f"wrote {out}/: {', '.join(written)}")
     console.report_timings()
     return 0
-
-
-def _check_device(device: str) -> None:
-    if device == "cuda":
-        import cohortrec  # noqa: PLC0415
-        from cohortrec._backend import cuda_unavailable_reason  # noqa: PLC0415
-
-        if "cuda" not in cohortrec.devices():
-            raise CLIError(f"--device cuda is not available: {cuda_unavailable_reason()}")

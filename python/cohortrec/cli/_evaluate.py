@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cohortrec.cli._common import CLIError, Console, format_table
+from cohortrec.cli._common import CLIError, Console, check_device_available, format_table
 
 __all__ = ["MODELS", "evaluation_rows", "parse_models", "run_evaluate", "run_protocol"]
 
@@ -131,9 +131,8 @@ def protocol_text(res: dict[str, Any]) -> str:
 
 def run_evaluate(args: argparse.Namespace, console: Console) -> int:
     from cohortrec.cli._data import load_data  # noqa: PLC0415
-    from cohortrec.cli._discover import _check_device  # noqa: PLC0415
 
-    _check_device(args.device)
+    check_device_available(args.device)
     models = parse_models(args.models)
     out = Path(args.out).expanduser() if args.out else None
     if out is not None and out.exists() and not out.is_dir():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.metadata
 import importlib.util
 import json
@@ -30,32 +29,22 @@ def _version(dist: str, module: str) -> str | None:
 
 def collect_info() -> dict[str, Any]:
     """What ``cohortrec info`` prints, as a dict."""
-    import cohortrec  # noqa: PLC0415
-    from cohortrec import _core  # noqa: PLC0415
-    from cohortrec._backend import cuda_unavailable_reason, n_threads_default  # noqa: PLC0415
+    from cohortrec import ops  # noqa: PLC0415
+    from cohortrec._version import __version__  # noqa: PLC0415
 
-    try:
-        importlib.import_module("cohortrec._cuda")
-        cuda_built, why_not_built = True, ""
-    except ImportError as exc:
-        cuda_built, why_not_built = False, f"not built ({exc})"
-    reason = cuda_unavailable_reason()
+    build = ops.build_info()
+    reason = ops.cuda_unavailable_reason()
     info: dict[str, Any] = {
-        "cohortrec": cohortrec.__version__,
-        "devices": cohortrec.devices(),
-        "cuda module built": cuda_built,
+        "cohortrec": __version__,
+        "devices": ops.devices(),
+        "cuda module built": build["cuda_built"],
         "cuda": "usable" if not reason else reason,
-        "threads": n_threads_default(),
-        "openmp": bool(getattr(_core, "has_openmp", False)),
+        "threads": ops.n_threads_default(),
+        "openmp": build["openmp"],
     }
-    if not cuda_built:
-        info["cuda"] = why_not_built + "; rebuild with nvcc on PATH or COHORTREC_CUDA=ON to get it"
-    isa = getattr(_core, "isa", None)
-    if callable(isa):
-        try:
-            info["cpu kernels"] = isa()
-        except Exception:  # noqa: BLE001 - informational only
-            pass
+    if not build["cuda_built"]:
+        info["cuda"] = build["cuda_not_built_reason"] + "; rebuild with nvcc on PATH or COHORTREC_CUDA=ON to get it"
+    info["cpu kernels"] = build["isa"]
     info["optional"] = {name: _version(name, mod) for name, mod in OPTIONAL}
     browser = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome")
                     if shutil.which(b)), None)

@@ -8,6 +8,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from cohortrec._validation import DEVICES
+from cohortrec._version import __version__
 from cohortrec.cli._common import CLIError, Console, one_line
 
 __all__ = ["build_parser", "main"]
@@ -53,7 +55,6 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``cohortrec`` argument parser (subcommands discover, recommend, evaluate, info)."""
-    import cohortrec  # noqa: PLC0415
     from cohortrec.cli._data import DEFAULT_SHOP_USERS  # noqa: PLC0415
 
     common = argparse.ArgumentParser(add_help=False)
@@ -75,12 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"users in the built-in synthetic data (default {DEFAULT_SHOP_USERS})")
 
     device = argparse.ArgumentParser(add_help=False)
-    device.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    device.add_argument("--device", choices=DEVICES, default="auto",
                         help="where the kernels run: auto = CUDA when built and a GPU is visible, else CPU")
 
     parser = _Parser(prog="cohortrec", description="Discover user groups in interaction data and recommend "
                      "with them.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"cohortrec {cohortrec.__version__}")
+    parser.add_argument("--version", action="version", version=f"cohortrec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     d = sub.add_parser("discover", parents=[data, device, common], help="find user groups, profile them, "

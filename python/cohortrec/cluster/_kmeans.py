@@ -13,22 +13,17 @@ from sklearn.cluster import kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.sparsefuncs import mean_variance_axis
-from sklearn.utils.validation import check_is_fitted
+from cohortrec._errors import check_fitted
+from cohortrec._validation import check_int, l2_normalize_rows
 
 from cohortrec import ops
-from cohortrec._backend import resolve_threads
+from cohortrec.ops import resolve_threads
 from cohortrec.cluster._lloyd import _SMALL_WORK, bounds_fit_memory, exact_sq_dist, lloyd
 from cohortrec.cluster._seeding import kmeans_plusplus_dense
 
 __all__ = ["KMeans", "MiniBatchKMeans"]
 
 _ALGORITHMS = ("auto", "lloyd", "elkan", "yinyang", "hamerly")
-
-
-def _check_int(v: Any, name: str, minimum: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or int(v) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
 
 
 def _check_weight(sample_weight: Any, n: int, dtype: np.dtype) -> np.ndarray:
@@ -42,18 +37,6 @@ def _check_weight(sample_weight: Any, n: int, dtype: np.dtype) -> np.ndarray:
     if not np.isfinite(w).all() or (w < 0).any():
         raise ValueError("sample_weight must be finite and non-negative")
     return np.ascontiguousarray(w)
-
-
-def _normalize_rows(X: np.ndarray | sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
-    if sp.issparse(X):
-        X = X.copy()
-        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-        inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        X.data *= np.repeat(inv, np.diff(X.indptr)).astype(X.dtype)
-        return X
-    norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
-    norms[norms == 0] = 1.0
-    return X / norms[:, None].astype(X.dtype)
 
 
 def _tolerance(X: np.ndarray | sp.csr_matrix, tol: float) -> float:
@@ -88,7 +71,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
         return X
 
     def _prepare(self, X: np.ndarray | sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
-        return _normalize_rows(X) if getattr(self, "spherical", False) else X
+        return l2_normalize_rows(X) if getattr(self, "spherical", False) else X
 
     def _threads(self, work: int | None = None) -> int:
         """Threads for a kernel call; one for passes below ``_SMALL_WORK`` (n * k * d), where
@@ -118,7 +101,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
         -------
         labels : ndarray of int64, shape (n_samples,)
         """
-        check_is_fitted(self)
+        check_fitted(self, "cluster_centers_")
         X = self._prepare(self._validate_X(X, reset=False))
         if X.shape[0] == 0:
             return np.zeros(0, dtype=np.int64)
@@ -128,7 +111,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
 
     def transform(self, X: Any) -> np.ndarray:
         """Euclidean distance of every row to every centre, shape (n_samples, n_clusters)."""
-        check_is_fitted(self)
+        check_fitted(self, "cluster_centers_")
         X = self._prepare(self._validate_X(X, reset=False))
         from sklearn.metrics.pairwise import euclidean_distances  # noqa: PLC0415
 
@@ -144,7 +127,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the (weighted) inertia of ``X`` under the fitted centres."""
-        check_is_fitted(self)
+        check_fitted(self, "cluster_centers_")
         X = self._prepare(self._validate_X(X, reset=False))
         w = _check_weight(sample_weight, X.shape[0], X.dtype)
         if X.shape[0] == 0:
@@ -177,7 +160,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
             centers = centers.toarray()
         centers = np.array(centers, dtype=X.dtype, order="C", copy=True)
         if getattr(self, "spherical", False):
-            centers = _normalize_rows(centers)
+            centers = l2_normalize_rows(centers)
         return centers
 
     def _check_init_shape(self, centers: np.ndarray, d: int, k: int) -> None:
@@ -187,10 +170,10 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
             )
 
     def _check_params(self, X) -> None:
-        _check_int(self.n_clusters, "n_clusters", 1)
+        check_int(self.n_clusters, "n_clusters", minimum=1)
         if X.shape[0] < self.n_clusters:
             raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}.")
-        _check_int(self.max_iter, "max_iter", 1)
+        check_int(self.max_iter, "max_iter", minimum=1)
         if not (isinstance(self.tol, numbers.Real) and self.tol >= 0):
             raise ValueError(f"tol must be a number >= 0, got {self.tol!r}")
         init = self.init
@@ -203,7 +186,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
         if self.n_init == "auto":
             self._n_init = 1 if (not isinstance(init, str) or init == "k-means++") else 10
         else:
-            self._n_init = _check_int(self.n_init, "n_init", 1)
+            self._n_init = check_int(self.n_init, "n_init", minimum=1)
         if not isinstance(init, str) and not callable(init) and self._n_init != 1:
             warnings.warn(
                 f"Explicit initial center position passed: performing only one init in "
@@ -531,9 +514,7 @@ class MiniBatchKMeans(_BaseKMeans):
         new[upd] = (old[upd] * self._counts[upd, None] + sums[upd]) / total[upd, None]
         self._counts = total
         if self.spherical:
-            nrm = np.linalg.norm(new, axis=1)
-            ok = nrm > 0
-            new[ok] /= nrm[ok, None]
+            new = l2_normalize_rows(new)
         # random reassignment of starved centres (scikit-learn's rule, every 10 * n_clusters steps)
         ratio = float(self.reassignment_ratio)
         if ratio > 0 and self._counts.max() > 0 and (self.n_steps_ + 1) % (10 + k) == 0:
@@ -573,9 +554,9 @@ class MiniBatchKMeans(_BaseKMeans):
 
     def _check_mb_params(self, X) -> None:
         self._check_params(X)
-        _check_int(self.batch_size, "batch_size", 1)
+        check_int(self.batch_size, "batch_size", minimum=1)
         if self.max_no_improvement is not None:
-            _check_int(self.max_no_improvement, "max_no_improvement", 0)
+            check_int(self.max_no_improvement, "max_no_improvement", minimum=0)
         if not (isinstance(self.reassignment_ratio, numbers.Real) and self.reassignment_ratio >= 0):
             raise ValueError(f"reassignment_ratio must be >= 0, got {self.reassignment_ratio!r}")
         if self.n_init == "auto":

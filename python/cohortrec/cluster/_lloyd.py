@@ -11,7 +11,7 @@ give the same clustering. The assignment is one of:
   Elkan's inter-centre lemma cannot rule out, one native call per cluster;
 * bounded (:class:`_Yinyang`, the default on dense CPU data): Yinyang
   K-means (Ding et al. 2015) with Hamerly's inter-centre test (Hamerly
-  2010), entirely native (``_core.kmeans_assign_bounded_dense``). The
+  2010), entirely native (``ops.kmeans_assign_bounded``). The
   centres are split once into groups of one SIMD vector of nearby centres
   (:func:`_balanced_groups`). Every point keeps an upper bound on the
   distance to its centre, a global lower bound on the distance to every
@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from cohortrec import _core, ops
-from cohortrec._backend import resolve_device
+from cohortrec import ops
+from cohortrec.ops import resolve_device
 
 _SMALL_WORK = 1 << 24  # n * k * d below which the kernels run on one thread
 
@@ -140,7 +140,7 @@ _BOUNDS_MAX_BYTES = 1 << 30  # group bounds of the "auto" algorithm
 
 def bounds_fit_memory(n: int, k: int, dtype: np.dtype) -> bool:
     """Whether the per-point group bounds of the bounded assignment fit the budget."""
-    lanes = _core.kmeans_group_lanes(np.dtype(dtype).itemsize)
+    lanes = ops.kmeans_group_lanes(np.dtype(dtype).itemsize)
     return 4 * n * -(-k // lanes) <= _BOUNDS_MAX_BYTES
 
 
@@ -202,7 +202,7 @@ class _Yinyang:
 
     def __init__(self, X: np.ndarray, centers: np.ndarray) -> None:
         n = X.shape[0]
-        lanes = _core.kmeans_group_lanes(X.dtype.itemsize)
+        lanes = ops.kmeans_group_lanes(X.dtype.itemsize)
         self.slots = _balanced_groups(centers, lanes)
         t = self.slots.size // lanes
         self.x_sq = _row_sq_norms(X)
@@ -230,7 +230,7 @@ class _Yinyang:
                 self.s_half = np.maximum(self.s_half - 0.5 * (shift + shift.max()), 0.0)
                 self.s_age += 1
             s_half = self.s_half
-        moved, n_dist = _core.kmeans_assign_bounded_dense(
+        moved, n_dist = ops.kmeans_assign_bounded(
             X, centers, self.slots, shift, s_half, self.x_sq, self.labels, self.upper, self.lower,
             self.group_lower, self.dcum, w_arg, self.sums if track_sums else None,
             self.counts if track_sums else None, self.members if track_sums else None, bool(self.stale),
@@ -371,7 +371,7 @@ class _Pruner:
                     lab_s[s:e] = idx[0]
                     continue
                 # the unchecked native call (inputs already validated, contiguous, finite)
-                _core.kmeans_assign_dense(Xs[s:e], np.ascontiguousarray(centers[idx]), lab_s[s:e], sq_s[s:e], 1)
+                ops.kmeans_assign_dense_into(Xs[s:e], centers[idx], lab_s[s:e], sq_s[s:e], 1)
                 lab_s[s:e] = idx[lab_s[s:e]]
 
         if self.n_threads == 1:

@@ -4,8 +4,8 @@ The algorithm and the random draws are scikit-learn's ``kmeans_plusplus``
 (Arthur & Vassilvitskii 2007, with ``2 + log(k)`` local trials per centre
 and the candidate that lowers the potential most kept), so the same
 ``random_state`` picks the same points. Each centre costs two native passes
-over ``X`` (:func:`cohortrec._core.kmeanspp_trials_dense` for the
-candidates' potentials, :func:`cohortrec._core.kmeanspp_update_dense` to
+over ``X`` (:func:`cohortrec.ops.kmeanspp_trials` for the
+candidates' potentials, :func:`cohortrec.ops.kmeanspp_update` to
 fold the chosen one in and build the sampling distribution) instead of
 float64 distance matrices of the trials against all points.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cohortrec import _core
+from cohortrec import ops
 
 
 def kmeans_plusplus_dense(X: np.ndarray, n_clusters: int, random_state: np.random.RandomState,
@@ -40,19 +40,19 @@ def kmeans_plusplus_dense(X: np.ndarray, n_clusters: int, random_state: np.rando
     indices[0] = center_id
     closest = np.full(n, np.inf)
     cum = np.empty(n)
-    _core.kmeanspp_update_dense(X, X[center_id].astype(np.float64), closest, w_arg, cum, n_threads)
+    ops.kmeanspp_update(X, X[center_id], closest, w_arg, cum, n_threads)
     current_pot = cum[-1]
     pot = np.empty(n_local_trials)
     for c in range(1, k):
         rand_vals = random_state.uniform(size=n_local_trials) * current_pot
         candidate_ids = np.searchsorted(cum, rand_vals)
         np.clip(candidate_ids, None, n - 1, out=candidate_ids)
-        _core.kmeanspp_trials_dense(X, X[candidate_ids].astype(np.float64), closest, w_arg, pot, n_threads)
+        ops.kmeanspp_trials(X, X[candidate_ids], closest, w_arg, pot, n_threads)
         best = int(np.argmin(pot))
         current_pot = pot[best]
         best_id = candidate_ids[best]
         centers[c] = X[best_id]
         indices[c] = best_id
         if c + 1 < k:
-            _core.kmeanspp_update_dense(X, X[best_id].astype(np.float64), closest, w_arg, cum, n_threads)
+            ops.kmeanspp_update(X, X[best_id], closest, w_arg, cum, n_threads)
     return centers, indices

@@ -39,8 +39,3 @@ def check_n_items(M: sp.csr_matrix, n_items: int, name: str = "X") -> None:
         raise ValueError(f"{name} has {M.shape[1]} items (columns), but the encoder was fitted on {n_items}; "
                          "build new interactions with item_ids=<training item ids>")
 
-
-def l2_rows(A: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(A, axis=1, keepdims=True)
-    n[n == 0] = 1.0
-    return A / n

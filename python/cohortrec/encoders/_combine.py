@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cohortrec.encoders._base import l2_rows
+from cohortrec._validation import l2_normalize_rows
 
 __all__ = ["combine_views"]
 
@@ -40,4 +40,4 @@ def combine_views(blocks: Sequence[Any], weights: Sequence[float] | None = None)
     if w.shape != (len(blocks),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise ValueError(f"weights must be {len(blocks)} non-negative numbers with a positive sum, got {weights!r}")
     w = w / w.sum()
-    return np.hstack([l2_rows(b) * np.sqrt(wi) for b, wi in zip(blocks, w)])
+    return np.hstack([l2_normalize_rows(b) * np.sqrt(wi) for b, wi in zip(blocks, w)])

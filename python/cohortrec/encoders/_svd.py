@@ -9,9 +9,10 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import randomized_svd
-from sklearn.utils.validation import check_is_fitted
+from cohortrec._errors import check_fitted
 
-from cohortrec.encoders._base import as_matrix, check_n_items, l2_rows
+from cohortrec.encoders._base import as_matrix, check_n_items
+from cohortrec._validation import l2_normalize_rows
 from cohortrec.preprocessing import normalize, weight
 
 __all__ = ["SVDEncoder"]
@@ -89,12 +90,12 @@ class SVDEncoder(TransformerMixin, BaseEstimator):
         self.singular_values_ = S
         self.n_items_ = M.shape[1]
         Z = np.asarray(W @ VT.T)  # = U S for an exact SVD; the same projection as transform()
-        return l2_rows(Z) if self.normalize else Z
+        return l2_normalize_rows(Z) if self.normalize else Z
 
     def transform(self, X: Any) -> np.ndarray:
         """Embeddings of (new) users: fold-in ``x V_k``."""
-        check_is_fitted(self, "components_")
+        check_fitted(self, "components_")
         M = as_matrix(X)
         check_n_items(M, self.n_items_)
         Z = np.asarray(self._weighted(M, fit=False) @ self.components_.T)
-        return l2_rows(Z) if self.normalize else Z
+        return l2_normalize_rows(Z) if self.normalize else Z

@@ -8,9 +8,10 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from cohortrec._errors import check_fitted
 
-from cohortrec.encoders._base import as_matrix, check_n_items, l2_rows
+from cohortrec.encoders._base import as_matrix, check_n_items
+from cohortrec._validation import l2_normalize_rows
 
 __all__ = ["TextEncoder"]
 
@@ -96,11 +97,11 @@ class TextEncoder(TransformerMixin, BaseEstimator):
         M = as_matrix(X)
         check_n_items(M, V.shape[0])
         U = np.asarray(sp.csr_matrix(M, dtype=np.float32) @ V)
-        return l2_rows(U) if self.normalize else U
+        return l2_normalize_rows(U) if self.normalize else U
 
     def transform(self, X: Any) -> np.ndarray:
         """User text vectors of ``X`` (Interactions or matrix over the fitted items)."""
-        check_is_fitted(self, "item_vectors_")
+        check_fitted(self, "item_vectors_")
         return self.user_vectors(X)
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from cohortrec._errors import check_fitted
 
 from cohortrec.encoders._base import as_matrix, check_n_items
 
@@ -48,7 +48,7 @@ def _resolve_device(device: str):
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
-        from cohortrec._backend import DeviceUnavailableError  # noqa: PLC0415
+        from cohortrec.ops import DeviceUnavailableError  # noqa: PLC0415
 
         raise DeviceUnavailableError("device='cuda' was requested for InteractionEncoder, but torch sees no GPU")
     return torch.device(device)
@@ -326,7 +326,7 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """Posterior-mean embeddings of the users of ``X`` (fold-in, no retraining)."""
         torch = _torch()
-        check_is_fitted(self, "model_")
+        check_fitted(self, "model_")
         M = as_matrix(X)
         check_n_items(M, self.n_items_)
         M = self._prep(M)
@@ -351,7 +351,7 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         Without the ``safetensors`` package a ``torch.save`` file of plain
         tensors is written instead (read back with ``weights_only=True``).
         """
-        check_is_fitted(self, "model_")
+        check_fitted(self, "model_")
         torch = _torch()
         meta = {k: getattr(self, k) for k in _PARAMS}
         meta["hidden"] = [int(h) for h in self.hidden]

@@ -10,12 +10,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cohortrec import _core
-from cohortrec._backend import resolve_threads
+from cohortrec import ops
 from cohortrec.evaluation._metrics import (
     METRICS,
     _check_ks,
-    _id_array,
     _per_user_metrics_native,
 )
 
@@ -223,9 +221,7 @@ def _list_metrics_nested(recs: np.ndarray, ks: tuple[int, ...], n_items: int,
     cuts = np.zeros(len(order) + 1, dtype=np.int64)
     for i, kk in enumerate(order):
         cuts[i + 1] = max(cuts[i], min(kk, recs.shape[1]))
-    counts = np.zeros((len(order), n_items), dtype=np.int64)
-    if n_items:
-        _core.item_counts(_id_array(recs), cuts, int(n_items), counts, resolve_threads(None))
+    counts = ops.item_counts(recs, cuts, int(n_items))
     seen = np.zeros(n_items, dtype=bool)
     pop_sum, count = 0.0, 0
     out = {}

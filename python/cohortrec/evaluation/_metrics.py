@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cohortrec import _core
-from cohortrec._backend import resolve_threads
+from cohortrec import ops
 
 __all__ = ["METRICS", "hits_matrix", "per_user_metrics", "ranking_metrics"]
 
@@ -40,11 +39,6 @@ def _check_ks(k: int | Iterable[int]) -> tuple[int, ...]:
     return tuple(sorted(set(out)))
 
 
-def _id_array(a: np.ndarray) -> np.ndarray:
-    """``a`` as a C-contiguous int32 or int64 array (what the native kernels take)."""
-    if a.dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
-        a = a.astype(np.int32 if a.dtype.itemsize <= 4 and a.dtype.kind == "i" else np.int64)
-    return np.ascontiguousarray(a)
 
 
 def _hits(recs: np.ndarray, rows: np.ndarray, test: sp.csr_matrix,
@@ -54,12 +48,7 @@ def _hits(recs: np.ndarray, rows: np.ndarray, test: sp.csr_matrix,
     No validation beyond dtypes: callers have checked that the ids are
     below ``test.shape[1]`` and the row ids are valid.
     """
-    recs = _id_array(recs)
-    hits = np.empty(recs.shape, dtype=bool)
-    _core.ranking_hits(recs, np.ascontiguousarray(rows, dtype=np.int64),
-                       np.ascontiguousarray(test.indptr, dtype=np.int64), _id_array(test.indices),
-                       int(test.shape[1]), hits, resolve_threads(n_threads))
-    return hits
+    return ops.ranking_hits(recs, rows, test.indptr, test.indices, int(test.shape[1]), n_threads)
 
 
 def hits_matrix(recommended: np.ndarray, test: sp.csr_matrix) -> np.ndarray:
@@ -138,15 +127,8 @@ def _per_user_metrics_native(recs: np.ndarray, rows: np.ndarray, test: sp.csr_ma
     identical. ``recs`` ids must be < ``test.shape[1]`` (checked by the
     caller); ``test`` must be CSR.
     """
-    recs = _id_array(recs)
-    u = recs.shape[0]
-    kk = np.asarray(ks, dtype=np.int64)
-    hk = np.empty((len(ks), u))
-    dcg = np.empty((len(ks), u))
-    ap = np.empty((len(ks), u))
-    _core.ranking_hit_stats(recs, np.ascontiguousarray(rows, dtype=np.int64),
-                            np.ascontiguousarray(test.indptr, dtype=np.int64), _id_array(test.indices),
-                            int(test.shape[1]), kk, _discounts(max(ks)), hk, dcg, ap, resolve_threads(n_threads))
+    hk, dcg, ap = ops.ranking_hit_stats(recs, rows, test.indptr, test.indices, int(test.shape[1]), ks,
+                                        _discounts(max(ks)), n_threads)
     n_test = np.diff(test.indptr)[rows]
     return _metrics_from_stats({k: (hk[t], dcg[t], ap[t]) for t, k in enumerate(ks)}, n_test, ks)
 

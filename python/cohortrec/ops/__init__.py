@@ -4,12 +4,43 @@ Every op takes ``device="auto"|"cpu"|"cuda"`` and ``n_threads``; inputs are
 validated here and computed in :mod:`cohortrec._core` (C++/OpenMP) or
 :mod:`cohortrec._cuda`. :mod:`cohortrec.ops.reference` holds NumPy/SciPy
 oracles for the tests.
+
+``cohortrec.ops`` is the single door to native code: no other module of the
+package imports ``_core`` or ``_cuda`` (``tests/test_architecture.py``
+checks it). The public ops are listed in ``__all__``. The other names
+exported here serve cohortrec's own estimators -- the device and thread
+choice, bounded K-means assignment, k-means++ seeding, ranking metrics,
+top-n selection -- and validate their inputs the same way, but their
+signatures may change between releases.
 """
 
 from __future__ import annotations
 
+from cohortrec.ops._backend import (
+    DeviceUnavailableError,
+    build_info,
+    cuda_unavailable_reason,
+    devices,
+    has_openmp,
+    n_threads_default,
+    resolve_device,
+    resolve_threads,
+)
 from cohortrec.ops._cosine import cosine_topk
 from cohortrec.ops._kmeans import kmeans_assign, kmeans_step, kmeans_update
+from cohortrec.ops._kmeans_bounded import kmeans_assign_bounded, kmeans_assign_dense_into, kmeans_group_lanes
+from cohortrec.ops._ranking import id_array, item_counts, ranking_hit_stats, ranking_hits
+from cohortrec.ops._row_topk import row_topk
+from cohortrec.ops._seeding import kmeanspp_trials, kmeanspp_update
 from cohortrec.ops._topk_scores import topk_scores
+from cohortrec.ops._topn import dense_topn_into, ranked_topn_into
 
 __all__ = ["cosine_topk", "kmeans_assign", "kmeans_step", "kmeans_update", "topk_scores"]
+
+# For cohortrec's estimators (validated, not a stable public API).
+_INTERNAL = [
+    "DeviceUnavailableError", "build_info", "cuda_unavailable_reason", "dense_topn_into", "devices",
+    "has_openmp", "id_array", "item_counts", "kmeans_assign_bounded", "kmeans_assign_dense_into",
+    "kmeans_group_lanes", "kmeanspp_trials", "kmeanspp_update", "n_threads_default", "ranked_topn_into",
+    "ranking_hit_stats", "ranking_hits", "resolve_device", "resolve_threads", "row_topk",
+]

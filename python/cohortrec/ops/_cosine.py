@@ -7,8 +7,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from cohortrec import _core
-from cohortrec._backend import resolve_device, resolve_threads
+from cohortrec.ops._backend import kernels, resolve_device, resolve_threads
 from cohortrec.ops import _cuda
 from cohortrec.ops._validation import (
     as_csr,
@@ -111,8 +110,7 @@ def cosine_topk(
     idx_dtype = index_dtype_for(A_, B_, n_cols=m)
     a = csr_arrays(A_, idx_dtype)
     b = (None, None, None) if same else csr_arrays(B_, idx_dtype)
-    kernels = _cuda if dev == "cuda" else _core
-    indptr, indices, data = kernels.cosine_topk(
+    indptr, indices, data = kernels(dev).cosine_topk(
         *a, n, m, *b, p, k, threshold, bool(exclude_self), threads,
         **({} if dev == "cuda" else {"dense_min_density": -1.0 if _dense_min_density is None
                                      else float(_dense_min_density)}),

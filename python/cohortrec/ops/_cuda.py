@@ -31,8 +31,8 @@ from typing import Any, Optional
 import numpy as np
 import scipy.sparse as sp
 
-from cohortrec import _backend
-from cohortrec._backend import DeviceUnavailableError
+from cohortrec.ops import _backend
+from cohortrec.ops._backend import DeviceUnavailableError
 from cohortrec.ops._validation import check_int, value_dtype
 
 _INT32_MAX = np.iinfo(np.int32).max

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import _core
-from cohortrec._backend import resolve_device, resolve_threads
+from cohortrec.ops._backend import kernels, resolve_device, resolve_threads
 from cohortrec.ops import _cuda
 from cohortrec.ops._validation import as_csr, as_dense, check_finite, check_int, csr_arrays, value_dtype
 
@@ -102,15 +102,13 @@ def kmeans_assign(
     C = _check_centers(centers, d, X_.dtype)
     labels = np.empty(n, dtype=np.int64)
     sq = np.empty(n, dtype=X_.dtype)
+    lib = kernels(dev)
+    extra = {"precision": precision} if dev == "cuda" else {}
     try:
-        if dev == "cuda" and sparse:
-            _cuda.kmeans_assign_csr(*_csr_call_arrays(X_), n, d, C, labels, sq, threads, precision=precision)
-        elif dev == "cuda":
-            _cuda.kmeans_assign_dense(X_, C, labels, sq, threads, precision=precision)
-        elif sparse:
-            _core.kmeans_assign_csr(*_csr_call_arrays(X_), n, d, C, labels, sq, threads)
+        if sparse:
+            lib.kmeans_assign_csr(*_csr_call_arrays(X_), n, d, C, labels, sq, threads, **extra)
         else:
-            _core.kmeans_assign_dense(X_, C, labels, sq, threads)
+            lib.kmeans_assign_dense(X_, C, labels, sq, threads, **extra)
     except ValueError as exc:  # the kernel finds non-finite rows while computing ||x||^2
         raise ValueError(f"X {exc}") from None
     return labels, sq
@@ -166,12 +164,12 @@ def kmeans_update(
     w = _check_weights(sample_weight, n, X_.dtype)
     sums = np.zeros((k, d), dtype=X_.dtype)
     counts = np.zeros(k, dtype=X_.dtype)
-    kernels = _cuda if dev == "cuda" else _core
+    lib = kernels(dev)
     try:
         if sparse:
-            kernels.kmeans_update_csr(*_csr_call_arrays(X_), n, d, lab, k, w, sums, counts, threads)
+            lib.kmeans_update_csr(*_csr_call_arrays(X_), n, d, lab, k, w, sums, counts, threads)
         else:
-            kernels.kmeans_update_dense(X_, lab, k, w, sums, counts, threads)
+            lib.kmeans_update_dense(X_, lab, k, w, sums, counts, threads)
     except ValueError as exc:  # non-finite float64 sums: NaN/inf in X
         raise ValueError(f"X {exc}") from None
     return sums, counts
@@ -210,7 +208,7 @@ def kmeans_step(
     Otherwise (CSR X, larger ``k * d``, GPU) it makes the two calls.
     """
     threads = resolve_threads(n_threads)
-    dev = resolve_device(device, op="kmeans_assign", cuda_kernel=True)
+    dev = resolve_device(device, op="kmeans_step", cuda_kernel=True)
     if dev == "cuda" or sp.issparse(X) or _cuda.on_device(X, centers, sample_weight):
         labels, sq = kmeans_assign(X, centers, device=device, n_threads=n_threads)
         sums, counts = kmeans_update(X, labels, int(centers.shape[0]) if hasattr(centers, "shape")

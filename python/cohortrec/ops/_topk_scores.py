@@ -7,8 +7,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from cohortrec import _core
-from cohortrec._backend import resolve_device, resolve_threads
+from cohortrec.ops._backend import kernels, resolve_device, resolve_threads
 from cohortrec.ops import _cuda
 from cohortrec.ops._validation import (
     as_csr,
@@ -98,8 +97,7 @@ def topk_scores(
         e_idx = np.ascontiguousarray(E_.indices, dtype=idx_dtype)
     else:
         e_ptr = e_idx = None
-    kernels = _cuda if dev == "cuda" else _core
-    kernels.topk_scores(*w, u, W_.shape[1], *r, m_c, e_ptr, e_idx, items, scores, threads)
+    kernels(dev).topk_scores(*w, u, W_.shape[1], *r, m_c, e_ptr, e_idx, items, scores, threads)
     if used is not None:
         found = items >= 0
         items[found] = used[items[found]]

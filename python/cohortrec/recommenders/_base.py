@@ -20,8 +20,10 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from cohortrec import _core, ops
-from cohortrec._backend import resolve_device, resolve_threads
+from cohortrec import ops
+from cohortrec._errors import NotFittedError
+from cohortrec._validation import check_int, l2_normalize_rows
+from cohortrec.ops import resolve_device, resolve_threads
 
 __all__ = ["NotFittedError", "RecommenderBase", "RecommenderWarning", "load_model"]
 
@@ -31,10 +33,6 @@ _REGISTRY: dict[str, type[RecommenderBase]] = {}
 
 class RecommenderWarning(UserWarning):
     """Warns about an input that was accepted after a conversion (e.g. COO to CSR)."""
-
-
-class NotFittedError(RuntimeError):
-    """Raised when a model is used before :meth:`RecommenderBase.fit`."""
 
 
 # ---------------------------------------------------------------------------
@@ -84,14 +82,6 @@ def check_user_items(X: Any, name: str = "user_items", *, n_items: int | None = 
         X = X.copy()
         X.eliminate_zeros()
     return X
-
-
-def _check_int(value: Any, name: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_ids(ids: Any, name: str, upper: int | None, what: str) -> tuple[np.ndarray, bool]:
@@ -161,12 +151,6 @@ def scale_rows(M: sp.csr_matrix, factors: np.ndarray) -> sp.csr_matrix:
     return out
 
 
-def l2_normalize_rows(M: sp.csr_matrix) -> sp.csr_matrix:
-    norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
-    inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    return scale_rows(M, inv)
-
-
 def dense_topn(scores: np.ndarray, n: int, exclude: sp.csr_matrix | None = None,
                keep: np.ndarray | None = None, n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Best ``n`` columns per row of a dense score matrix.
@@ -185,14 +169,7 @@ def dense_topn(scores: np.ndarray, n: int, exclude: sp.csr_matrix | None = None,
     if u == 0 or n == 0:
         return ids, out
     if scores.dtype == np.float32 and scores.flags.c_contiguous and m <= 2**32:
-        e_ptr = e_idx = None
-        if exclude is not None:
-            E = sp.csr_matrix(exclude)
-            e_ptr = np.ascontiguousarray(E.indptr, dtype=np.int64)
-            e_idx = E.indices if E.indices.dtype in (np.int32, np.int64) else E.indices.astype(np.int64)
-            e_idx = np.ascontiguousarray(e_idx)
-        k = None if keep is None else np.ascontiguousarray(keep, dtype=bool)
-        _core.dense_topn(scores, k, e_ptr, e_idx, ids, out, resolve_threads(n_threads))
+        ops.dense_topn_into(scores, keep, exclude, ids, out, n_threads)
         return ids, out
     if keep is not None:
         scores[:, ~keep] = -np.inf
@@ -307,7 +284,7 @@ class RecommenderBase(ABC):
         -------
         self
         """
-        _check_int(self.batch_size, "batch_size", minimum=1)
+        check_int(self.batch_size, "batch_size", minimum=1)
         resolve_threads(self.n_threads)
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be one of ('auto', 'cpu', 'cuda'), got {self.device!r}")
@@ -370,7 +347,7 @@ class RecommenderBase(ABC):
             ``-inf`` where a user has fewer candidates.
         """
         self._check_fitted()
-        N = _check_int(N, "N", minimum=0)
+        N = check_int(N, "N", minimum=0)
         upper = None if recalculate_user else self.n_users_
         ids, scalar = _check_ids(userid, "userid", upper, "user")
         keep = _id_mask(self.n_items_, items, filter_items, ("items", "filter_items"), "item")
@@ -380,7 +357,7 @@ class RecommenderBase(ABC):
         width = min(N, n_cand)
         out_ids = np.full((len(ids), width), -1, dtype=_id_dtype(self.n_items_))
         out_sc = np.full((len(ids), width), -np.inf, dtype=np.float32)
-        bs = _check_int(self.batch_size, "batch_size", minimum=1)
+        bs = check_int(self.batch_size, "batch_size", minimum=1)
         if width > 0:
             for s in range(0, len(ids), bs):
                 b_ids = ids[s:s + bs]
@@ -473,7 +450,7 @@ class RecommenderBase(ABC):
             unless filtered, like implicit.
         """
         self._check_fitted()
-        N = _check_int(N, "N", minimum=0)
+        N = check_int(N, "N", minimum=0)
         ids, scalar = _check_ids(userid, "userid", self.n_users_, "user")
         keep = _id_mask(self.n_users_, users, filter_users, ("users", "filter_users"), "user")
         V = self._user_vectors()
@@ -503,7 +480,7 @@ class RecommenderBase(ABC):
             filtered.
         """
         self._check_fitted()
-        N = _check_int(N, "N", minimum=0)
+        N = check_int(N, "N", minimum=0)
         ids, scalar = _check_ids(itemid, "itemid", None if recalculate_item else self.n_items_, "item")
         keep = _id_mask(self.n_items_, items, filter_items, ("items", "filter_items"), "item")
         V = self._item_vectors()

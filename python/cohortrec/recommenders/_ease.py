@@ -8,8 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-from cohortrec.recommenders._base import RecommenderBase, _check_int, dense_topn
-from cohortrec.recommenders._rp3beta import _check_float
+from cohortrec._validation import check_float, check_int
+from cohortrec.recommenders._base import RecommenderBase, dense_topn
 
 __all__ = ["EASE", "ease_weights"]
 
@@ -135,11 +135,11 @@ class EASE(RecommenderBase):
         l2 = float(self.l2)
         if not l2 > 0:
             raise ValueError(f"l2 must be > 0, got {self.l2!r}")
-        min_users = _check_int(self.min_item_users, "min_item_users", minimum=0)
+        min_users = check_int(self.min_item_users, "min_item_users", minimum=0)
         dropout = float(self.dropout)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
-        beta = _check_float(self.beta, "beta", minimum=0.0)
+        beta = check_float(self.beta, "beta", minimum=0.0)
         counts = np.bincount(X.indices, minlength=X.shape[1])
         self.items_ = np.flatnonzero(counts >= min_users).astype(np.int64)
         Xs = X[:, self.items_] if len(self.items_) < X.shape[1] else X

@@ -24,12 +24,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import ops
-from cohortrec.ops._row_topk import row_topk
+from cohortrec._validation import as_generator, check_int, l2_normalize_rows
+from cohortrec.ops import row_topk
 from cohortrec.recommenders._base import (
     RecommenderBase,
     RecommenderWarning,
-    _check_int,
-    l2_normalize_rows,
     mask_columns,
     rows_of,
     scale_rows,
@@ -37,17 +36,6 @@ from cohortrec.recommenders._base import (
 from cohortrec.recommenders._knn import _powered
 
 __all__ = ["GroupRecommender", "spherical_kmeans"]
-
-
-def _rng(random_state: Any) -> np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    return np.random.default_rng(random_state)
-
-
-def _normalize_dense(C: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(C, axis=1, keepdims=True)
-    return np.divide(C, n, out=np.zeros_like(C), where=n > 0)
 
 
 def _dot_dense(X: sp.csr_matrix | np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -92,8 +80,8 @@ def spherical_kmeans(
     centers : ndarray of float32, shape (n_clusters, d)
         Unit-norm centres (zero for a cluster that stayed empty).
     """
-    k = _check_int(n_clusters, "n_clusters", minimum=1)
-    rng = _rng(random_state)
+    k = check_int(n_clusters, "n_clusters", minimum=1)
+    rng = as_generator(random_state)
     n, d = X.shape
     dtype = np.float32
     kw = {"device": device, "n_threads": n_threads}
@@ -126,7 +114,7 @@ def spherical_kmeans(
             for e, p in zip(empty, far):
                 row = Xk[p]
                 sums[e] = row.toarray().ravel() if sp.issparse(row) else row
-        centers = _normalize_dense(sums.astype(np.float64)).astype(dtype)
+        centers = l2_normalize_rows(sums.astype(np.float64)).astype(dtype)
     labels, _ = ops.kmeans_assign(Xk, centers, **kw)
     return labels, centers
 
@@ -282,16 +270,16 @@ class GroupRecommender(RecommenderBase):
         return self
 
     def _check_params(self) -> None:
-        _check_int(self.k, "k", minimum=1)
-        _check_int(self.n_groups, "n_groups", minimum=1)
-        _check_int(self.soft, "soft", minimum=1)
-        _check_int(self.search_groups, "search_groups", minimum=1)
-        _check_int(self.profile_size, "profile_size", minimum=1)
-        _check_int(self.max_iter, "max_iter", minimum=1)
+        check_int(self.k, "k", minimum=1)
+        check_int(self.n_groups, "n_groups", minimum=1)
+        check_int(self.soft, "soft", minimum=1)
+        check_int(self.search_groups, "search_groups", minimum=1)
+        check_int(self.profile_size, "profile_size", minimum=1)
+        check_int(self.max_iter, "max_iter", minimum=1)
         if not 0.0 <= float(self.blend) <= 1.0:
             raise ValueError(f"blend must lie in [0, 1], got {self.blend!r}")
         if self.n_components is not None:
-            _check_int(self.n_components, "n_components", minimum=1)
+            check_int(self.n_components, "n_components", minimum=1)
         if self.clusterer is not None and not hasattr(self.clusterer, "fit"):
             raise TypeError("clusterer must have a fit method (and labels_ or predict), got "
                             f"{type(self.clusterer).__name__}")
@@ -382,13 +370,13 @@ class GroupRecommender(RecommenderBase):
         """Representation used for groups: normalised rows, or their SVD projection."""
         if self.components_ is None:
             return Xn
-        return _normalize_dense(np.asarray(Xn @ self.components_, dtype=np.float64)).astype(np.float32)
+        return l2_normalize_rows(np.asarray(Xn @ self.components_, dtype=np.float64)).astype(np.float32)
 
     def _centroids(self, Z, labels, n_groups, active=None) -> np.ndarray:
         sel = np.ones(len(labels), bool) if active is None else active
         sums, _ = ops.kmeans_update(Z[sel] if sel.size else Z, labels[sel], n_groups,
                                     **self._ops_kwargs())
-        return _normalize_dense(np.asarray(sums, np.float64)).astype(np.float32)
+        return l2_normalize_rows(np.asarray(sums, np.float64)).astype(np.float32)
 
     def _profiles(self, X, labels, active, n_groups) -> sp.csr_matrix:
         """p_kj = share of group k's members (with items) who interacted with j."""
@@ -586,7 +574,7 @@ class GroupRecommender(RecommenderBase):
 def _seed_of(random_state: Any) -> int | None:
     if random_state is None or isinstance(random_state, (int, np.integer)):
         return None if random_state is None else int(random_state)
-    return int(_rng(random_state).integers(2**31))
+    return int(as_generator(random_state).integers(2**31))
 
 
 def _keep_top_per_row(P: sp.csr_matrix, size: int) -> sp.csr_matrix:

@@ -8,9 +8,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import ops
+from cohortrec._validation import check_int
 from cohortrec.recommenders._base import (
     RecommenderBase,
-    _check_int,
     mask_columns,
     rows_of,
 )
@@ -134,7 +134,7 @@ class UserKNN(RecommenderBase):
         self.threshold = threshold
 
     def _fit(self, X: sp.csr_matrix) -> None:
-        _check_int(self.k, "k", minimum=1)
+        check_int(self.k, "k", minimum=1)
         self.similarity_ = _sorted(ops.cosine_topk(X, k=self.k, threshold=self.threshold,
                                                    exclude_self=True, **self._ops_kwargs()))
 
@@ -215,7 +215,7 @@ class ItemKNN(RecommenderBase):
         raise ValueError(f"similarity must be 'cosine' or 'bm25', got {self.similarity!r}")
 
     def _fit(self, X: sp.csr_matrix) -> None:
-        _check_int(self.k, "k", minimum=1)
+        check_int(self.k, "k", minimum=1)
         V = self._item_matrix(X)
         self._item_users_cache = V
         self.similarity_ = _sorted(ops.cosine_topk(V, k=self.k, threshold=self.threshold,

@@ -7,8 +7,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from cohortrec import _core
-from cohortrec._backend import resolve_threads
+from cohortrec import ops
 from cohortrec.recommenders._base import RecommenderBase
 
 __all__ = ["Popularity"]
@@ -79,10 +78,7 @@ class Popularity(RecommenderBase):
             width = min(n, order.size)
             ids[:, :width] = order[:width]
         else:
-            E = sp.csr_matrix(exclude)
-            idx = E.indices if E.indices.dtype in (np.int32, np.int64) else E.indices.astype(np.int64)
-            _core.ranked_topn(order, np.ascontiguousarray(E.indptr, dtype=np.int64), np.ascontiguousarray(idx),
-                              u, int(E.shape[1]), ids, resolve_threads(self.n_threads))
+            ops.ranked_topn_into(order, exclude, ids, self.n_threads)
         pop = np.append(self.item_popularity_, np.float32(-np.inf))  # slot -1: padding
         return ids, pop[ids]
 

@@ -9,9 +9,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import ops
+from cohortrec._validation import check_float, check_int
 from cohortrec.recommenders._base import (
     RecommenderBase,
-    _check_int,
     mask_columns,
     scale_rows,
 )
@@ -21,15 +21,6 @@ __all__ = ["RP3beta", "rp3beta_weights"]
 #: item rows per call of the scoring kernel at fit time (bounds the dense
 #: (rows x k) buffers the kernel returns)
 _FIT_BLOCK_ENTRIES = 1 << 23
-
-
-def _check_float(value: object, name: str, *, minimum: float, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if not np.isfinite(v) or (v <= minimum if strict else v < minimum):
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {minimum}, got {value!r}")
-    return v
 
 
 def _l1_rows(M: sp.csr_matrix) -> sp.csr_matrix:
@@ -170,9 +161,9 @@ class RP3beta(RecommenderBase):
         self.normalize = normalize
 
     def _fit(self, X: sp.csr_matrix) -> None:
-        k = _check_int(self.k, "k", minimum=1)
-        alpha = _check_float(self.alpha, "alpha", minimum=0.0, strict=True)
-        beta = _check_float(self.beta, "beta", minimum=0.0)
+        k = check_int(self.k, "k", minimum=1)
+        alpha = check_float(self.alpha, "alpha", minimum=0.0, min_inclusive=False)
+        beta = check_float(self.beta, "beta", minimum=0.0)
         if not isinstance(self.normalize, (bool, np.bool_)):
             raise TypeError(f"normalize must be a bool, got {self.normalize!r}")
         if X.nnz and X.data.min() < 0:

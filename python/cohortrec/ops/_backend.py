@@ -1,5 +1,8 @@
 """Run-time choice of device and thread count: the one place that decides.
 
+This module and the other ``cohortrec.ops`` modules are the only ones that
+import the native modules ``cohortrec._core`` and ``cohortrec._cuda``.
+
 ``device="auto"`` picks CUDA when :mod:`cohortrec._cuda` is built, a GPU is
 visible *and* the op has a CUDA kernel; otherwise the native CPU path. An
 explicit ``device="cuda"`` that cannot be honoured raises
@@ -9,14 +12,15 @@ explicit ``device="cuda"`` that cannot be honoured raises
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import warnings
-from typing import Literal
+from typing import Any, Literal
 
 from cohortrec import _core
+from cohortrec._validation import check_device
 
 Device = Literal["auto", "cpu", "cuda"]
-_DEVICES = ("auto", "cpu", "cuda")
 
 
 class DeviceUnavailableError(RuntimeError):
@@ -38,8 +42,6 @@ def _cuda_status() -> tuple[object | None, str]:
         return None, f"the CUDA driver could not be initialised ({exc})"
     if count < 1:
         return None, "no CUDA device is visible"
-    if not getattr(_cuda, "has_kernels", False):
-        return None, "this build of cohortrec's CUDA module has no kernels"
     return _cuda, ""
 
 
@@ -59,8 +61,7 @@ def resolve_device(device: str, *, op: str, cuda_kernel: bool) -> str:
 
     ``cuda_kernel`` says whether the op has a CUDA implementation.
     """
-    if device not in _DEVICES:
-        raise ValueError(f"device must be one of {_DEVICES}, got {device!r}")
+    check_device(device)
     module, reason = _cuda_status()
     has_kernel = module is not None and cuda_kernel
     if device == "cpu":
@@ -101,3 +102,29 @@ def resolve_threads(n_threads: int | None) -> int:
         )
         return 1
     return n
+
+
+def kernels(device: str) -> Any:
+    """The kernel module for a resolved ``device``: ``_core``, or the host adapter of ``_cuda``.
+
+    Both expose the same signatures (``cosine_topk``, ``topk_scores``,
+    ``kmeans_assign_dense`` ...), so an op switches devices in one line.
+    """
+    if device == "cuda":
+        from cohortrec.ops import _cuda as cuda_host  # noqa: PLC0415 - ops._cuda imports this module
+
+        return cuda_host
+    return _core
+
+
+has_openmp = bool(_core.has_openmp)
+
+
+def build_info() -> dict[str, Any]:
+    """What the native build offers: OpenMP, the CPU kernels' ISA, the CUDA module."""
+    try:
+        importlib.import_module("cohortrec._cuda")
+        cuda_built, why = True, ""
+    except ImportError as exc:
+        cuda_built, why = False, f"not built ({exc})"
+    return {"openmp": has_openmp, "isa": _core.isa(), "cuda_built": cuda_built, "cuda_not_built_reason": why}
