@@ -19,6 +19,7 @@ module, so anything (ops, estimators, discovery, the CLI) may use it.
 from __future__ import annotations
 
 import numbers
+import os
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ __all__ = [
     "as_csr",
     "as_dense",
     "as_generator",
+    "check_alloc",
     "check_csr_structure",
     "check_device",
     "check_finite",
@@ -87,6 +89,24 @@ def check_float(value: Any, name: str, *, minimum: float | None = None, maximum:
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
+
+
+def _physical_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not POSIX
+        return 1 << 62
+
+
+def check_alloc(n_bytes: int, what: str) -> None:
+    """ValueError when an output of ``n_bytes`` could never fit in this machine's memory.
+
+    Turns an absurd size argument (``n=10**12``) into an error that names it,
+    instead of a ``MemoryError`` from deep inside NumPy.
+    """
+    if n_bytes > _physical_memory():
+        raise ValueError(f"{what} would need {n_bytes / 2**30:.1f} GiB, more than this machine's "
+                         f"{_physical_memory() / 2**30:.1f} GiB of memory")
 
 
 def as_generator(random_state: Any) -> np.random.Generator:

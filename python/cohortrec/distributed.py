@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from cohortrec import ops
 from cohortrec.ops import row_topk
-from cohortrec._validation import check_int
+from cohortrec._validation import check_int, check_sparse_structure
 
 try:  # optional extra
     import dask
@@ -186,6 +186,7 @@ def as_row_blocks(X: Any, client: Client | None = None) -> RowBlocks:
     blocks = []
     for i, b in enumerate(X):
         if sp.issparse(b):
+            check_sparse_structure(b, f"row block {i}")
             blocks.append(sp.csr_matrix(b))
         elif isinstance(b, np.ndarray):
             blocks.append(b)

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cohortrec._validation import check_sparse_structure
+
 __all__ = ["Interactions", "to_pandas"]
 
 # canonical names of the optional per-event columns
@@ -115,6 +117,7 @@ class Interactions:
     def __post_init__(self) -> None:
         if not sp.issparse(self.matrix):
             raise TypeError(f"matrix must be a scipy.sparse matrix, got {type(self.matrix).__name__}")
+        check_sparse_structure(self.matrix, "matrix")
         M = sp.csr_matrix(self.matrix)
         if M.dtype not in (np.float32, np.float64):
             M = M.astype(np.float64)
@@ -190,6 +193,7 @@ class Interactions:
         """The same users, items and side data with another matrix of the same shape."""
         if not sp.issparse(matrix) or matrix.shape != self.shape:
             raise ValueError(f"matrix must be a sparse matrix of shape {self.shape}")
+        check_sparse_structure(matrix, "matrix")
         return Interactions(
             sp.csr_matrix(matrix), self.user_ids, self.item_ids, self.events, self.users, self.items,
             self.cleaning_report,
@@ -293,6 +297,7 @@ class Interactions:
             if arr.ndim != 2:
                 raise ValueError(f"X must be 2-D, got shape {arr.shape}")
             X = sp.csr_matrix(arr)
+        check_sparse_structure(X, "X")
         X = sp.csr_matrix(X)
         if not (np.issubdtype(X.dtype, np.number) and not np.issubdtype(X.dtype, np.complexfloating)):
             raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cohortrec._validation import as_csr
+
 if TYPE_CHECKING:
     from cohortrec.interactions import Interactions
 
@@ -138,14 +140,8 @@ def clean_events(df: pd.DataFrame, *, negative: str = "drop") -> tuple[pd.DataFr
 
 
 def _check_csr(X: Any, name: str = "X") -> sp.csr_matrix:
-    if not sp.issparse(X):
-        raise TypeError(f"{name} must be a scipy.sparse matrix, got {type(X).__name__}")
-    X = sp.csr_matrix(X, copy=True)
-    if X.dtype not in (np.float32, np.float64):
-        X = X.astype(np.float64)
-    X.sum_duplicates()
-    if X.nnz and not np.isfinite(X.data).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+    M = as_csr(X, name)
+    X = M.copy() if M is X or M.data is getattr(X, "data", None) else M  # callers weight it in place
     if X.nnz and X.data.min() < 0:
         raise ValueError(f"{name} must be non-negative for weighting")
     return X

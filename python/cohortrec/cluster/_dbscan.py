@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils import check_array
 
 from cohortrec import ops
+from cohortrec._validation import check_sparse_structure
 
 __all__ = ["DBSCAN"]
 
@@ -113,6 +114,7 @@ class DBSCAN(ClusterMixin, BaseEstimator):
             raise ValueError(f"min_samples must be an integer >= 1, got {self.min_samples!r}")
         if isinstance(self.k, bool) or not isinstance(self.k, numbers.Integral) or self.k < 1:
             raise ValueError(f"k must be an integer >= 1, got {self.k!r}")
+        check_sparse_structure(X, "X")  # before scikit-learn or SciPy walk a corrupt indptr
         Xc = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32], input_name="X")
         self.n_features_in_ = Xc.shape[1]
         A = sp.csr_matrix(Xc) if not sp.issparse(Xc) else Xc

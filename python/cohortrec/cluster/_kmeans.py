@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from cohortrec._errors import check_fitted
-from cohortrec._validation import check_int, l2_normalize_rows
+from cohortrec._validation import check_int, check_sparse_structure, l2_normalize_rows
 
 from cohortrec import ops
 from cohortrec.ops import resolve_threads
@@ -54,6 +54,7 @@ class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
     """Shared input handling, predict/transform/score."""
 
     def _validate_X(self, X: Any, *, reset: bool, copy: bool = False) -> np.ndarray | sp.csr_matrix:
+        check_sparse_structure(X, "X")  # before scikit-learn or SciPy walk a corrupt indptr
         X = check_array(
             X, accept_sparse="csr", dtype=[np.float64, np.float32], order="C", copy=copy,
             accept_large_sparse=True, input_name="X",

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from cohortrec._validation import as_csr
 from cohortrec.interactions import Interactions
 
 
@@ -15,7 +16,7 @@ def as_matrix(X: Any, name: str = "X") -> sp.csr_matrix:
     if isinstance(X, Interactions):
         M = X.matrix
     elif sp.issparse(X):
-        M = sp.csr_matrix(X)
+        M = as_csr(X, name)
     else:
         try:
             arr = np.asarray(X, dtype=np.float64)

@@ -11,6 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cohortrec import ops
+from cohortrec._validation import as_csr
 from cohortrec.evaluation._metrics import (
     METRICS,
     _check_ks,
@@ -25,11 +26,7 @@ _USER_METRICS = METRICS[:6]
 def _csr(X: Any, name: str) -> sp.csr_matrix:
     if not sp.issparse(X):
         raise TypeError(f"{name} must be a scipy.sparse matrix (users x items), got {type(X).__name__}")
-    X = sp.csr_matrix(X)
-    if not X.has_canonical_format:
-        X = X.copy()
-        X.sum_duplicates()
-    return X
+    return as_csr(X, name, dtype=X.dtype)
 
 
 def _recommend_all(model: Any, train: sp.csr_matrix, users: np.ndarray, kmax: int, batch_size: int,

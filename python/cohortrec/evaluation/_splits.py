@@ -9,26 +9,18 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from cohortrec._validation import as_csr, as_generator
+
 __all__ = ["UserHoldout", "leave_last_out", "random_holdout", "user_holdout"]
 
 
 def _as_csr(X: Any, name: str = "user_items") -> sp.csr_matrix:
     if not sp.issparse(X):
         raise TypeError(f"{name} must be a scipy.sparse matrix (users x items), got {type(X).__name__}")
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {X.shape}")
-    X = sp.csr_matrix(X, copy=True)
-    X.sum_duplicates()
-    X.eliminate_zeros()
-    return X
-
-
-def _rng(random_state: Any) -> np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(2**31))
-    return np.random.default_rng(random_state)
+    M = as_csr(X, name, dtype=X.dtype)
+    M = M.copy() if M is X or M.data is getattr(X, "data", None) else M
+    M.eliminate_zeros()
+    return M
 
 
 def _check_fraction(value: float, name: str) -> float:
@@ -103,7 +95,7 @@ def random_holdout(
     X = _as_csr(user_items)
     frac = _check_fraction(test_fraction, "test_fraction")
     min_items = _check_min_items(min_items)
-    rng = _rng(random_state)
+    rng = as_generator(random_state)
     n_u = np.diff(X.indptr)
     n_test = np.where(n_u >= min_items,
                       np.clip(np.floor(frac * n_u + 0.5), 1, np.maximum(n_u - 1, 1)), 0).astype(np.int64)
@@ -229,7 +221,7 @@ def user_holdout(
     X = _as_csr(user_items)
     min_items = _check_min_items(min_items)
     keep_frac = _check_fraction(fold_in_fraction, "fold_in_fraction")
-    rng = _rng(random_state)
+    rng = as_generator(random_state)
     n_u = np.diff(X.indptr)
     eligible = np.flatnonzero(n_u >= min_items)
     if isinstance(test_users, (float, np.floating)):

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from cohortrec.ops._backend import kernels, resolve_device, resolve_threads
 from cohortrec.ops import _cuda
+from cohortrec._validation import check_alloc
 from cohortrec.ops._validation import (
     as_csr,
     check_int,
@@ -77,6 +78,7 @@ def topk_scores(
     if R_.nnz and not R_.data.all():  # explicit zeros are not candidates
         R_ = R_.copy()
         R_.eliminate_zeros()
+    check_alloc(u * n * (8 + np.dtype(dtype).itemsize), f"the ({u}, n={n}) result")
     items = np.full((u, n), -1, dtype=np.int64)
     scores = np.full((u, n), -np.inf, dtype=dtype)
     if u == 0 or n == 0 or m == 0:

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from cohortrec import ops
 from cohortrec._errors import NotFittedError
-from cohortrec._validation import check_int, l2_normalize_rows
+from cohortrec._validation import check_int, check_sparse_structure, l2_normalize_rows
 from cohortrec.ops import resolve_device, resolve_threads
 
 __all__ = ["NotFittedError", "RecommenderBase", "RecommenderWarning", "load_model"]
@@ -46,6 +46,8 @@ def check_user_items(X: Any, name: str = "user_items", *, n_items: int | None = 
     :class:`RecommenderWarning`; wrong dimensionality, a wrong number of
     columns, non-numeric or non-finite values raise.
     """
+    if sp.issparse(X):
+        check_sparse_structure(X, name)  # before SciPy walks a corrupt indptr
     if isinstance(X, (sp.csr_matrix, sp.csr_array)):
         pass
     elif sp.issparse(X):
