@@ -14,10 +14,10 @@
 #include "common/sparse_accumulator.hpp"
 #include "common/topk.hpp"
 #include "cpu/dense_rows.hpp"
+#include "cpu/isa_dispatch.hpp"
 
 namespace cohortrec::cpu {
 
-int isa_level();
 
 namespace {
 
@@ -122,7 +122,7 @@ struct AlignedArray {
 /// scaled by the vector width elsewhere): a dense multiply-add, a sparse
 /// update inside the hybrid (it also buffers the partial product and adds
 /// it to the tile later), and one scanned tile entry.
-inline double dense_madd_cost() { return isa_level() >= 2 ? 1.0 / 12 : isa_level() == 1 ? 1.0 / 6 : 1.0 / 2; }
+inline double dense_madd_cost() { return isa_level() >= kAvx512 ? 1.0 / 12 : isa_level() == kAvx2 ? 1.0 / 6 : 1.0 / 2; }
 constexpr double kHybridSparseCost = 2.5;
 constexpr double kScanCost = 1.0 / 8;
 

@@ -3,12 +3,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "cpu/isa_dispatch.hpp"
 #include "cpu/kmeans_assign.hpp"
 
 namespace cohortrec::cpu {
 namespace {
-
-enum Isa : int { kGeneric = 0, kAvx2 = 1, kAvx512 = 2 };
 
 int detect() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

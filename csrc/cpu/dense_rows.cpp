@@ -1,8 +1,8 @@
 #include "cpu/dense_rows.hpp"
 
-namespace cohortrec::cpu {
+#include "cpu/isa_dispatch.hpp"
 
-int isa_level();
+namespace cohortrec::cpu {
 
 #define COHORTREC_DECLARE(NS)                                                                                    \
   namespace NS {                                                                                                 \
@@ -16,19 +16,11 @@ COHORTREC_DECLARE(isa_avx512)
 #undef COHORTREC_DECLARE
 
 void dense_rows_combine(float* out, int64_t len, const float* const* rows, const float* coef, int64_t n) {
-  switch (isa_level()) {
-    case 2: return isa_avx512::dense_rows_combine_f32(out, len, rows, coef, n);
-    case 1: return isa_avx2::dense_rows_combine_f32(out, len, rows, coef, n);
-    default: return isa_generic::dense_rows_combine_f32(out, len, rows, coef, n);
-  }
+  COHORTREC_ISA_DISPATCH(isa::dense_rows_combine_f32(out, len, rows, coef, n));
 }
 
 void dense_rows_combine(double* out, int64_t len, const double* const* rows, const double* coef, int64_t n) {
-  switch (isa_level()) {
-    case 2: return isa_avx512::dense_rows_combine_f64(out, len, rows, coef, n);
-    case 1: return isa_avx2::dense_rows_combine_f64(out, len, rows, coef, n);
-    default: return isa_generic::dense_rows_combine_f64(out, len, rows, coef, n);
-  }
+  COHORTREC_ISA_DISPATCH(isa::dense_rows_combine_f64(out, len, rows, coef, n));
 }
 
 }  // namespace cohortrec::cpu

@@ -2,32 +2,23 @@
 
 #include <stdexcept>
 
+#include "cpu/isa_dispatch.hpp"
 #include "cpu/kmeans_assign_isa.hpp"
 
 namespace cohortrec::cpu {
-
-int isa_level();
 
 template <typename T>
 void kmeans_assign_dense(const DenseMatrix<T>& X, const T* centers, int64_t k, int64_t* labels, T* sq_dist,
                          int n_threads) {
   if (k < 1) throw std::invalid_argument("centers must hold at least one centre");
-  switch (isa_level()) {
-    case 2: return isa_avx512::assign_dense(X, centers, k, labels, sq_dist, n_threads);
-    case 1: return isa_avx2::assign_dense(X, centers, k, labels, sq_dist, n_threads);
-    default: return isa_generic::assign_dense(X, centers, k, labels, sq_dist, n_threads);
-  }
+  COHORTREC_ISA_DISPATCH(isa::assign_dense(X, centers, k, labels, sq_dist, n_threads));
 }
 
 template <typename T, typename I>
 void kmeans_assign_csr(const CsrView<T, I>& X, const T* centers, int64_t k, int64_t* labels, T* sq_dist,
                        int n_threads) {
   if (k < 1) throw std::invalid_argument("centers must hold at least one centre");
-  switch (isa_level()) {
-    case 2: return isa_avx512::assign_csr(X, centers, k, labels, sq_dist, n_threads);
-    case 1: return isa_avx2::assign_csr(X, centers, k, labels, sq_dist, n_threads);
-    default: return isa_generic::assign_csr(X, centers, k, labels, sq_dist, n_threads);
-  }
+  COHORTREC_ISA_DISPATCH(isa::assign_csr(X, centers, k, labels, sq_dist, n_threads));
 }
 
 template void kmeans_assign_dense<float>(const DenseMatrix<float>&, const float*, int64_t, int64_t*, float*, int);

@@ -1,6 +1,6 @@
 #pragma once
-// Declarations of the ISA-specific kmeans_assign kernels. Each ISA's
-// translation unit includes kmeans_assign_isa.inc with its own namespace and
+// Declarations of the ISA-specific K-means kernels. Each ISA's
+// translation unit (kmeans_isa_<isa>.cpp) includes kmeans_isa.inc with its own namespace and
 // vector width, and is compiled with its own -m flags (see CMakeLists.txt).
 #include <cstdint>
 

@@ -1,22 +1,17 @@
 // Bounded K-means assignment: dispatch to the ISA-specific kernel
-// (kmeans_assign_isa.inc, yinyang_impl).
+// (kmeans_bounded_isa.inc, yinyang_impl).
 #include "cpu/kmeans_bounded.hpp"
 
 #include <stdexcept>
 
+#include "cpu/isa_dispatch.hpp"
 #include "cpu/kmeans_assign_isa.hpp"
 
 namespace cohortrec::cpu {
 
-int isa_level();
-
 int kmeans_group_lanes(int item_size) {
   if (item_size != 4 && item_size != 8) throw std::invalid_argument("item_size must be 4 or 8");
-  switch (isa_level()) {
-    case 2: return isa_avx512::vector_lanes(item_size);
-    case 1: return isa_avx2::vector_lanes(item_size);
-    default: return isa_generic::vector_lanes(item_size);
-  }
+  COHORTREC_ISA_DISPATCH(isa::vector_lanes(item_size));
 }
 
 template <typename T>
@@ -26,11 +21,7 @@ int64_t kmeans_assign_bounded(const DenseMatrix<T>& X, const T* C, int64_t k, co
   if (k < 1) throw std::invalid_argument("centers must hold at least one centre");
   if (X.n_rows > 0 && X.n_cols > 1 && X.col_stride != 1) throw std::invalid_argument("X must be C-contiguous");
   if (n_groups < 1) throw std::invalid_argument("n_groups must be >= 1");
-  switch (isa_level()) {
-    case 2: return isa_avx512::yinyang_dense(X, C, k, slots, n_groups, a, weights, n_distances, n_threads);
-    case 1: return isa_avx2::yinyang_dense(X, C, k, slots, n_groups, a, weights, n_distances, n_threads);
-    default: return isa_generic::yinyang_dense(X, C, k, slots, n_groups, a, weights, n_distances, n_threads);
-  }
+  COHORTREC_ISA_DISPATCH(isa::yinyang_dense(X, C, k, slots, n_groups, a, weights, n_distances, n_threads));
 }
 
 template int64_t kmeans_assign_bounded<float>(const DenseMatrix<float>&, const float*, int64_t, const int64_t*,

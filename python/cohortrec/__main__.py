@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cohortrec.cli._main import main
+from cohortrec.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -249,13 +249,16 @@ def check_sparse_structure(M: Any, name: str) -> None:
         _check_coo_structure(M, name)
 
 
-def as_csr(M: Any, name: str, dtype: Any | None = None) -> sp.csr_matrix:
+def as_csr(M: Any, name: str, dtype: Any | None = None, *, copy: bool = False) -> sp.csr_matrix:
     """A canonical CSR matrix (structure checked, sorted, summed duplicates, float data, finite).
 
     ``dtype`` (default: from the data) is applied *before* duplicates are
     summed, so they add up in the precision of the computation. Never
     modifies the caller's matrix: a copy is made when anything changes.
+    With ``copy=True`` the result shares no memory with ``M``, so the
+    caller may modify it in place.
     """
+    source = M
     if not sp.issparse(M):
         raise TypeError(
             f"{name} must be a scipy.sparse matrix or array (CSR preferred), got {type(M).__name__}"
@@ -277,7 +280,15 @@ def as_csr(M: Any, name: str, dtype: Any | None = None) -> sp.csr_matrix:
         M = M.copy()
         M.sum_duplicates()
     check_finite(M.data, name)
+    if copy and any(np.shares_memory(a, b) for a in (M.data, M.indices, M.indptr)
+                    for b in _arrays_of(source)):
+        M = M.copy()
     return M
+
+
+def _arrays_of(M: Any) -> list[np.ndarray]:
+    return [a for a in (getattr(M, n, None) for n in ("data", "indices", "indptr", "row", "col"))
+            if isinstance(a, np.ndarray)]
 
 
 def as_dense(X: Any, name: str, dtype: Any | None = None) -> np.ndarray:

@@ -185,14 +185,16 @@ class GroupDiscovery(BaseEstimator):
                 k, self.k_curve_ = choose_n_clusters(Z, self.k_range, random_state=seed, spherical=True)
             elif isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
                 raise ValueError(f"n_groups must be an integer >= 1 or 'auto', got {k!r}")
-            k = int(min(k, X.n_users))
+            if k > X.n_users:
+                raise ValueError(f"n_groups={k} is larger than the number of users ({X.n_users}); "
+                                 "give at most that many groups, or n_groups='auto'")
+            k = int(k)
             self.clusterer_ = KMeans(k, spherical=True, n_init=10, random_state=seed, device=self.device)
         else:
             self.clusterer_ = clone(self.clusterer)
         self.clusterer_.fit(Z)
         labels = np.asarray(self.clusterer_.labels_, dtype=np.int64)
-        if (labels < 0).any():  # DBSCAN noise: keep as its own group -1, centroids over real groups
-            pass
+        # DBSCAN noise (-1) stays its own group; centroids are over the real groups
         groups = np.unique(labels[labels >= 0])
         self.n_groups_ = int(groups.max() + 1) if groups.size else 0
         C = np.zeros((self.n_groups_, Z.shape[1]))
@@ -215,6 +217,7 @@ class GroupDiscovery(BaseEstimator):
 
     # --------------------------------------------------------------- assign
     def _align(self, X: Any) -> Interactions:
+        check_fitted(self, "labels_", "assigning or embedding new users")
         X = self._check_interactions(X, "new_interactions")
         train = self.interactions_
         if X.n_items == train.n_items and X.item_ids.equals(train.item_ids):
@@ -227,7 +230,6 @@ class GroupDiscovery(BaseEstimator):
 
     def transform(self, new_interactions: Any) -> np.ndarray:
         """Embeddings of new users (fold-in; no retraining)."""
-        check_fitted(self, "labels_")
         return self._embed(self._align(new_interactions), fit=False)
 
     def assign(self, new_interactions: Any) -> np.ndarray:

@@ -397,6 +397,9 @@ class Interactions:
                 rename[col] = canon
         ev = frame[list(rename)].rename(columns=rename)
         ev, report = clean_events(ev, negative=negative)
+        if len(ev) == 0:
+            raise ValueError(f"df has no valid event left after cleaning ({len(frame)} rows in); what each "
+                             f"step removed:\n{report.to_string(index=False)}")
         rows_report = [report]
         # fix vocabularies
         u_index, u_codes, dropped_u = _codes(ev["user_id"], user_ids)

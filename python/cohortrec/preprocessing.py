@@ -140,8 +140,7 @@ def clean_events(df: pd.DataFrame, *, negative: str = "drop") -> tuple[pd.DataFr
 
 
 def _check_csr(X: Any, name: str = "X") -> sp.csr_matrix:
-    M = as_csr(X, name)
-    X = M.copy() if M is X or M.data is getattr(X, "data", None) else M  # callers weight it in place
+    X = as_csr(X, name, copy=True)  # callers weight it in place
     if X.nnz and X.data.min() < 0:
         raise ValueError(f"{name} must be non-negative for weighting")
     return X

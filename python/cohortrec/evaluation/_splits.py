@@ -17,8 +17,7 @@ __all__ = ["UserHoldout", "leave_last_out", "random_holdout", "user_holdout"]
 def _as_csr(X: Any, name: str = "user_items") -> sp.csr_matrix:
     if not sp.issparse(X):
         raise TypeError(f"{name} must be a scipy.sparse matrix (users x items), got {type(X).__name__}")
-    M = as_csr(X, name, dtype=X.dtype)
-    M = M.copy() if M is X or M.data is getattr(X, "data", None) else M
+    M = as_csr(X, name, dtype=X.dtype, copy=True)
     M.eliminate_zeros()
     return M
 

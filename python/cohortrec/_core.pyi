@@ -1,0 +1,214 @@
+# Type stubs of the native module cohortrec._core, generated from the bindings with
+#   pybind11-stubgen cohortrec._core -o <dir> --numpy-array-remove-parameters
+# tests/test_architecture.py checks they list every function of the module.
+"""
+cohortrec CPU kernels (C++/OpenMP). Use cohortrec.ops, which validates inputs.
+"""
+from __future__ import annotations
+import numpy
+import numpy.typing
+import typing
+__all__: list[str] = ['cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores']
+def _set_isa(name: str) -> None:
+    """
+    Force an instruction set (tests/benchmarks); 'auto' resets.
+    """
+@typing.overload
+def cosine_topk(a_indptr: numpy.typing.NDArray[numpy.int64], a_indices: numpy.typing.NDArray[numpy.int32], a_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, b_indptr: numpy.typing.NDArray[numpy.int64] | None, b_indices: numpy.typing.NDArray[numpy.int32] | None, b_data: numpy.typing.NDArray[numpy.float32] | None, p: typing.SupportsInt | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsFloat | typing.SupportsIndex | None, exclude_self: bool, n_threads: typing.SupportsInt | typing.SupportsIndex, dense_min_density: typing.SupportsFloat | typing.SupportsIndex = -1.0) -> tuple:
+    """
+    Top-k cosine neighbours (CSR in, CSR arrays out). Pass None for B to use A. dense_min_density: columns of B at least this dense are multiplied densely (nonnegative data; < 0: cost model, > 1: never).
+    """
+@typing.overload
+def cosine_topk(a_indptr: numpy.typing.NDArray[numpy.int64], a_indices: numpy.typing.NDArray[numpy.int64], a_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, b_indptr: numpy.typing.NDArray[numpy.int64] | None, b_indices: numpy.typing.NDArray[numpy.int64] | None, b_data: numpy.typing.NDArray[numpy.float32] | None, p: typing.SupportsInt | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsFloat | typing.SupportsIndex | None, exclude_self: bool, n_threads: typing.SupportsInt | typing.SupportsIndex, dense_min_density: typing.SupportsFloat | typing.SupportsIndex = -1.0) -> tuple:
+    """
+    Top-k cosine neighbours (CSR in, CSR arrays out). Pass None for B to use A. dense_min_density: columns of B at least this dense are multiplied densely (nonnegative data; < 0: cost model, > 1: never).
+    """
+@typing.overload
+def cosine_topk(a_indptr: numpy.typing.NDArray[numpy.int64], a_indices: numpy.typing.NDArray[numpy.int32], a_data: numpy.typing.NDArray[numpy.float64], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, b_indptr: numpy.typing.NDArray[numpy.int64] | None, b_indices: numpy.typing.NDArray[numpy.int32] | None, b_data: numpy.typing.NDArray[numpy.float64] | None, p: typing.SupportsInt | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsFloat | typing.SupportsIndex | None, exclude_self: bool, n_threads: typing.SupportsInt | typing.SupportsIndex, dense_min_density: typing.SupportsFloat | typing.SupportsIndex = -1.0) -> tuple:
+    """
+    Top-k cosine neighbours (CSR in, CSR arrays out). Pass None for B to use A. dense_min_density: columns of B at least this dense are multiplied densely (nonnegative data; < 0: cost model, > 1: never).
+    """
+@typing.overload
+def cosine_topk(a_indptr: numpy.typing.NDArray[numpy.int64], a_indices: numpy.typing.NDArray[numpy.int64], a_data: numpy.typing.NDArray[numpy.float64], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, b_indptr: numpy.typing.NDArray[numpy.int64] | None, b_indices: numpy.typing.NDArray[numpy.int64] | None, b_data: numpy.typing.NDArray[numpy.float64] | None, p: typing.SupportsInt | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsFloat | typing.SupportsIndex | None, exclude_self: bool, n_threads: typing.SupportsInt | typing.SupportsIndex, dense_min_density: typing.SupportsFloat | typing.SupportsIndex = -1.0) -> tuple:
+    """
+    Top-k cosine neighbours (CSR in, CSR arrays out). Pass None for B to use A. dense_min_density: columns of B at least this dense are multiplied densely (nonnegative data; < 0: cost model, > 1: never).
+    """
+@typing.overload
+def dense_topn(scores: numpy.typing.NDArray[numpy.float32], keep: numpy.typing.NDArray[numpy.bool] | None, exclude_indptr: numpy.typing.NDArray[numpy.int64] | None, exclude_indices: numpy.typing.NDArray[numpy.int32] | None, items: numpy.typing.NDArray[numpy.int64], out: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Best n finite entries per row of a dense float32 matrix (into pre-filled (u, n) arrays).
+    """
+@typing.overload
+def dense_topn(scores: numpy.typing.NDArray[numpy.float32], keep: numpy.typing.NDArray[numpy.bool] | None, exclude_indptr: numpy.typing.NDArray[numpy.int64] | None, exclude_indices: numpy.typing.NDArray[numpy.int64] | None, items: numpy.typing.NDArray[numpy.int64], out: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Best n finite entries per row of a dense float32 matrix (into pre-filled (u, n) arrays).
+    """
+def isa() -> str:
+    """
+    Instruction set the dense kernels use.
+    """
+@typing.overload
+def item_counts(recs: numpy.typing.NDArray[numpy.int32], cuts: numpy.typing.NDArray[numpy.int64], n_items: typing.SupportsInt | typing.SupportsIndex, counts: numpy.typing.NDArray[numpy.int64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Occurrences of every item in column blocks [cuts[b], cuts[b+1]) of recs.
+    """
+@typing.overload
+def item_counts(recs: numpy.typing.NDArray[numpy.int64], cuts: numpy.typing.NDArray[numpy.int64], n_items: typing.SupportsInt | typing.SupportsIndex, counts: numpy.typing.NDArray[numpy.int64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Occurrences of every item in column blocks [cuts[b], cuts[b+1]) of recs.
+    """
+@typing.overload
+def kmeans_assign_bounded_dense(X: numpy.typing.NDArray[numpy.float32], centers: numpy.typing.NDArray[numpy.float32], slots: numpy.typing.NDArray[numpy.int64], shift: numpy.typing.NDArray[numpy.float64] | None, s_half: numpy.typing.NDArray[numpy.float64] | None, x_sq: numpy.typing.NDArray[numpy.float64], labels: numpy.typing.NDArray[numpy.int64], upper: numpy.typing.NDArray[numpy.float64], lower: numpy.typing.NDArray[numpy.float64], group_lower: numpy.typing.NDArray[numpy.float32], dcum: numpy.typing.NDArray[numpy.float64], sample_weight: numpy.typing.NDArray[numpy.float32] | None, sums: numpy.typing.NDArray[numpy.float64] | None, counts: numpy.typing.NDArray[numpy.float64] | None, members: numpy.typing.NDArray[numpy.int64] | None, rebuild_sums: bool, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[int, int]:
+    """
+    Bounded (Yinyang) assignment pass, in place; returns (n_moved, n_distances).
+    """
+@typing.overload
+def kmeans_assign_bounded_dense(X: numpy.typing.NDArray[numpy.float64], centers: numpy.typing.NDArray[numpy.float64], slots: numpy.typing.NDArray[numpy.int64], shift: numpy.typing.NDArray[numpy.float64] | None, s_half: numpy.typing.NDArray[numpy.float64] | None, x_sq: numpy.typing.NDArray[numpy.float64], labels: numpy.typing.NDArray[numpy.int64], upper: numpy.typing.NDArray[numpy.float64], lower: numpy.typing.NDArray[numpy.float64], group_lower: numpy.typing.NDArray[numpy.float32], dcum: numpy.typing.NDArray[numpy.float64], sample_weight: numpy.typing.NDArray[numpy.float64] | None, sums: numpy.typing.NDArray[numpy.float64] | None, counts: numpy.typing.NDArray[numpy.float64] | None, members: numpy.typing.NDArray[numpy.int64] | None, rebuild_sums: bool, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[int, int]:
+    """
+    Bounded (Yinyang) assignment pass, in place; returns (n_moved, n_distances).
+    """
+@typing.overload
+def kmeans_assign_csr(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, centers: numpy.typing.NDArray[numpy.float32], labels: numpy.typing.NDArray[numpy.int64], sq_dist: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+@typing.overload
+def kmeans_assign_csr(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, centers: numpy.typing.NDArray[numpy.float32], labels: numpy.typing.NDArray[numpy.int64], sq_dist: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+@typing.overload
+def kmeans_assign_csr(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float64], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, centers: numpy.typing.NDArray[numpy.float64], labels: numpy.typing.NDArray[numpy.int64], sq_dist: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+@typing.overload
+def kmeans_assign_csr(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float64], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, centers: numpy.typing.NDArray[numpy.float64], labels: numpy.typing.NDArray[numpy.int64], sq_dist: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+@typing.overload
+def kmeans_assign_dense(X: numpy.typing.NDArray[numpy.float32], centers: numpy.typing.NDArray[numpy.float32], labels: numpy.typing.NDArray[numpy.int64], sq_dist: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Nearest centre of every row of a strided 2-D X.
+    """
+@typing.overload
+def kmeans_assign_dense(X: numpy.typing.NDArray[numpy.float64], centers: numpy.typing.NDArray[numpy.float64], labels: numpy.typing.NDArray[numpy.int64], sq_dist: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Nearest centre of every row of a strided 2-D X.
+    """
+def kmeans_group_lanes(item_size: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    Centres per group of the bounded K-means assignment (SIMD lanes).
+    """
+@typing.overload
+def kmeans_step_dense(X: numpy.typing.NDArray[numpy.float32], centers: numpy.typing.NDArray[numpy.float32], sample_weight: numpy.typing.NDArray[numpy.float32] | None, labels: numpy.typing.NDArray[numpy.int64], sq_dist: numpy.typing.NDArray[numpy.float32], sums: numpy.typing.NDArray[numpy.float32], counts: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    One Lloyd iteration (assign + update) in one pass over a strided 2-D X.
+    """
+@typing.overload
+def kmeans_step_dense(X: numpy.typing.NDArray[numpy.float64], centers: numpy.typing.NDArray[numpy.float64], sample_weight: numpy.typing.NDArray[numpy.float64] | None, labels: numpy.typing.NDArray[numpy.int64], sq_dist: numpy.typing.NDArray[numpy.float64], sums: numpy.typing.NDArray[numpy.float64], counts: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    One Lloyd iteration (assign + update) in one pass over a strided 2-D X.
+    """
+@typing.overload
+def kmeans_update_csr(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, labels: numpy.typing.NDArray[numpy.int64], n_clusters: typing.SupportsInt | typing.SupportsIndex, sample_weight: numpy.typing.NDArray[numpy.float32] | None, sums: numpy.typing.NDArray[numpy.float32], counts: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+@typing.overload
+def kmeans_update_csr(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, labels: numpy.typing.NDArray[numpy.int64], n_clusters: typing.SupportsInt | typing.SupportsIndex, sample_weight: numpy.typing.NDArray[numpy.float32] | None, sums: numpy.typing.NDArray[numpy.float32], counts: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+@typing.overload
+def kmeans_update_csr(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float64], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, labels: numpy.typing.NDArray[numpy.int64], n_clusters: typing.SupportsInt | typing.SupportsIndex, sample_weight: numpy.typing.NDArray[numpy.float64] | None, sums: numpy.typing.NDArray[numpy.float64], counts: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+@typing.overload
+def kmeans_update_csr(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float64], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, labels: numpy.typing.NDArray[numpy.int64], n_clusters: typing.SupportsInt | typing.SupportsIndex, sample_weight: numpy.typing.NDArray[numpy.float64] | None, sums: numpy.typing.NDArray[numpy.float64], counts: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+@typing.overload
+def kmeans_update_dense(X: numpy.typing.NDArray[numpy.float32], labels: numpy.typing.NDArray[numpy.int64], n_clusters: typing.SupportsInt | typing.SupportsIndex, sample_weight: numpy.typing.NDArray[numpy.float32] | None, sums: numpy.typing.NDArray[numpy.float32], counts: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+@typing.overload
+def kmeans_update_dense(X: numpy.typing.NDArray[numpy.float64], labels: numpy.typing.NDArray[numpy.int64], n_clusters: typing.SupportsInt | typing.SupportsIndex, sample_weight: numpy.typing.NDArray[numpy.float64] | None, sums: numpy.typing.NDArray[numpy.float64], counts: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    ...
+@typing.overload
+def kmeanspp_trials_dense(X: numpy.typing.NDArray[numpy.float32], cand: numpy.typing.NDArray[numpy.float64], closest: numpy.typing.NDArray[numpy.float64], sample_weight: numpy.typing.NDArray[numpy.float32] | None, pot: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    k-means++: potential sum_i w_i min(closest_i, ||x_i - cand_t||^2) of each candidate.
+    """
+@typing.overload
+def kmeanspp_trials_dense(X: numpy.typing.NDArray[numpy.float64], cand: numpy.typing.NDArray[numpy.float64], closest: numpy.typing.NDArray[numpy.float64], sample_weight: numpy.typing.NDArray[numpy.float64] | None, pot: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    k-means++: potential sum_i w_i min(closest_i, ||x_i - cand_t||^2) of each candidate.
+    """
+@typing.overload
+def kmeanspp_update_dense(X: numpy.typing.NDArray[numpy.float32], c: numpy.typing.NDArray[numpy.float64], closest: numpy.typing.NDArray[numpy.float64], sample_weight: numpy.typing.NDArray[numpy.float32] | None, cum: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    k-means++: fold a new centre into closest (in place) and write the prefix sums of w * closest.
+    """
+@typing.overload
+def kmeanspp_update_dense(X: numpy.typing.NDArray[numpy.float64], c: numpy.typing.NDArray[numpy.float64], closest: numpy.typing.NDArray[numpy.float64], sample_weight: numpy.typing.NDArray[numpy.float64] | None, cum: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    k-means++: fold a new centre into closest (in place) and write the prefix sums of w * closest.
+    """
+@typing.overload
+def ranked_topn(order: numpy.typing.NDArray[numpy.int64], exclude_indptr: numpy.typing.NDArray[numpy.int64], exclude_indices: numpy.typing.NDArray[numpy.int32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_items: typing.SupportsInt | typing.SupportsIndex, items: numpy.typing.NDArray[numpy.int64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    First n ids of a global ranking per row, skipping the row's excluded items (into pre-filled (u, n) items).
+    """
+@typing.overload
+def ranked_topn(order: numpy.typing.NDArray[numpy.int64], exclude_indptr: numpy.typing.NDArray[numpy.int64], exclude_indices: numpy.typing.NDArray[numpy.int64], n_rows: typing.SupportsInt | typing.SupportsIndex, n_items: typing.SupportsInt | typing.SupportsIndex, items: numpy.typing.NDArray[numpy.int64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    First n ids of a global ranking per row, skipping the row's excluded items (into pre-filled (u, n) items).
+    """
+@typing.overload
+def ranking_hit_stats(recs: numpy.typing.NDArray[numpy.int32], rows: numpy.typing.NDArray[numpy.int64], test_indptr: numpy.typing.NDArray[numpy.int64], test_indices: numpy.typing.NDArray[numpy.int32], n_items: typing.SupportsInt | typing.SupportsIndex, ks: numpy.typing.NDArray[numpy.int64], disc: numpy.typing.NDArray[numpy.float64], n_hits: numpy.typing.NDArray[numpy.float64], dcg: numpy.typing.NDArray[numpy.float64], ap: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Per-user hits, DCG and AP sums at increasing cut-offs ks (into (len(ks), u) float64 arrays).
+    """
+@typing.overload
+def ranking_hit_stats(recs: numpy.typing.NDArray[numpy.int32], rows: numpy.typing.NDArray[numpy.int64], test_indptr: numpy.typing.NDArray[numpy.int64], test_indices: numpy.typing.NDArray[numpy.int64], n_items: typing.SupportsInt | typing.SupportsIndex, ks: numpy.typing.NDArray[numpy.int64], disc: numpy.typing.NDArray[numpy.float64], n_hits: numpy.typing.NDArray[numpy.float64], dcg: numpy.typing.NDArray[numpy.float64], ap: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Per-user hits, DCG and AP sums at increasing cut-offs ks (into (len(ks), u) float64 arrays).
+    """
+@typing.overload
+def ranking_hit_stats(recs: numpy.typing.NDArray[numpy.int64], rows: numpy.typing.NDArray[numpy.int64], test_indptr: numpy.typing.NDArray[numpy.int64], test_indices: numpy.typing.NDArray[numpy.int32], n_items: typing.SupportsInt | typing.SupportsIndex, ks: numpy.typing.NDArray[numpy.int64], disc: numpy.typing.NDArray[numpy.float64], n_hits: numpy.typing.NDArray[numpy.float64], dcg: numpy.typing.NDArray[numpy.float64], ap: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Per-user hits, DCG and AP sums at increasing cut-offs ks (into (len(ks), u) float64 arrays).
+    """
+@typing.overload
+def ranking_hit_stats(recs: numpy.typing.NDArray[numpy.int64], rows: numpy.typing.NDArray[numpy.int64], test_indptr: numpy.typing.NDArray[numpy.int64], test_indices: numpy.typing.NDArray[numpy.int64], n_items: typing.SupportsInt | typing.SupportsIndex, ks: numpy.typing.NDArray[numpy.int64], disc: numpy.typing.NDArray[numpy.float64], n_hits: numpy.typing.NDArray[numpy.float64], dcg: numpy.typing.NDArray[numpy.float64], ap: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Per-user hits, DCG and AP sums at increasing cut-offs ks (into (len(ks), u) float64 arrays).
+    """
+@typing.overload
+def ranking_hits(recs: numpy.typing.NDArray[numpy.int32], rows: numpy.typing.NDArray[numpy.int64], test_indptr: numpy.typing.NDArray[numpy.int64], test_indices: numpy.typing.NDArray[numpy.int32], n_items: typing.SupportsInt | typing.SupportsIndex, hits: numpy.typing.NDArray[numpy.bool], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    hits[r, q] = recs[r, q] is stored in test row rows[r] (into a pre-allocated bool (u, K) array).
+    """
+@typing.overload
+def ranking_hits(recs: numpy.typing.NDArray[numpy.int32], rows: numpy.typing.NDArray[numpy.int64], test_indptr: numpy.typing.NDArray[numpy.int64], test_indices: numpy.typing.NDArray[numpy.int64], n_items: typing.SupportsInt | typing.SupportsIndex, hits: numpy.typing.NDArray[numpy.bool], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    hits[r, q] = recs[r, q] is stored in test row rows[r] (into a pre-allocated bool (u, K) array).
+    """
+@typing.overload
+def ranking_hits(recs: numpy.typing.NDArray[numpy.int64], rows: numpy.typing.NDArray[numpy.int64], test_indptr: numpy.typing.NDArray[numpy.int64], test_indices: numpy.typing.NDArray[numpy.int32], n_items: typing.SupportsInt | typing.SupportsIndex, hits: numpy.typing.NDArray[numpy.bool], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    hits[r, q] = recs[r, q] is stored in test row rows[r] (into a pre-allocated bool (u, K) array).
+    """
+@typing.overload
+def ranking_hits(recs: numpy.typing.NDArray[numpy.int64], rows: numpy.typing.NDArray[numpy.int64], test_indptr: numpy.typing.NDArray[numpy.int64], test_indices: numpy.typing.NDArray[numpy.int64], n_items: typing.SupportsInt | typing.SupportsIndex, hits: numpy.typing.NDArray[numpy.bool], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    hits[r, q] = recs[r, q] is stored in test row rows[r] (into a pre-allocated bool (u, K) array).
+    """
+@typing.overload
+def topk_scores(w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int32], w_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_inner: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64], r_indices: numpy.typing.NDArray[numpy.int32], r_data: numpy.typing.NDArray[numpy.float32], n_items: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64] | None, e_indices: numpy.typing.NDArray[numpy.int32] | None, items: numpy.typing.NDArray[numpy.int64], scores: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Top-n of W @ R per row into pre-filled (u, n) arrays.
+    """
+@typing.overload
+def topk_scores(w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int64], w_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_inner: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64], r_indices: numpy.typing.NDArray[numpy.int64], r_data: numpy.typing.NDArray[numpy.float32], n_items: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64] | None, e_indices: numpy.typing.NDArray[numpy.int64] | None, items: numpy.typing.NDArray[numpy.int64], scores: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Top-n of W @ R per row into pre-filled (u, n) arrays.
+    """
+@typing.overload
+def topk_scores(w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int32], w_data: numpy.typing.NDArray[numpy.float64], n_rows: typing.SupportsInt | typing.SupportsIndex, n_inner: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64], r_indices: numpy.typing.NDArray[numpy.int32], r_data: numpy.typing.NDArray[numpy.float64], n_items: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64] | None, e_indices: numpy.typing.NDArray[numpy.int32] | None, items: numpy.typing.NDArray[numpy.int64], scores: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Top-n of W @ R per row into pre-filled (u, n) arrays.
+    """
+@typing.overload
+def topk_scores(w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int64], w_data: numpy.typing.NDArray[numpy.float64], n_rows: typing.SupportsInt | typing.SupportsIndex, n_inner: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64], r_indices: numpy.typing.NDArray[numpy.int64], r_data: numpy.typing.NDArray[numpy.float64], n_items: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64] | None, e_indices: numpy.typing.NDArray[numpy.int64] | None, items: numpy.typing.NDArray[numpy.int64], scores: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Top-n of W @ R per row into pre-filled (u, n) arrays.
+    """
+has_openmp: bool = True
