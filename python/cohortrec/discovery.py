@@ -28,11 +28,14 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from cohortrec._errors import check_fitted
+from cohortrec._io import check_header, csr_from_arrays, csr_to_arrays, read_json, read_npz, require, write_npz
 from cohortrec._validation import l2_normalize_rows
 
 from cohortrec.interactions import Interactions
 
 __all__ = ["GroupDiscovery"]
+
+_FORMAT = 2  # 2: the SVD encoder file carries its own header (format 1 kept its settings here)
 
 
 def _onehot(labels: np.ndarray, k: int) -> sp.csr_matrix:
@@ -340,22 +343,13 @@ class GroupDiscovery(BaseEstimator):
             arrays[name] = arr
             ids[name] = kind
         if include_data:
-            M = X.matrix
-            arrays.update({"embeddings": np.asarray(self.embeddings_), "matrix.data": M.data,
-                           "matrix.indices": M.indices, "matrix.indptr": M.indptr,
-                           "matrix.shape": np.asarray(M.shape, dtype=np.int64)})
+            arrays["embeddings"] = np.asarray(self.embeddings_)
+            arrays.update(csr_to_arrays("matrix", X.matrix))
         if self.text_encoder is not None:
             arrays["item_text_vectors"] = np.asarray(self.item_text_vectors_)
         for old in ("encoder.npz", "encoder.safetensors"):
             (out / old).unlink(missing_ok=True)
-        if enc_kind == "svd":
-            enc_arrays = {"components": enc.components_, "singular_values": enc.singular_values_,
-                          "n_items": np.asarray(enc.n_items_, dtype=np.int64)}
-            if getattr(enc, "idf_", None) is not None:
-                enc_arrays["idf"] = enc.idf_
-            np.savez(out / "encoder.npz", **enc_arrays)
-        else:
-            enc.save(out / "encoder.safetensors")
+        enc.save(out / ("encoder.npz" if enc_kind == "svd" else "encoder.safetensors"))
         text = None
         if self.text_encoder is not None:
             te = self.text_encoder_
@@ -367,7 +361,7 @@ class GroupDiscovery(BaseEstimator):
             if keep:
                 items = {c: [_text_or_list(v) for v in X.items[c]] for c in keep}
         meta = {
-            "format": 1,
+            "format": _FORMAT,
             "class": "GroupDiscovery",
             "params": {
                 "encoder": self.encoder if isinstance(self.encoder, str) else None,
@@ -379,8 +373,6 @@ class GroupDiscovery(BaseEstimator):
                 "device": self.device,
             },
             "encoder_kind": enc_kind,
-            "encoder_params": {k: _jsonable(v) for k, v in enc.get_params().items()
-                               if k not in ("device", "verbose")} if enc_kind == "svd" else None,
             "text_encoder": text,
             "n_groups_": int(self.n_groups_),
             "include_data": bool(include_data),
@@ -388,7 +380,7 @@ class GroupDiscovery(BaseEstimator):
             "items": items,
             "k_curve": None if self.k_curve_ is None else json.loads(self.k_curve_.to_json(orient="records")),
         }
-        np.savez(out / "arrays.npz", **arrays)
+        write_npz(out / "arrays.npz", arrays)
         (out / "discovery.json").write_text(json.dumps(meta, indent=1))
         return out
 
@@ -413,28 +405,32 @@ class GroupDiscovery(BaseEstimator):
         meta_file = folder / "discovery.json"
         if not meta_file.is_file():
             raise FileNotFoundError(f"{str(folder)!r} holds no saved GroupDiscovery (expected {str(meta_file)!r})")
-        meta = json.loads(meta_file.read_text())
-        if meta.get("class") != "GroupDiscovery" or meta.get("format") != 1:
-            raise ValueError(f"{str(meta_file)!r} is not a GroupDiscovery file of a supported format")
-        p = meta["params"]
-        model = cls(encoder=p["encoder"] or "svd", n_groups=p["n_groups"], k_range=tuple(p["k_range"]),
-                    text_weight=p["text_weight"], min_group_size=p["min_group_size"],
-                    random_state=p["random_state"], device=device)
-        with np.load(folder / "arrays.npz", allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-        if meta["encoder_kind"] == "svd":
+        meta = read_json(meta_file, "GroupDiscovery file")
+        check_header(meta, classes="GroupDiscovery", version=_FORMAT, path=meta_file, what="GroupDiscovery file")
+        try:
+            p = meta["params"]
+            model = cls(encoder=p["encoder"] or "svd", n_groups=p["n_groups"], k_range=tuple(p["k_range"]),
+                        text_weight=p["text_weight"], min_group_size=p["min_group_size"],
+                        random_state=p["random_state"], device=device)
+            enc_kind, n_groups_, id_kinds = meta["encoder_kind"], int(meta["n_groups_"]), meta["ids"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"GroupDiscovery file {str(meta_file)!r} has an invalid header: {exc!r}") from None
+        arrays_file = folder / "arrays.npz"
+        _, arrays = read_npz(arrays_file, "GroupDiscovery arrays")
+        require(arrays, {"labels": 1, "centroids": 2, "user_ids": 1, "item_ids": 1}, arrays_file)
+        if enc_kind == "svd":
             from cohortrec.encoders import SVDEncoder  # noqa: PLC0415
 
-            enc = SVDEncoder(**meta["encoder_params"])
-            with np.load(folder / "encoder.npz", allow_pickle=False) as data:
-                enc.components_ = data["components"]
-                enc.singular_values_ = data["singular_values"]
-                enc.n_items_ = int(data["n_items"])
-                enc.idf_ = data["idf"] if "idf" in data.files else None
-        else:
+            if "encoder_params" in meta:  # format 1
+                enc = SVDEncoder._load_v1(folder / "encoder.npz", meta["encoder_params"])
+            else:
+                enc = SVDEncoder.load(folder / "encoder.npz")
+        elif enc_kind == "interaction":
             from cohortrec.encoders import InteractionEncoder  # noqa: PLC0415
 
             enc = InteractionEncoder.load(folder / "encoder.safetensors", device=device)
+        else:
+            raise ValueError(f"GroupDiscovery file {str(meta_file)!r} names an unknown encoder {enc_kind!r}")
         if p["encoder"] is None:
             model.encoder = enc
         model.encoder_ = enc
@@ -445,15 +441,16 @@ class GroupDiscovery(BaseEstimator):
                                                 for k, v in meta["text_encoder"].items()})
             model.text_encoder_ = model.text_encoder
             model.item_text_vectors_ = arrays["item_text_vectors"]
-        user_ids = _ids_from_array(arrays["user_ids"], meta["ids"]["user_ids"])
-        item_ids = _ids_from_array(arrays["item_ids"], meta["ids"]["item_ids"])
+        user_ids = _ids_from_array(arrays["user_ids"], id_kinds.get("user_ids"))
+        item_ids = _ids_from_array(arrays["item_ids"], id_kinds.get("item_ids"))
         items = None
         if meta.get("items"):
             items = pd.DataFrame(meta["items"], index=item_ids)
         if "matrix.data" in arrays:
-            shape = tuple(int(s) for s in arrays["matrix.shape"])
-            M = sp.csr_matrix((arrays["matrix.data"], arrays["matrix.indices"], arrays["matrix.indptr"]),
-                              shape=shape)
+            M = csr_from_arrays(arrays, "matrix", arrays_file)
+            if M.shape != (len(user_ids), len(item_ids)):
+                raise ValueError(f"{str(arrays_file)!r} is inconsistent: matrix of shape {M.shape} for "
+                                 f"{len(user_ids)} users and {len(item_ids)} items")
             model.interactions_ = Interactions(M, user_ids, item_ids, items=items)
             model.embeddings_ = arrays["embeddings"]
         else:  # no training data: only the item vocabulary (what assign needs)
@@ -463,7 +460,8 @@ class GroupDiscovery(BaseEstimator):
         model.user_ids_ = user_ids
         model.labels_ = arrays["labels"]
         model.centroids_ = arrays["centroids"]
-        model.n_groups_ = int(meta["n_groups_"])
+        model.n_groups_ = n_groups_
+        _check_loaded_arrays(model, arrays_file)
         model.clusterer_ = None
         model.k_curve_ = None if meta.get("k_curve") is None else pd.DataFrame(meta["k_curve"])
         model._features = None
@@ -634,6 +632,24 @@ class GroupDiscovery(BaseEstimator):
         score = tfn * idf
         vocab = np.asarray(cv.get_feature_names_out())
         return [list(vocab[np.argsort(-score[g])[:top_n]]) for g in range(k)]
+
+
+def _check_loaded_arrays(model: GroupDiscovery, path: Path) -> None:
+    """The loaded labels, centroids and embeddings agree with each other (checked at load, not at use)."""
+    n, k = len(model.user_ids_), model.n_groups_
+    lab, C = model.labels_, model.centroids_
+    problems = []
+    if lab.shape != (n,) or lab.dtype.kind not in "iu":
+        problems.append(f"labels of shape {lab.shape} and dtype {lab.dtype} for {n} users")
+    elif n and (int(lab.min()) < -1 or int(lab.max()) >= k):
+        problems.append(f"labels outside [-1, {k})")
+    if C.shape[0] != k or not np.isfinite(C).all():
+        problems.append(f"centroids of shape {C.shape} (or non-finite) for {k} groups")
+    Z = model.embeddings_
+    if Z is not None and (Z.ndim != 2 or Z.shape != (n, C.shape[1])):
+        problems.append(f"embeddings of shape {Z.shape}, expected ({n}, {C.shape[1]})")
+    if problems:
+        raise ValueError(f"{str(path)!r} is inconsistent: " + "; ".join(problems))
 
 
 def _jsonable(v: Any) -> Any:

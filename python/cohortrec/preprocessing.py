@@ -153,6 +153,22 @@ def _matrix_of(X: Any) -> sp.csr_matrix:
 _SCHEMES = ("none", "binary", "log1p", "tfidf", "bm25")
 
 
+def item_idf(X: sp.csr_matrix, scheme: str) -> np.ndarray:
+    """Inverse document frequency of every item (column) of a users x items matrix.
+
+    ``"tfidf"``: ``log((1 + n_users) / (1 + df)) + 1`` (scikit-learn's smooth
+    idf); ``"bm25"``: ``log(1 + (n - df + 0.5) / (df + 0.5))`` (Okapi BM25).
+    ``df`` counts the users with a stored entry for the item.
+    """
+    n = X.shape[0]
+    df = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float64)
+    if scheme == "tfidf":
+        return np.log((1.0 + n) / (1.0 + df)) + 1.0
+    if scheme == "bm25":
+        return np.log1p((n - df + 0.5) / (df + 0.5))
+    raise ValueError(f"scheme must be 'tfidf' or 'bm25', got {scheme!r}")
+
+
 def weight(X: Any, scheme: str = "log1p", *, k1: float = 1.2, b: float = 0.75) -> sp.csr_matrix:
     """Reweight interaction strengths.
 
@@ -190,15 +206,14 @@ def weight(X: Any, scheme: str = "log1p", *, k1: float = 1.2, b: float = 0.75) -
     if scheme == "log1p":
         np.log1p(X.data, out=X.data)
         return X
-    df = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float64)
     if scheme == "tfidf":
-        idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+        idf = item_idf(X, "tfidf")
         np.log1p(X.data, out=X.data)
         X.data *= idf[X.indices].astype(X.dtype)
         return X
     if not (k1 >= 0 and 0 <= b <= 1):
         raise ValueError(f"bm25 needs k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
-    idf = np.log1p((n - df + 0.5) / (df + 0.5))
+    idf = item_idf(X, "bm25")
     length = np.asarray(X.sum(axis=1)).ravel()
     avg = length.mean() if n and length.mean() > 0 else 1.0
     norm = k1 * (1.0 - b + b * length / avg)

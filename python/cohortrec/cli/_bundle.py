@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cohortrec._io import read_json
 from cohortrec.cli._common import CLIError
 
 __all__ = ["FORMAT", "Bundle", "load_bundle", "save_bundle"]
@@ -108,17 +109,25 @@ def load_bundle(path: str | Path, *, device: str = "auto", with_discovery: bool 
     if not (folder / "meta.json").is_file():
         raise CLIError(f"--model {str(path)!r} holds no cohortrec model (expected {str(p / 'model' / 'meta.json')!r}; "
                        "run 'cohortrec discover --out DIR' first)")
-    meta = json.loads((folder / "meta.json").read_text())
-    if meta.get("format") != FORMAT:
-        raise CLIError(f"--model {str(path)!r}: unsupported model format {meta.get('format')!r}")
-    rec = GroupRecommender.load(folder / "recommender.npz")
-    disc = None
-    if with_discovery:
-        from cohortrec.discovery import GroupDiscovery  # noqa: PLC0415
+    try:
+        meta = read_json(folder / "meta.json", "model file")
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"unsupported model format {meta.get('format')!r} (this cohortrec reads {FORMAT})")
+        rec = GroupRecommender.load(folder / "recommender.npz")
+        disc = None
+        if with_discovery:
+            from cohortrec.discovery import GroupDiscovery  # noqa: PLC0415
 
-        disc = GroupDiscovery.load(folder / "discovery", device=device)
-    users = pd.read_parquet(folder / "users.parquet")
-    items = pd.read_parquet(folder / "items.parquet")
+            disc = GroupDiscovery.load(folder / "discovery", device=device)
+        users = pd.read_parquet(folder / "users.parquet")
+        items = pd.read_parquet(folder / "items.parquet")
+        if "user_id" not in users.columns or "item_id" not in items.columns:
+            raise ValueError("users.parquet / items.parquet lack their id columns")
+        if len(users) != rec.user_items_.shape[0] or len(items) != rec.user_items_.shape[1]:
+            raise ValueError(f"users.parquet / items.parquet list {len(users)} users and {len(items)} items, "
+                             f"but the recommender holds {rec.user_items_.shape}")
+    except (ValueError, TypeError, OSError) as exc:  # damaged or mismatched files (pyarrow's errors are ValueErrors)
+        raise CLIError(f"--model {str(path)!r}: {exc}") from None
     X = rec.user_items_
     pop = np.bincount(sp.csr_matrix(X).indices, minlength=X.shape[1]).astype(np.float64)
     titles = items["title"].to_numpy(dtype=object) if "title" in items.columns else None

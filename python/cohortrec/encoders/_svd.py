@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -10,10 +11,11 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import randomized_svd
 from cohortrec._errors import check_fitted
+from cohortrec._io import check_header, read_npz, require, write_npz
 
 from cohortrec.encoders._base import as_matrix, check_n_items
 from cohortrec._validation import l2_normalize_rows
-from cohortrec.preprocessing import normalize, weight
+from cohortrec.preprocessing import item_idf, normalize, weight
 
 __all__ = ["SVDEncoder"]
 
@@ -57,12 +59,7 @@ class SVDEncoder(TransformerMixin, BaseEstimator):
     def _weighted(self, M: sp.csr_matrix, fit: bool) -> sp.csr_matrix:
         if self.weighting in ("tfidf", "bm25"):
             if fit:
-                df = np.bincount(M.indices, minlength=M.shape[1]).astype(np.float64)
-                n = M.shape[0]
-                if self.weighting == "tfidf":
-                    self.idf_ = np.log((1.0 + n) / (1.0 + df)) + 1.0
-                else:
-                    self.idf_ = np.log1p((n - df + 0.5) / (df + 0.5))
+                self.idf_ = item_idf(M, self.weighting)
             W = weight(M, "log1p")
             W.data *= self.idf_[W.indices].astype(W.dtype)
         else:
@@ -99,3 +96,52 @@ class SVDEncoder(TransformerMixin, BaseEstimator):
         check_n_items(M, self.n_items_)
         Z = np.asarray(self._weighted(M, fit=False) @ self.components_.T)
         return l2_normalize_rows(Z) if self.normalize else Z
+
+    # ---------------------------------------------------------- persistence
+    _FORMAT = 1
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the settings and fitted factors to the ``.npz`` file ``path`` (no pickle)."""
+        check_fitted(self, "components_")
+        arrays = {"components": self.components_, "singular_values": self.singular_values_}
+        if getattr(self, "idf_", None) is not None:
+            arrays["idf"] = self.idf_
+        params = {k: v for k, v in self.get_params().items() if k != "random_state"}
+        if isinstance(self.random_state, (int, type(None))):
+            params["random_state"] = self.random_state
+        meta = {"format": self._FORMAT, "class": "SVDEncoder", "params": params, "n_items": int(self.n_items_)}
+        write_npz(path, arrays, meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SVDEncoder:
+        """Read an encoder written by :meth:`save`; ``ValueError`` naming the file if it is damaged."""
+        meta, arrays = read_npz(path, "encoder file")
+        check_header(meta, classes="SVDEncoder", version=cls._FORMAT, path=path, what="encoder file")
+        return cls._from_arrays(path, meta, arrays)
+
+    @classmethod
+    def _load_v1(cls, path: str | os.PathLike[str], params: dict[str, Any]) -> SVDEncoder:
+        """An encoder.npz of GroupDiscovery format 1: bare arrays, the settings kept by the caller."""
+        _, arrays = read_npz(path, "encoder file")
+        require(arrays, {"n_items": 0}, path, "encoder file")
+        return cls._from_arrays(path, {"params": params, "n_items": int(arrays["n_items"])}, arrays)
+
+    @classmethod
+    def _from_arrays(cls, path: str | os.PathLike[str], meta: dict[str, Any],
+                     arrays: dict[str, np.ndarray]) -> SVDEncoder:
+        require(arrays, {"components": 2, "singular_values": 1}, path, "encoder file")
+        try:
+            enc = cls(**meta["params"])
+            n_items = int(meta["n_items"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"encoder file {os.fspath(path)!r} has an invalid header: {exc!r}") from None
+        C, S = arrays["components"], arrays["singular_values"]
+        idf = arrays.get("idf")
+        if C.shape[1] != n_items or S.shape != (C.shape[0],) or (idf is not None and idf.shape != (n_items,)):
+            raise ValueError(f"encoder file {os.fspath(path)!r} is inconsistent: components {C.shape}, "
+                             f"singular values {S.shape}, idf {None if idf is None else idf.shape}, "
+                             f"{n_items} items")
+        if not (np.isfinite(C).all() and np.isfinite(S).all()):
+            raise ValueError(f"encoder file {os.fspath(path)!r} holds NaN or infinite factors")
+        enc.components_, enc.singular_values_, enc.idf_, enc.n_items_ = C, S, idf, n_items
+        return enc

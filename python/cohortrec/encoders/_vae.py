@@ -382,11 +382,14 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
             except Exception:
                 raise ValueError(f"{path} is not an InteractionEncoder file ({exc})") from None
             meta, state = json.loads(blob["config"]), blob["state"]
-        n_items = meta.pop("n_items_")
-        enc = cls(**meta, device=device)
-        enc._device = _resolve_device(device)
-        net = _build(n_items, enc.hidden, int(enc.n_components), enc.model == "vae")
-        net.load_state_dict(state)
+        try:
+            n_items = int(meta.pop("n_items_"))
+            enc = cls(**meta, device=device)
+            enc._device = _resolve_device(device)
+            net = _build(n_items, enc.hidden, int(enc.n_components), enc.model == "vae")
+            net.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # torch: size mismatch, missing keys
+            raise ValueError(f"{path} is an inconsistent InteractionEncoder file: {exc}") from None
         enc.model_ = net.to(enc._device).eval()
         enc.n_items_ = n_items
         enc.history_ = []

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from cohortrec import ops
 from cohortrec._errors import NotFittedError
+from cohortrec._io import check_header, csr_from_arrays, csr_to_arrays, read_npz, require, write_npz
 from cohortrec._validation import check_int, check_sparse_structure, l2_normalize_rows
 from cohortrec.ops import resolve_device, resolve_threads
 
@@ -529,23 +530,18 @@ class RecommenderBase(ABC):
             if value is None:
                 kinds[name] = "none"
             elif sp.issparse(value):
-                M = sp.csr_matrix(value)
                 kinds[name] = "csr"
-                arrays[f"{name}.data"] = M.data
-                arrays[f"{name}.indices"] = M.indices
-                arrays[f"{name}.indptr"] = M.indptr
-                arrays[f"{name}.shape"] = np.asarray(M.shape, dtype=np.int64)
+                arrays.update(csr_to_arrays(name, value))
             else:
                 kinds[name] = "array"
                 arrays[name] = np.asarray(value)
         meta = {"format": _FORMAT_VERSION, "class": type(self).__name__,
                 "params": self._json_params(), "state": kinds, "extra": self._extra_meta()}
-        arrays["__meta__"] = np.asarray(json.dumps(meta))
         if isinstance(file, (str, os.PathLike)):
             file = os.fspath(file)
             if not file.endswith(".npz"):
                 file += ".npz"
-        np.savez(file, **arrays)
+        write_npz(file, arrays, meta)
 
     def _json_params(self) -> dict[str, Any]:
         """The parameters as saved (JSON-serialisable)."""
@@ -577,29 +573,49 @@ class RecommenderBase(ABC):
             file = os.fspath(file)
             if not file.endswith(".npz") and not os.path.exists(file):
                 file += ".npz"
-        with np.load(file, allow_pickle=False) as data:
-            if "__meta__" not in data:
-                raise ValueError("not a cohortrec model file (no __meta__ entry)")
-            meta = json.loads(str(data["__meta__"]))
-            if meta.get("format") != _FORMAT_VERSION:
-                raise ValueError(f"unsupported model file format {meta.get('format')!r}")
-            klass = _REGISTRY.get(meta["class"])
-            if klass is None or not issubclass(klass, cls):
-                raise TypeError(f"the file holds a {meta['class']}, which is not a {cls.__name__}")
+        meta, data = read_npz(file)
+        kind = check_header(meta, classes=tuple(_REGISTRY), version=_FORMAT_VERSION, path=file)
+        klass = _REGISTRY[kind]
+        if not issubclass(klass, cls):
+            raise TypeError(f"the file holds a {kind}, which is not a {cls.__name__}")
+        try:
             model = klass(**meta["params"])
-            for name, kind in meta["state"].items():
-                if kind == "none":
-                    value = None
-                elif kind == "csr":
-                    shape = tuple(int(s) for s in data[f"{name}.shape"])
-                    value = sp.csr_matrix((data[f"{name}.data"], data[f"{name}.indices"],
-                                           data[f"{name}.indptr"]), shape=shape)
-                else:
-                    value = data[name]
-                setattr(model, name, value)
-            model._set_extra_meta(meta.get("extra", {}))
+            state = dict(meta["state"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"model file {file!r} has an invalid header: {exc!r}") from None
+        for name, kind_ in state.items():
+            if name not in klass._state_names:
+                raise ValueError(f"model file {file!r} stores an unknown state {name!r} for a {kind}")
+            if kind_ == "none":
+                value = None
+            elif kind_ == "csr":
+                value = csr_from_arrays(data, name, file)
+            elif kind_ == "array":
+                require(data, {name: None}, file)
+                value = data[name]
+            else:
+                raise ValueError(f"model file {file!r}: state {name!r} has an unknown kind {kind_!r}")
+            setattr(model, name, value)
+        model._set_extra_meta(meta.get("extra", {}))
         model._after_load()
+        model._check_loaded(file)
         return model
+
+    def _check_loaded(self, file: Any) -> None:
+        """Consistency of a loaded model, checked now rather than at the first ``recommend``.
+
+        The training matrix must be there, and one recommendation for the
+        first user must run: a tampered array shape or id out of range
+        raises here, naming the file.
+        """
+        UI = getattr(self, "user_items_", None)
+        if not sp.issparse(UI):
+            raise ValueError(f"model file {file!r} lacks the training matrix user_items_")
+        try:
+            if UI.shape[0]:
+                self.recommend(0, UI[0], N=1)
+        except (ValueError, IndexError, TypeError) as exc:
+            raise ValueError(f"model file {file!r} is inconsistent: {exc}") from None
 
     def _after_load(self) -> None:
         """Rebuild derived caches after :meth:`load`."""
