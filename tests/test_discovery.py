@@ -115,7 +115,11 @@ def test_errors(shop):
     with pytest.raises(ValueError, match="n_groups"):
         GroupDiscovery(n_groups="many").fit(shop.interactions)
     with pytest.raises(TypeError, match="interactions"):
-        GroupDiscovery().fit(np.zeros((3, 3)))
+        GroupDiscovery().fit("events.csv")
+    with pytest.raises(ValueError, match="no interaction"):  # a dense array is read, but it must hold some
+        GroupDiscovery(n_groups=2).fit(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="n_groups=9 is larger than the number of users"):
+        GroupDiscovery(n_groups=9).fit(np.eye(4))
 
 
 DATA = os.environ.get("COHORTREC_DATA", "/work/shared/data")

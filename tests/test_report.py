@@ -296,7 +296,9 @@ def test_no_side_data_no_events(shop):
 
 def test_tiny_data():
     M = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1.0]]))
-    gd = GroupDiscovery(n_groups=8, random_state=0).fit(Interactions.from_sparse(M))  # k capped at 3
+    with pytest.raises(ValueError, match="n_groups=8 is larger than the number of users"):  # issue 14: no silent cap
+        GroupDiscovery(n_groups=8, random_state=0).fit(Interactions.from_sparse(M))
+    gd = GroupDiscovery(n_groups=3, random_state=0).fit(Interactions.from_sparse(M))
     page = render_report(gd)
     _check_page(page, gd.n_groups_)
     assert "all 3 users shown" in page

@@ -25,12 +25,13 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
 from cohortrec._errors import check_fitted
 from cohortrec._io import check_header, csr_from_arrays, csr_to_arrays, read_json, read_npz, require, write_npz
 from cohortrec._validation import l2_normalize_rows
 
+from cohortrec.encoders import as_matrix, check_n_items
 from cohortrec.interactions import Interactions
 
 __all__ = ["GroupDiscovery"]
@@ -43,7 +44,7 @@ def _onehot(labels: np.ndarray, k: int) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(k, n))
 
 
-class GroupDiscovery(BaseEstimator):
+class GroupDiscovery(TransformerMixin, BaseEstimator):
     """Discover, describe and assign user groups.
 
     Parameters
@@ -60,7 +61,8 @@ class GroupDiscovery(BaseEstimator):
         Number of groups for the default clusterer. ``"auto"`` searches
         ``k_range`` with :func:`cohortrec.cluster.choose_n_clusters`
         (silhouette on a sample, stability across seeds) and keeps the
-        curve in :attr:`k_curve_`.
+        curve in :attr:`k_curve_`. More groups than users raises
+        ``ValueError`` (never a silent cap), as ``KMeans`` does.
     k_range : sequence of int, default range(2, 21)
     text_encoder : TextEncoder, optional
         Adds a text view: user text vectors (weighted means of their items'
@@ -136,9 +138,16 @@ class GroupDiscovery(BaseEstimator):
     def _check_interactions(self, X: Any, name: str = "interactions") -> Interactions:
         if isinstance(X, Interactions):
             return X
-        if sp.issparse(X):
-            return Interactions.from_sparse(X)
-        raise TypeError(f"{name} must be an Interactions or a scipy.sparse matrix, got {type(X).__name__}")
+        if not (sp.issparse(X) or hasattr(X, "__array__") or isinstance(X, (list, tuple))):
+            raise TypeError(f"{name} must be an Interactions, a scipy.sparse matrix or a 2-D array, "
+                            f"got {type(X).__name__}")
+        return Interactions.from_sparse(as_matrix(X, name))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True
+        return tags
 
     def _text_vectors(self, X: Interactions) -> np.ndarray:
         return self.text_encoder_.user_vectors(X.matrix, self.item_text_vectors_)
@@ -169,7 +178,10 @@ class GroupDiscovery(BaseEstimator):
 
         X = self._check_interactions(X)
         if X.n_users < 2:
-            raise ValueError(f"interactions must hold at least 2 users, got {X.n_users}")
+            raise ValueError(f"interactions must hold at least 2 users, got n_samples={X.n_users}")
+        if X.matrix.nnz == 0:
+            raise ValueError(f"interactions hold no interaction at all ({X.n_users} users x {X.n_items} items, "
+                             "every entry zero): there is nothing to group users by")
         rs = check_random_state(self.random_state)
         seed = int(rs.randint(np.iinfo(np.int32).max))
         self.encoder_ = self._make_encoder(seed)
@@ -210,6 +222,7 @@ class GroupDiscovery(BaseEstimator):
         self.centroids_ = C
         self.interactions_ = X
         self.user_ids_ = X.user_ids
+        self.n_features_in_ = X.n_items
         self._features = None
         self._has_data = True
         return self
@@ -221,7 +234,10 @@ class GroupDiscovery(BaseEstimator):
     # --------------------------------------------------------------- assign
     def _align(self, X: Any) -> Interactions:
         check_fitted(self, "labels_", "assigning or embedding new users")
-        X = self._check_interactions(X, "new_interactions")
+        if not isinstance(X, Interactions):  # a bare matrix: its columns must be the training items
+            X = self._check_interactions(X, "new_interactions")
+            check_n_items(X.matrix, self.n_features_in_, "X", type(self).__name__)
+            return X
         train = self.interactions_
         if X.n_items == train.n_items and X.item_ids.equals(train.item_ids):
             return X
@@ -461,6 +477,7 @@ class GroupDiscovery(BaseEstimator):
         model.labels_ = arrays["labels"]
         model.centroids_ = arrays["centroids"]
         model.n_groups_ = n_groups_
+        model.n_features_in_ = len(item_ids)
         _check_loaded_arrays(model, arrays_file)
         model.clusterer_ = None
         model.k_curve_ = None if meta.get("k_curve") is None else pd.DataFrame(meta["k_curve"])

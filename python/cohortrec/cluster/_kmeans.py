@@ -26,16 +26,19 @@ __all__ = ["KMeans", "MiniBatchKMeans"]
 _ALGORITHMS = ("auto", "lloyd", "elkan", "yinyang", "hamerly")
 
 
-def _check_weight(sample_weight: Any, n: int, dtype: np.dtype) -> np.ndarray:
+def _check_weight(sample_weight: Any, n: int, dtype: np.dtype, *, fit: bool = False) -> np.ndarray:
+    """Weights of the ``n`` rows; for ``fit``, at least one must be positive (else no centre can be drawn)."""
     if sample_weight is None:
         return np.ones(n, dtype=dtype)
     w = np.asarray(sample_weight, dtype=dtype)
     if w.ndim == 0:
-        return np.full(n, w, dtype=dtype)
+        w = np.full(n, w, dtype=dtype)
     if w.shape != (n,):
         raise ValueError(f"sample_weight must have shape ({n},) to match X, got {w.shape}")
     if not np.isfinite(w).all() or (w < 0).any():
         raise ValueError("sample_weight must be finite and non-negative")
+    if fit and n and not (w > 0).any():
+        raise ValueError("sample_weight is zero for every sample: at least one weight must be positive")
     return np.ascontiguousarray(w)
 
 
@@ -334,7 +337,7 @@ class KMeans(_BaseKMeans):
         self._check_params(X)
         threads = self._threads()
         random_state = check_random_state(self.random_state)
-        w = _check_weight(sample_weight, X.shape[0], X.dtype)
+        w = _check_weight(sample_weight, X.shape[0], X.dtype, fit=True)
         k = int(self.n_clusters)
 
         X = self._prepare(X)
@@ -570,7 +573,7 @@ class MiniBatchKMeans(_BaseKMeans):
         self._check_mb_params(X)
         random_state = check_random_state(self.random_state)
         self._random_state = random_state
-        w = _check_weight(sample_weight, X.shape[0], X.dtype)
+        w = _check_weight(sample_weight, X.shape[0], X.dtype, fit=True)
         n = X.shape[0]
         self._init_state(X, w, random_state)
         tol = _tolerance(X, self.tol)

@@ -6,6 +6,7 @@
   model; users get the normalised weighted mean of their items' vectors.
 * :class:`SVDEncoder` - truncated SVD of the weighted matrix (no torch).
 * :func:`combine_views` - weighted concatenation of normalised blocks.
+* :func:`as_matrix` - the validated users x items CSR matrix every encoder reads.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from cohortrec.encoders._base import as_matrix, check_n_items
 from cohortrec.encoders._combine import combine_views
 from cohortrec.encoders._svd import SVDEncoder
 
@@ -21,7 +23,7 @@ _LAZY = {
     "TextEncoder": "cohortrec.encoders._text",
 }
 
-__all__ = ["InteractionEncoder", "SVDEncoder", "TextEncoder", "combine_views"]
+__all__ = ["InteractionEncoder", "SVDEncoder", "TextEncoder", "as_matrix", "check_n_items", "combine_views"]
 
 
 def __getattr__(name: str) -> Any:

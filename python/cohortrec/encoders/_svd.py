@@ -68,6 +68,12 @@ class SVDEncoder(TransformerMixin, BaseEstimator):
             W = weight(M, self.weighting)
         return normalize(W, "l2")
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True
+        return tags
+
     def fit(self, X: Any, y: Any = None) -> SVDEncoder:
         """Learn the item factors from ``X`` (Interactions or users x items)."""
         self.fit_transform(X)
@@ -85,7 +91,7 @@ class SVDEncoder(TransformerMixin, BaseEstimator):
         U, S, VT = randomized_svd(W, k, n_iter=self.n_iter, random_state=rs)
         self.components_ = VT
         self.singular_values_ = S
-        self.n_items_ = M.shape[1]
+        self.n_items_ = self.n_features_in_ = M.shape[1]
         Z = np.asarray(W @ VT.T)  # = U S for an exact SVD; the same projection as transform()
         return l2_normalize_rows(Z) if self.normalize else Z
 
@@ -93,7 +99,7 @@ class SVDEncoder(TransformerMixin, BaseEstimator):
         """Embeddings of (new) users: fold-in ``x V_k``."""
         check_fitted(self, "components_")
         M = as_matrix(X)
-        check_n_items(M, self.n_items_)
+        check_n_items(M, self.n_items_, owner=type(self).__name__)
         Z = np.asarray(self._weighted(M, fit=False) @ self.components_.T)
         return l2_normalize_rows(Z) if self.normalize else Z
 
@@ -143,5 +149,6 @@ class SVDEncoder(TransformerMixin, BaseEstimator):
                              f"{n_items} items")
         if not (np.isfinite(C).all() and np.isfinite(S).all()):
             raise ValueError(f"encoder file {os.fspath(path)!r} holds NaN or infinite factors")
-        enc.components_, enc.singular_values_, enc.idf_, enc.n_items_ = C, S, idf, n_items
+        enc.components_, enc.singular_values_, enc.idf_ = C, S, idf
+        enc.n_items_ = enc.n_features_in_ = n_items
         return enc

@@ -267,7 +267,7 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         M = self._prep(as_matrix(X))
         n, m = M.shape
         if n < 2:
-            raise ValueError(f"X must hold at least 2 users, got {n}")
+            raise ValueError(f"X must hold at least 2 users, got n_samples={n}")
         rs = check_random_state(self.random_state)
         torch.manual_seed(int(rs.randint(2**31 - 1)))
         self._device = _resolve_device(self.device)
@@ -320,7 +320,7 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
             self.best_epoch_ = len(self.history_) - 1
         net.eval()
         self.model_ = net
-        self.n_items_ = m
+        self.n_items_ = self.n_features_in_ = m
         return self
 
     def transform(self, X: Any) -> np.ndarray:
@@ -328,7 +328,7 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         torch = _torch()
         check_fitted(self, "model_")
         M = as_matrix(X)
-        check_n_items(M, self.n_items_)
+        check_n_items(M, self.n_items_, owner=type(self).__name__)
         M = self._prep(M)
         out = np.empty((M.shape[0], int(self.n_components)), dtype=np.float32)
         bs = max(int(self.batch_size), 1024)
@@ -339,6 +339,31 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
                 out[s:s + bs] = mu.cpu().numpy()
         torch.set_num_threads(old)
         return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = []  # the network computes in float32 whatever X holds
+        return tags
+
+    # In-memory pickling (joblib, Dask workers, scikit-learn pipelines): the
+    # network travels as its state dict and is rebuilt on arrival. Files are
+    # written with save() (safetensors), never with pickle.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        net = state.pop("model_", None)
+        if net is not None:
+            state["_model_state"] = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        weights = state.pop("_model_state", None)
+        self.__dict__.update(state)
+        if weights is not None:
+            net = _build(self.n_items_, self.hidden, int(self.n_components), self.model == "vae")
+            net.load_state_dict(weights)
+            self.model_ = net.to(self._device).eval()
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then embed the training users."""
@@ -391,7 +416,7 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # torch: size mismatch, missing keys
             raise ValueError(f"{path} is an inconsistent InteractionEncoder file: {exc}") from None
         enc.model_ = net.to(enc._device).eval()
-        enc.n_items_ = n_items
+        enc.n_items_ = enc.n_features_in_ = n_items
         enc.history_ = []
         enc.best_epoch_ = -1
         return enc

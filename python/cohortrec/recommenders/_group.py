@@ -142,7 +142,8 @@ class GroupRecommender(RecommenderBase):
     ----------
     n_groups : int, default 64
         Groups found by the built-in spherical k-means (ignored when labels
-        or a clusterer are given); at most the number of users with items.
+        or a clusterer are given); at most the number of users with items
+        (more raises ``ValueError``, as ``KMeans`` does).
         Many small groups route the neighbour search finely (like the lists
         of an IVF index); the profiles of small groups are noisier.
     k : int, default 50
@@ -311,6 +312,9 @@ class GroupRecommender(RecommenderBase):
                 labels[lost] = np.argmax(_dot_dense(Z[lost], centroids.astype(np.float64)), axis=1)
         else:
             n_act = int(active.sum())
+            if n_act and int(self.n_groups) > n_act:  # as KMeans and GroupDiscovery: no silent cap
+                raise ValueError(f"n_groups={int(self.n_groups)} is larger than the number of users with "
+                                 f"interactions ({n_act}); give at most that many groups")
             n_groups = max(1, min(int(self.n_groups), n_act))
             labels = np.zeros(n_users, dtype=np.int64)
             if n_act:
