@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -512,3 +513,63 @@ def test_env_device_selection(monkeypatch):
     A = random_csr(np.random.default_rng(3), 20, 10, density=0.3)
     check_cosine(ops.cosine_topk(A, k=3, device="cuda"), A, None, k=3)
     assert os.environ["COHORTREC_CUDA_DEVICE"] == "0"
+
+
+# ------------------------------------------- device="auto" and its self-check
+class _WrongStandIn(_StandIn):
+    """A CUDA module that runs but answers wrong: every assignment goes to centre 0."""
+
+    def kmeans_assign_dense(self, X, C, labels, sq, precision, device):
+        super().kmeans_assign_dense(X, C, labels, sq, precision, device)
+        labels[:] = 0
+
+
+@pytest.fixture
+def fresh_selfcheck(monkeypatch):
+    from cohortrec.ops import _selfcheck
+
+    monkeypatch.setattr(_selfcheck, "_results", {})
+    return _selfcheck
+
+
+def test_auto_selects_cuda_after_parity_check(monkeypatch, fresh_selfcheck, rng):
+    fake = _StandIn()
+    monkeypatch.setattr(_backend, "_cuda_status", lambda: (fake, ""))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a passing check warns nothing
+        assert _backend.resolve_device("auto", op="kmeans_assign", cuda_kernel=True) == "cuda"
+    assert ops.auto_device() == ("cuda", "")
+    assert {"cosine_topk", "topk_scores", "kmeans_assign_dense", "kmeans_assign_csr", "kmeans_update_dense",
+            "kmeans_update_csr"} <= set(fake.calls)  # every op took part
+    n_calls = len(fake.calls)
+    _backend.resolve_device("auto", op="cosine_topk", cuda_kernel=True)
+    assert len(fake.calls) == n_calls  # once per process
+
+
+def test_auto_stays_on_cpu_when_parity_fails(monkeypatch, fresh_selfcheck, rng):
+    fake = _WrongStandIn()
+    monkeypatch.setattr(_backend, "_cuda_status", lambda: (fake, ""))
+    with pytest.warns(RuntimeWarning, match="parity self-check.*kmeans_assign"):
+        assert _backend.resolve_device("auto", op="cosine_topk", cuda_kernel=True) == "cpu"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once, not at every call
+        assert _backend.resolve_device("auto", op="kmeans_assign", cuda_kernel=True) == "cpu"
+    dev, why = ops.auto_device()
+    assert dev == "cpu" and "kmeans_assign (dense)" in why
+    assert _backend.resolve_device("cuda", op="kmeans_assign", cuda_kernel=True) == "cuda"  # explicit still means CUDA
+    X = rng.standard_normal((20, 3)).astype(np.float32)
+    labels, _ = ops.kmeans_assign(X, X[:4].copy(), device="auto")  # runs on the CPU: right answer
+    assert labels[:4].tolist() == [0, 1, 2, 3]
+    from cohortrec.cli._info import collect_info
+
+    assert "parity self-check" in collect_info()["auto device"]
+
+
+def test_auto_stays_on_cpu_when_cuda_path_raises(monkeypatch, fresh_selfcheck):
+    class Broken(_StandIn):
+        def cosine_topk(self, *args):
+            raise RuntimeError("an illegal memory access was encountered")
+
+    monkeypatch.setattr(_backend, "_cuda_status", lambda: (Broken(), ""))
+    with pytest.warns(RuntimeWarning, match="illegal memory access"):
+        assert _backend.resolve_device("auto", op="topk_scores", cuda_kernel=True) == "cpu"

@@ -34,11 +34,13 @@ def collect_info() -> dict[str, Any]:
 
     build = ops.build_info()
     reason = ops.cuda_unavailable_reason()
+    auto, why_not_cuda = ops.auto_device()
     info: dict[str, Any] = {
         "cohortrec": __version__,
         "devices": ops.devices(),
         "cuda module built": build["cuda_built"],
         "cuda": "usable" if not reason else reason,
+        "auto device": f"{auto} ({why_not_cuda})" if why_not_cuda else auto,
         "threads": ops.n_threads_default(),
         "openmp": build["openmp"],
     }

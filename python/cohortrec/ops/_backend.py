@@ -4,7 +4,9 @@ This module and the other ``cohortrec.ops`` modules are the only ones that
 import the native modules ``cohortrec._core`` and ``cohortrec._cuda``.
 
 ``device="auto"`` picks CUDA when :mod:`cohortrec._cuda` is built, a GPU is
-visible *and* the op has a CUDA kernel; otherwise the native CPU path. An
+visible, the op has a CUDA kernel *and* the CUDA path passed its parity
+self-check in this process (:mod:`cohortrec.ops._selfcheck`); otherwise the
+native CPU path. An
 explicit ``device="cuda"`` that cannot be honoured raises
 :class:`DeviceUnavailableError` saying why; it never falls back silently.
 """
@@ -74,7 +76,28 @@ def resolve_device(device: str, *, op: str, cuda_kernel: bool) -> str:
                 f"device='cuda' was requested for {op}, but this build has no CUDA kernel for it"
             )
         return "cuda"
-    return "cuda" if has_kernel else "cpu"
+    if not has_kernel:
+        return "cpu"
+    return "cuda" if _auto_cuda_ok(module)[0] else "cpu"
+
+
+def _auto_cuda_ok(module: object) -> tuple[bool, str]:
+    # function-level import: ops._selfcheck runs the ops, which import this module
+    from cohortrec.ops._selfcheck import auto_cuda_ok  # noqa: PLC0415
+
+    return auto_cuda_ok(module)
+
+
+def auto_device() -> tuple[str, str]:
+    """(what ``device="auto"`` selects in this process, why not CUDA or "").
+
+    Runs the parity self-check (once) when a CUDA device is usable.
+    """
+    module, reason = _cuda_status()
+    if module is None:
+        return "cpu", reason
+    ok, why = _auto_cuda_ok(module)
+    return ("cuda", "") if ok else ("cpu", f"the CUDA path failed its parity self-check: {why}")
 
 
 def n_threads_default() -> int:
