@@ -305,7 +305,7 @@ def assert_rows_topk_close(got: Rows, full: Rows, k: int, *, rtol: float,
         tol = rtol * np.abs(ref_s) + rtol * sc + 1e-300
         assert np.all(np.abs(gs - ref_s) <= tol), f"scores differ; {ctx}"
         lookup = dict(zip(fi.tolist(), fs.tolist()))
-        for pos, (i, s) in enumerate(zip(gi.tolist(), gs.tolist())):
+        for i, s in zip(gi.tolist(), gs.tolist()):
             assert i in lookup, f"index {i} is not a candidate; {ctx}"
             t = rtol * abs(lookup[i]) + rtol * sc + 1e-300
             assert abs(lookup[i] - s) <= t, \

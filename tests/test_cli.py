@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from cohortrec.cli._main import main
 from cohortrec.datasets import make_shop
 from cohortrec.discovery import GroupDiscovery

@@ -9,13 +9,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from _helpers import (
+    BIG_M,
+    assert_snapshot_equal,
+    check_cosine,
+    csr_from_rows,
+    csr_rows,
+    csr_snapshot,
+    random_csr,
+    result_dtype,
+    rtol_for,
+    run_memory_limited,
+    safe_threshold,
+    to_format,
+    with_index_dtype,
+)
 from cohortrec import ops
 from cohortrec.ops import reference
-
-from _helpers import (BIG_M, assert_snapshot_equal, check_cosine, csr_from_rows,
-                      csr_rows, csr_snapshot, random_csr, result_dtype, rtol_for,
-                      run_memory_limited, safe_threshold, to_format, with_index_dtype)
-
 
 # ---------------------------------------------------------------------------
 # random inputs (hypothesis chooses the shape of the problem, numpy the data)

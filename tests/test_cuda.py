@@ -35,13 +35,10 @@ import pytest
 import scipy.sparse as sp
 
 import cohortrec
+from _helpers import check_cosine, check_kmeans_assign, check_kmeans_update, check_topk_scores, random_csr
 from cohortrec import DeviceUnavailableError, ops
-from cohortrec.ops import _backend
+from cohortrec.ops import _backend, reference
 from cohortrec.ops import _cuda as gpu
-from cohortrec.ops import reference
-
-from _helpers import (check_cosine, check_kmeans_assign, check_kmeans_update, check_topk_scores,
-                      random_csr)
 
 HAS_CUDA = "cuda" in cohortrec.devices()
 needs_gpu = pytest.mark.skipif(

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+
 from cohortrec import datasets
 
 DATA = Path(os.environ.get("COHORTREC_DATA", "/work/shared/data"))

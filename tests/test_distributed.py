@@ -12,8 +12,8 @@ da = pytest.importorskip("dask.array")
 
 from sklearn.cluster import KMeans as SkKMeans  # noqa: E402
 
-from cohortrec import ops  # noqa: E402
 from cohortrec import distributed as cd  # noqa: E402
+from cohortrec import ops  # noqa: E402
 
 
 @pytest.fixture(scope="module")

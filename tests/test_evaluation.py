@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+
 from cohortrec.evaluation import (
     METRICS,
     evaluate,

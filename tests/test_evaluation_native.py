@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
 from cohortrec import _core
 from cohortrec.evaluation import evaluate, hits_matrix, random_holdout, ranking_metrics
 from cohortrec.evaluation._evaluate import _list_metrics_nested

@@ -194,7 +194,7 @@ def test_dense_kmeans_ops_never_crash(seed, kind):
 def _estimators():
     from cohortrec.cluster import DBSCAN, KMeans, MiniBatchKMeans
     from cohortrec.encoders import SVDEncoder
-    from cohortrec.recommenders import EASE, RP3beta, GroupRecommender, ItemKNN, Popularity, UserKNN
+    from cohortrec.recommenders import EASE, GroupRecommender, ItemKNN, Popularity, RP3beta, UserKNN
 
     return [
         lambda X: KMeans(2, n_init=1, random_state=0).fit(X),

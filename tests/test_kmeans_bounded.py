@@ -15,8 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cohortrec import _core
-from cohortrec.cluster import KMeans
-from cohortrec.cluster import _lloyd
+from cohortrec.cluster import KMeans, _lloyd
 from cohortrec.cluster._lloyd import _balanced_groups, _Yinyang
 
 

@@ -8,12 +8,18 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from _helpers import (
+    assert_snapshot_equal,
+    check_kmeans_assign,
+    check_kmeans_update,
+    csr_snapshot,
+    dense_with_layout,
+    random_csr,
+    to_format,
+    with_index_dtype,
+)
 from cohortrec import ops
 from cohortrec.ops import reference
-
-from _helpers import (assert_snapshot_equal, check_kmeans_assign, check_kmeans_update,
-                      csr_snapshot, dense_with_layout, random_csr, to_format,
-                      with_index_dtype)
 
 LAYOUTS = ["C", "F", "strided", "transposed", "reversed", "readonly", "csr",
            "csr_noncanonical", "csr_readonly"]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+
 from cohortrec.datasets import (
     load_csv,
     load_lastfm_hetrec,

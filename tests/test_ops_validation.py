@@ -8,9 +8,8 @@ import pytest
 import scipy.sparse as sp
 
 import cohortrec
-from cohortrec import ops
-
 from _helpers import random_csr
+from cohortrec import ops
 
 
 def name(arg: str) -> str:

@@ -49,7 +49,8 @@ def test_roundtrip_still_works(saved):
     model, path = saved
     back = load_model(path)
     X = _data()
-    np.testing.assert_array_equal(back.recommend(np.arange(5), X[:5], N=5)[0], model.recommend(np.arange(5), X[:5], N=5)[0])
+    want = model.recommend(np.arange(5), X[:5], N=5)[0]
+    np.testing.assert_array_equal(back.recommend(np.arange(5), X[:5], N=5)[0], want)
 
 
 def test_truncated_file(saved):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import warnings
 
-import cohortrec
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
+import cohortrec
 from cohortrec import evaluation
 from cohortrec import recommenders as recs
 from cohortrec.recommenders import (

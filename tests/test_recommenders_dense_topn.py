@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
 from cohortrec import _core
 from cohortrec.recommenders import EASE
 from cohortrec.recommenders._base import dense_topn

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
 from cohortrec.recommenders import RecommenderBase, RP3beta, load_model
 from cohortrec.recommenders import _rp3beta as rp3mod
 from cohortrec.recommenders._rp3beta import rp3beta_weights

@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
 from cohortrec.datasets import make_shop
 from cohortrec.discovery import GroupDiscovery
 from cohortrec.interactions import Interactions
 from cohortrec.report import render_report, write_report
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 
 PNG_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 EXTERNAL_REF = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:)?//""", re.IGNORECASE)

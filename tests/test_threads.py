@@ -15,10 +15,15 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from _helpers import (
+    check_cosine,
+    check_kmeans_assign,
+    check_kmeans_update,
+    check_topk_scores,
+    random_csr,
+    with_index_dtype,
+)
 from cohortrec import ops
-
-from _helpers import (check_cosine, check_kmeans_assign, check_kmeans_update,
-                      check_topk_scores, random_csr, with_index_dtype)
 
 THREADS = [None, 1, 2, 3, 7]
 

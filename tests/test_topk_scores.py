@@ -10,12 +10,19 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from _helpers import (
+    BIG_M,
+    assert_snapshot_equal,
+    check_topk_scores,
+    csr_from_rows,
+    csr_snapshot,
+    random_csr,
+    run_memory_limited,
+    to_format,
+    with_index_dtype,
+)
 from cohortrec import ops
 from cohortrec.ops import reference
-
-from _helpers import (BIG_M, assert_snapshot_equal, check_topk_scores, csr_from_rows,
-                      csr_snapshot, random_csr, run_memory_limited, to_format,
-                      with_index_dtype)
 
 matrix_opts = st.fixed_dictionaries({
     "density": st.sampled_from([0.0, 0.05, 0.2, 0.6]),

@@ -27,10 +27,10 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
+
 from cohortrec._errors import check_fitted
 from cohortrec._io import check_header, csr_from_arrays, csr_to_arrays, read_json, read_npz, require, write_npz
 from cohortrec._validation import l2_normalize_rows
-
 from cohortrec.encoders import as_matrix, check_n_items
 from cohortrec.interactions import Interactions
 

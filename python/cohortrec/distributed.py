@@ -30,14 +30,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import ops
-from cohortrec.ops import row_topk
 from cohortrec._validation import check_int, check_sparse_structure
+from cohortrec.ops import row_topk
 
 try:  # optional extra
-    import dask
+    import dask  # noqa: F401 - the extra must be installed
     import dask.array as da
     from dask.delayed import Delayed, delayed
-    from distributed import Client, Future, get_client
+    from distributed import Client, get_client
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "cohortrec.distributed needs dask and distributed: pip install 'cohortrec[dask]'"

@@ -13,13 +13,13 @@ from sklearn.cluster import kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.sparsefuncs import mean_variance_axis
-from cohortrec._errors import check_fitted
-from cohortrec._validation import check_int, check_sparse_structure, l2_normalize_rows
 
 from cohortrec import ops
-from cohortrec.ops import resolve_threads
+from cohortrec._errors import check_fitted
+from cohortrec._validation import check_int, check_sparse_structure, l2_normalize_rows
 from cohortrec.cluster._lloyd import _SMALL_WORK, bounds_fit_memory, exact_sq_dist, lloyd
 from cohortrec.cluster._seeding import kmeans_plusplus_dense
+from cohortrec.ops import resolve_threads
 
 __all__ = ["KMeans", "MiniBatchKMeans"]
 

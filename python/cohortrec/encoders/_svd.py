@@ -10,11 +10,11 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import randomized_svd
+
 from cohortrec._errors import check_fitted
 from cohortrec._io import check_header, read_npz, require, write_npz
-
-from cohortrec.encoders._base import as_matrix, check_n_items
 from cohortrec._validation import l2_normalize_rows
+from cohortrec.encoders._base import as_matrix, check_n_items
 from cohortrec.preprocessing import item_idf, normalize, weight
 
 __all__ = ["SVDEncoder"]

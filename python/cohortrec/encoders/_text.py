@@ -8,10 +8,10 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from cohortrec._errors import check_fitted
 
-from cohortrec.encoders._base import as_matrix, check_n_items
+from cohortrec._errors import check_fitted
 from cohortrec._validation import l2_normalize_rows
+from cohortrec.encoders._base import as_matrix, check_n_items
 
 __all__ = ["TextEncoder"]
 

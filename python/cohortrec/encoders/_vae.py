@@ -20,8 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from cohortrec._errors import check_fitted
 
+from cohortrec._errors import check_fitted
 from cohortrec.encoders._base import as_matrix, check_n_items
 
 __all__ = ["InteractionEncoder"]

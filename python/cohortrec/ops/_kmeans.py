@@ -8,8 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import _core
-from cohortrec.ops._backend import kernels, resolve_device, resolve_threads
 from cohortrec.ops import _cuda
+from cohortrec.ops._backend import kernels, resolve_device, resolve_threads
 from cohortrec.ops._validation import as_csr, as_dense, check_finite, check_int, csr_arrays, value_dtype
 
 

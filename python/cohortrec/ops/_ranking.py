@@ -73,7 +73,10 @@ def ranking_hit_stats(recs: np.ndarray, rows: np.ndarray, test_indptr: np.ndarra
 
 
 def item_counts(recs: np.ndarray, cuts: np.ndarray, n_items: int, n_threads: int | None = None) -> np.ndarray:
-    """Occurrences of every item in the column blocks ``[cuts[b], cuts[b+1])`` of ``recs``: ``(len(cuts)-1, n_items)``."""
+    """Occurrences of every item in the column blocks ``[cuts[b], cuts[b+1])`` of ``recs``.
+
+    Returns an int64 array of shape ``(len(cuts) - 1, n_items)``.
+    """
     recs = id_array(recs)
     if recs.ndim != 2:
         raise ValueError(f"recs must be a (u, K) array, got shape {recs.shape}")

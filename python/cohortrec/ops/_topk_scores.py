@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from cohortrec.ops._backend import kernels, resolve_device, resolve_threads
-from cohortrec.ops import _cuda
 from cohortrec._validation import check_alloc
+from cohortrec.ops import _cuda
+from cohortrec.ops._backend import kernels, resolve_device, resolve_threads
 from cohortrec.ops._validation import (
     as_csr,
     check_int,

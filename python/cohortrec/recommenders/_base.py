@@ -10,8 +10,6 @@ changing an import. Every model validates its inputs here, the same way.
 from __future__ import annotations
 
 import io
-import json
-import numbers
 import os
 import warnings
 from abc import ABC, abstractmethod
@@ -23,7 +21,7 @@ import scipy.sparse as sp
 from cohortrec import ops
 from cohortrec._errors import NotFittedError
 from cohortrec._io import check_header, csr_from_arrays, csr_to_arrays, read_npz, require, write_npz
-from cohortrec._validation import check_int, check_sparse_structure, l2_normalize_rows
+from cohortrec._validation import check_int, check_sparse_structure
 from cohortrec.ops import resolve_device, resolve_threads
 
 __all__ = ["NotFittedError", "RecommenderBase", "RecommenderWarning", "load_model"]
@@ -617,7 +615,7 @@ class RecommenderBase(ABC):
         except (ValueError, IndexError, TypeError) as exc:
             raise ValueError(f"model file {file!r} is inconsistent: {exc}") from None
 
-    def _after_load(self) -> None:
+    def _after_load(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Rebuild derived caches after :meth:`load`."""
 
 
