@@ -633,17 +633,21 @@ def planted(rng, n_users=120, n_items=60, n_groups=3, per_user=10, noise=0.1):
 
 
 def test_spherical_kmeans_finds_planted_groups(rng):
-    from cohortrec.recommenders import spherical_kmeans
-    from cohortrec.recommenders._base import l2_normalize_rows
+    """GroupRecommender's groups come from the package's one K-means core, in cosine geometry."""
+    from cohortrec.cluster import KMeans
+    from cohortrec._validation import l2_normalize_rows
     X, g = planted(rng, noise=0.0)
     Xn = l2_normalize_rows(X)
-    labels, centers = spherical_kmeans(Xn, 3, random_state=0)
+    km = KMeans(3, spherical=True, n_init=1, random_state=0).fit(Xn)
+    labels, centers = km.labels_, km.cluster_centers_
     # same partition up to renaming
     assert len({(a, b) for a, b in zip(labels, g)}) == 3
     np.testing.assert_allclose(np.linalg.norm(centers, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(labels, np.argmax(Xn @ centers.T, axis=1))
-    dense_labels, _ = spherical_kmeans(Xn.toarray(), 3, random_state=0)
+    dense_labels = KMeans(3, spherical=True, n_init=1, random_state=0).fit(Xn.toarray()).labels_
     assert len({(a, b) for a, b in zip(dense_labels, g)}) == 3
+    model = GroupRecommender(n_groups=3, k=5, random_state=0).fit(X)
+    assert len({(a, b) for a, b in zip(model.labels_, g)}) == 3
 
 
 def test_group_blend0_single_group_equals_userknn(rng):

@@ -25,7 +25,7 @@ from cohortrec.recommenders._base import (
     load_model,
 )
 from cohortrec.recommenders._ease import EASE
-from cohortrec.recommenders._group import GroupRecommender, spherical_kmeans
+from cohortrec.recommenders._group import GroupRecommender
 from cohortrec.recommenders._knn import ItemKNN, UserKNN
 from cohortrec.recommenders._popularity import Popularity
 from cohortrec.recommenders._rp3beta import RP3beta
@@ -41,5 +41,4 @@ __all__ = [
     "RecommenderWarning",
     "UserKNN",
     "load_model",
-    "spherical_kmeans",
 ]

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import ops
+from cohortrec.cluster import KMeans
 from cohortrec._validation import as_generator, check_int, l2_normalize_rows
 from cohortrec.ops import row_topk
 from cohortrec.recommenders._base import (
@@ -35,7 +36,7 @@ from cohortrec.recommenders._base import (
 )
 from cohortrec.recommenders._knn import _powered
 
-__all__ = ["GroupRecommender", "spherical_kmeans"]
+__all__ = ["GroupRecommender"]
 
 
 def _dot_dense(X: sp.csr_matrix | np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -44,79 +45,11 @@ def _dot_dense(X: sp.csr_matrix | np.ndarray, C: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def spherical_kmeans(
-    X: sp.csr_matrix | np.ndarray,
-    n_clusters: int,
-    *,
-    max_iter: int = 30,
-    random_state: Any = None,
-    device: str = "auto",
-    n_threads: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Spherical k-means (cosine) of unit-norm rows with the native K-means steps.
-
-    On unit vectors the nearest centre in Euclidean distance to unit-norm
-    centres is the most cosine-similar one, so each Lloyd iteration is
-    :func:`cohortrec.ops.kmeans_assign` followed by
-    :func:`cohortrec.ops.kmeans_update` and a renormalisation of the
-    centres. k-means++ seeding; empty clusters are re-seeded with the points
-    farthest from their centres.
-
-    Parameters
-    ----------
-    X : scipy.sparse.csr_matrix or ndarray, shape (n, d)
-        Rows of unit L2 norm (zero rows are allowed and left to the nearest
-        centre).
-    n_clusters : int
-    max_iter : int, default 30
-    random_state : int, numpy Generator or None
-    device, n_threads
-        Passed to the ops.
-
-    Returns
-    -------
-    labels : ndarray of int64, shape (n,)
-        Nearest centre of every row under the final centres.
-    centers : ndarray of float32, shape (n_clusters, d)
-        Unit-norm centres (zero for a cluster that stayed empty).
-    """
-    k = check_int(n_clusters, "n_clusters", minimum=1)
-    rng = as_generator(random_state)
-    n, d = X.shape
-    dtype = np.float32
-    kw = {"device": device, "n_threads": n_threads}
-    if n == 0:
-        return np.zeros(0, np.int64), np.zeros((k, d), dtype)
-    # k-means++ seeding on cosine distance 1 - cos
-    centers = np.zeros((k, d), dtype=np.float64)
-    first = int(rng.integers(n))
-    row = X[first]
-    centers[0] = row.toarray().ravel() if sp.issparse(row) else np.asarray(row).ravel()
-    dist = np.maximum(1.0 - _dot_dense(X, centers[:1]).ravel(), 0.0)
-    for c in range(1, k):
-        total = dist.sum()
-        pick = int(rng.choice(n, p=dist / total)) if total > 0 else int(rng.integers(n))
-        row = X[pick]
-        centers[c] = row.toarray().ravel() if sp.issparse(row) else np.asarray(row).ravel()
-        dist = np.minimum(dist, np.maximum(1.0 - _dot_dense(X, centers[c:c + 1]).ravel(), 0.0))
-    centers = centers.astype(dtype)
-    Xk = X.astype(dtype) if X.dtype != dtype else X
-    labels = None
-    for _ in range(max(int(max_iter), 1)):
-        new, sq = ops.kmeans_assign(Xk, centers, **kw)
-        if labels is not None and np.array_equal(new, labels):
-            break
-        labels = new
-        sums, counts = ops.kmeans_update(Xk, labels, k, **kw)
-        empty = np.flatnonzero(counts == 0)
-        if empty.size:  # re-seed with the worst-served points
-            far = np.argsort(-sq, kind="stable")[:empty.size]
-            for e, p in zip(empty, far):
-                row = Xk[p]
-                sums[e] = row.toarray().ravel() if sp.issparse(row) else row
-        centers = l2_normalize_rows(sums.astype(np.float64)).astype(dtype)
-    labels, _ = ops.kmeans_assign(Xk, centers, **kw)
-    return labels, centers
+def _seed(random_state: Any) -> int | np.random.RandomState | None:
+    """``random_state`` as KMeans takes it (a Generator gives one draw)."""
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31))
+    return random_state
 
 
 def _merge_topk(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_rows: int, n_cols: int,
@@ -318,10 +251,11 @@ class GroupRecommender(RecommenderBase):
             n_groups = max(1, min(int(self.n_groups), n_act))
             labels = np.zeros(n_users, dtype=np.int64)
             if n_act:
-                lab_a, centroids = spherical_kmeans(Z[active], n_groups, max_iter=self.max_iter,
-                                                    random_state=self.random_state,
-                                                    **self._ops_kwargs())
-                labels[active] = lab_a
+                # the package's one K-means core, in cosine geometry (unit rows and centres)
+                km = KMeans(n_groups, spherical=True, n_init=1, max_iter=int(self.max_iter),
+                            random_state=_seed(self.random_state), **self._ops_kwargs()).fit(Z[active])
+                labels[active] = km.labels_
+                centroids = np.asarray(km.cluster_centers_, dtype=np.float32)
             else:
                 centroids = np.zeros((1, Z.shape[1]), np.float32)
         sizes = np.bincount(labels[active], minlength=n_groups).astype(np.int64)
