@@ -62,6 +62,9 @@ __all__ = ["PARTS", "Policy", "Release"]
 #: the noisy parts of a differentially private release, and their default share of epsilon
 PARTS: dict[str, float] = {"sizes": 0.2, "categories": 0.4, "items": 0.2, "features": 0.2}
 
+#: relative error of the largest group's size above which a release is too noisy to be useful (a warning)
+USEFUL_ERROR = 0.2
+
 
 # ---------------------------------------------------------------- diffprivlib
 def _diffprivlib() -> Any:
@@ -296,14 +299,6 @@ class Policy:
         self.random_state = _check_random_state(random_state)
         self.spent_: tuple[float, float] = (0.0, 0.0)
         self._cache: weakref.WeakKeyDictionary[Any, tuple[str, Release]] = weakref.WeakKeyDictionary()
-        if self.epsilon is not None:
-            std = self.size_error()
-            if std >= self.min_group_size:
-                warnings.warn(
-                    f"epsilon={self.epsilon:g} is too small for a useful release: group sizes get an expected "
-                    f"error of \u00b1{std:.1f} users (noise standard deviation), at least min_group_size="
-                    f"{self.min_group_size}; shares and means of all but the largest groups will be mostly noise",
-                    UserWarning, stacklevel=2)
 
     # ------------------------------------------------------------ describe
     def __repr__(self) -> str:
@@ -510,6 +505,13 @@ def _make_release(policy: Policy, discovery: Any) -> Release:
         # group sizes: one user changes one count by one
         m_size = mech.Geometric(epsilon=eps["sizes"], sensitivity=1, random_state=rng)
         size_std = part("sizes", m_size, 1, "users per group", eps["sizes"])
+        biggest = float(sizes_true.max(initial=0.0))
+        if size_std > USEFUL_ERROR * biggest:  # a warning to the data's owner, not published
+            warnings.warn(
+                f"epsilon={policy.epsilon:g} is too small for a useful release of this data: group sizes get an "
+                f"expected error of \u00b1{size_std:.1f} users (noise standard deviation), more than "
+                f"{USEFUL_ERROR:.0%} of the largest group; every share and mean will be mostly noise",
+                UserWarning, stacklevel=4)
         sizes = np.maximum(_noisy(sizes_true, m_size, integer=True), 0.0)
         released = sizes >= kmin
         sizes = np.where(released, sizes, 0.0)
@@ -542,7 +544,6 @@ def _make_release(policy: Policy, discovery: Any) -> Release:
         # category masses: each user's category counts scaled to sum to <= C
         cats = np.zeros((k, len(cat_names)))
         cat_std = 0.0
-        cat_tau = 0.0
         if cat_names:
             C = policy.max_interactions_per_user
             UC = np.asarray((B @ Cm).todense(), dtype=np.float64)
@@ -554,10 +555,8 @@ def _make_release(policy: Policy, discovery: Any) -> Release:
                            eps["categories"])
             if released.any():
                 cats[released] = _noisy(cats_true[released], m_cat, integer=False)
-            b = C / eps["categories"]
-            # a category with no mass passes with probability 1 / n_categories: about one listed by noise alone
-            cat_tau = b * math.log(max(len(cat_names), 2) / 2.0)
-            cats[cats < max(cat_tau, 0.0)] = 0.0
+            # the categories are public: no threshold is needed for privacy, and one would bias the shares
+            cats = np.maximum(cats, 0.0)
         # behaviour sums: values in [lo, hi]
         fsums = pd.DataFrame(0.0, index=range(k), columns=feats)
         feat_std: dict[str, float] = {}
@@ -576,7 +575,7 @@ def _make_release(policy: Policy, discovery: Any) -> Release:
         fcounts = pd.DataFrame(np.repeat(sizes[:, None], len(feats), axis=1), index=range(k), columns=feats)
         total = acc.total()
         info["spent"] = [float(total[0]), float(total[1])]
-        info["threshold"] = {"groups": kmin, "items": float(item_tau), "categories (noisy mass)": float(cat_tau)}
+        info["threshold"] = {"groups": kmin, "items": float(item_tau)}
         info["noise_std"] = {"size": size_std, "item_count": items_std, "category_mass": cat_std, **{
             f"sum of {c}": s for c, s in feat_std.items()}}
         if not released.any():
