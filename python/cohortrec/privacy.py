@@ -57,6 +57,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cohortrec._errors import check_fitted
+from cohortrec._validation import check_float, check_int
+
 __all__ = ["PARTS", "Policy", "Release"]
 
 #: the noisy parts of a differentially private release, and their default share of epsilon
@@ -105,20 +108,6 @@ def _diffprivlib() -> Any:
 
 
 # ---------------------------------------------------------------- validation
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name} must be an integer >= {low}, got {type(value).__name__} {value!r}")
-    if int(value) < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    return float(value)
-
-
 def _check_bounds(bounds: Any) -> dict[str, tuple[float, float]]:
     if bounds is None:
         return {}
@@ -133,10 +122,10 @@ def _check_bounds(bounds: Any) -> dict[str, tuple[float, float]]:
             lo, hi = b
         except (TypeError, ValueError):
             raise ValueError(f"bounds[{name!r}] must be a pair (low, high), got {b!r}") from None
-        lo = _check_real(f"bounds[{name!r}][0]", lo)
-        hi = _check_real(f"bounds[{name!r}][1]", hi)
-        if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
-            raise ValueError(f"bounds[{name!r}] must be finite with low < high, got ({lo!r}, {hi!r})")
+        lo = check_float(lo, f"bounds[{name!r}][0] (low)")
+        hi = check_float(hi, f"bounds[{name!r}][1] (high)")
+        if lo >= hi:
+            raise ValueError(f"bounds[{name!r}] must have low < high, got ({lo!r}, {hi!r})")
         out[name] = (lo, hi)
     return out
 
@@ -265,32 +254,25 @@ class Policy:
         split: Mapping[str, float] | None = None,
         random_state: int | np.random.RandomState | None = None,
     ) -> None:
-        self.min_group_size = _check_int("min_group_size", min_group_size, 1)
-        if epsilon is not None:
-            epsilon = _check_real("epsilon", epsilon)
-            if not math.isfinite(epsilon) or epsilon <= 0:
-                raise ValueError(f"epsilon must be a finite number > 0 (or None for no noise), got {epsilon!r}")
+        self.min_group_size = check_int(min_group_size, "min_group_size", minimum=1)
+        if epsilon is not None:  # None: suppression only
+            epsilon = check_float(epsilon, "epsilon", minimum=0.0, min_inclusive=False)
         self.epsilon = epsilon
-        delta = _check_real("delta", delta)
-        if not 0.0 <= delta < 1.0:
+        delta = check_float(delta, "delta", minimum=0.0)
+        if delta >= 1.0:
             raise ValueError(f"delta must lie in [0, 1), got {delta!r}")
         self.delta = delta
         self.bounds = _check_bounds(bounds)
-        self.max_items_per_user = _check_int("max_items_per_user", max_items_per_user, 1)
-        c = _check_real("max_interactions_per_user", max_interactions_per_user)
-        if not math.isfinite(c) or c <= 0:
-            raise ValueError(f"max_interactions_per_user must be a finite number > 0, got {c!r}")
-        self.max_interactions_per_user = c
+        self.max_items_per_user = check_int(max_items_per_user, "max_items_per_user", minimum=1)
+        self.max_interactions_per_user = check_float(max_interactions_per_user, "max_interactions_per_user",
+                                                     minimum=0.0, min_inclusive=False)
         sp_ = dict(PARTS) if split is None else dict(split)
         if not isinstance(sp_, dict) or not sp_:
             raise ValueError(f"split must be a non-empty mapping of part -> share, got {split!r}")
         for key, v in sp_.items():
             if key not in PARTS:
                 raise ValueError(f"split keys must be among {sorted(PARTS)}, got {key!r}")
-            v = _check_real(f"split[{key!r}]", v)
-            if not math.isfinite(v) or v < 0:
-                raise ValueError(f"split[{key!r}] must be a finite number >= 0, got {v!r}")
-            sp_[key] = v
+            sp_[key] = check_float(v, f"split[{key!r}]", minimum=0.0)
         if not any(v > 0 for v in sp_.values()):
             raise ValueError(f"split must give some part a share > 0, got {split!r}")
         if self.epsilon is not None and sp_.get("sizes", 0) <= 0:
@@ -350,8 +332,9 @@ class Policy:
         -------
         Release
         """
-        if not hasattr(discovery, "labels_"):
-            raise ValueError("the discovery is not fitted")
+        check_fitted(discovery, "labels_", "a private release")
+        if hasattr(discovery, "_require_data"):
+            discovery._require_data("a private release")
         fp = _fingerprint(discovery)
         hit = self._cache.get(discovery)
         if hit is not None and hit[0] == fp:
