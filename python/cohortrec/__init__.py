@@ -33,7 +33,7 @@ _LAZY = {
     "GroupRecommender": "cohortrec.recommenders",
 }
 _SUBMODULES = {"cluster", "datasets", "discovery", "distributed", "encoders", "evaluation",
-               "interactions", "preprocessing", "recommenders", "report"}
+               "interactions", "preprocessing", "privacy", "recommenders", "report"}
 
 __all__ = sorted(["DeviceUnavailableError", "devices", "n_threads_default", "ops", "__version__",
                   *_LAZY, *_SUBMODULES - {"distributed"}])

@@ -521,7 +521,8 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
             self._features = user_features(self.interactions_)
         return self._features
 
-    def profile(self, *, top_n: int = 5, min_support: float = 0.05, features: bool = True) -> pd.DataFrame:
+    def profile(self, *, top_n: int = 5, min_support: float = 0.05, features: bool = True,
+                policy: Any = None) -> pd.DataFrame:
         """One row per group describing who is in it.
 
         Columns:
@@ -548,9 +549,20 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
           ``<feature>_vs_all`` (group mean / overall mean).
 
         A last row, index ``"all"``, holds the overall values.
+
+        With ``policy`` (a :class:`cohortrec.privacy.Policy`) the profile is
+        the protected release meant for publication: groups, items,
+        categories, keywords, user-feature values and behaviour means backed
+        by fewer than ``policy.min_group_size`` distinct users are suppressed
+        (suppressed groups have no row), the ``"all"`` row sums the released
+        groups only, and with ``policy.epsilon`` every figure carries
+        differentially private noise. ``frame.attrs["privacy"]`` states what
+        was protected, the epsilon spent and the expected errors.
         """
         check_fitted(self, "labels_")
         self._require_data("profile")
+        if policy is not None:
+            return self._private_profile(policy, top_n=top_n, min_support=min_support, features=features)
         X = self.interactions_
         lab = self.labels_
         k = self.n_groups_
@@ -624,6 +636,14 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         cols = ["size", "share", "small", "label"] + [c for c in out.columns
                                                       if c not in ("size", "share", "small", "label")]
         return out[cols]
+
+    def _private_profile(self, policy: Any, *, top_n: int, min_support: float, features: bool) -> pd.DataFrame:
+        """:meth:`profile` under a :class:`cohortrec.privacy.Policy` (see there)."""
+        from cohortrec.privacy import Policy  # noqa: PLC0415
+
+        if not isinstance(policy, Policy):
+            raise TypeError(f"policy must be a cohortrec.privacy.Policy or None, got {type(policy).__name__}")
+        return policy.profile(self, top_n=top_n, min_support=min_support, features=features)
 
     def _keywords(self, G: sp.csr_matrix, M: sp.csr_matrix, top_n: int) -> list[list[str]]:
         X = self.interactions_

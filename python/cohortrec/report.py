@@ -38,7 +38,7 @@ import os
 import pathlib
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -279,11 +279,11 @@ def _check_options(evaluation: Any, timings: Any, title: Any, data_name: Any, ma
 
 
 # ------------------------------------------------------------------- plots
-def _sizes_plot(sizes: np.ndarray, n_noise: int, colors: list[str]) -> str:
-    k = len(sizes)
-    names = [str(g) for g in range(k)] + (["noise"] if n_noise else [])
-    vals = list(sizes) + ([n_noise] if n_noise else [])
-    cols = colors + ([_NOISE_COLOR] if n_noise else [])
+def _sizes_plot(sizes: np.ndarray, n_noise: int, colors: list[str], groups: Sequence[int] | None = None) -> str:
+    groups = list(range(len(sizes))) if groups is None else list(groups)
+    names = [str(g) for g in groups] + (["noise"] if n_noise else [])
+    vals = [int(sizes[g]) for g in groups] + ([n_noise] if n_noise else [])
+    cols = [colors[g] for g in groups] + ([_NOISE_COLOR] if n_noise else [])
     with _rc():
         fig = _figure(6.4, min(0.26 * len(vals) + 0.9, 12.0))
         ax = fig.subplots()
@@ -332,7 +332,7 @@ def _pca_2d(Z: np.ndarray, rng: np.random.RandomState) -> tuple[np.ndarray, np.n
 
 
 def _map_plot(Z: np.ndarray, labels: np.ndarray, centroids: np.ndarray, colors: list[str], group_names: list[str],
-              max_points: int, random_state: Any) -> tuple[str, int]:
+              max_points: int, random_state: Any, groups: Sequence[int] | None = None) -> tuple[str, int]:
     rng = np.random.RandomState(random_state) if not isinstance(random_state, np.random.RandomState) \
         else random_state
     n = Z.shape[0]
@@ -356,7 +356,7 @@ def _map_plot(Z: np.ndarray, labels: np.ndarray, centroids: np.ndarray, colors: 
         k = centroids.shape[0]
         # a group's marker sits at the mean of its points on the map (its projected centroid if none is drawn)
         C = (np.nan_to_num(centroids) - mean) @ comps if k and Z.shape[1] > 1 else np.full((k, 2), np.nan)
-        for g in range(k):
+        for g in (range(k) if groups is None else groups):  # no marker for a group not published
             pts = XY[lab == g]
             c = pts.mean(axis=0) if len(pts) else C[g]
             if not np.isfinite(c).all():
@@ -364,11 +364,12 @@ def _map_plot(Z: np.ndarray, labels: np.ndarray, centroids: np.ndarray, colors: 
             ax.scatter([c[0]], [c[1]], s=200, c=[colors[g]], edgecolors="black", linewidths=1.0, zorder=3)
             ax.annotate(str(g), (c[0], c[1]), ha="center", va="center", fontsize=7, fontweight="bold",
                         color=_text_color(colors[g]), zorder=4)
-        if 0 < k <= 12 or (k == 0 and (lab < 0).any()):
+        legend = list(range(k)) if groups is None else list(groups)
+        if 0 < len(legend) <= 12 or (k == 0 and (lab < 0).any()):
             from matplotlib.lines import Line2D
 
             handles = [Line2D([], [], marker="o", linestyle="", color=colors[g],
-                              label=f"{g} \u00b7 {_mpl_text(group_names[g], 28)}") for g in range(k)]
+                              label=f"{g} \u00b7 {_mpl_text(group_names[g], 28)}") for g in legend]
             if (labels < 0).any():
                 handles.append(Line2D([], [], marker="o", linestyle="", color=_NOISE_COLOR, label="noise"))
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
@@ -540,9 +541,13 @@ class _Context:
     overall: pd.Series | None  # the "all" row
     quality: dict[str, float]
     has_cats: bool
+    shown: list[int] = field(default_factory=list)  # the groups published (all without a policy)
+    privacy: dict[str, Any] | None = None  # the policy's summary (profile.attrs["privacy"])
 
     @classmethod
-    def of(cls, discovery: Any) -> _Context:
+    def of(cls, discovery: Any, policy: Any = None) -> _Context:
+        if policy is not None:
+            return cls._private(discovery, policy)
         labels = np.asarray(discovery.labels_)
         k = int(discovery.n_groups_)
         noise = labels < 0
@@ -559,7 +564,25 @@ class _Context:
         return cls(discovery=discovery, k=k, n=int(labels.shape[0]), labels=labels, sizes=sizes,
                    n_noise=int(noise.sum()), colors=_group_colors(k), names=names, profile=groups,
                    overall=profile.loc["all"] if "all" in profile.index else None, quality=quality,
-                   has_cats=any(isinstance(v, list) and v for v in cats))
+                   has_cats=any(isinstance(v, list) and v for v in cats), shown=list(range(k)))
+
+    @classmethod
+    def _private(cls, discovery: Any, policy: Any) -> _Context:
+        """The context of a protected report: only the policy's release (published sizes, released groups)."""
+        k = int(discovery.n_groups_)
+        profile = discovery.profile(policy=policy)
+        groups = profile.drop(index="all")
+        shown = [int(g) for g in groups.index]
+        sizes = np.zeros(k, dtype=np.int64)
+        for g in shown:
+            sizes[g] = int(groups.loc[g, "size"])
+        names = [str(groups.loc[g, "label"]) if g in shown else f"group {g}" for g in range(k)]
+        cats = groups["top_categories"] if "top_categories" in groups.columns else pd.Series(dtype=object)
+        return cls(discovery=discovery, k=k, n=int(profile.loc["all", "size"]),
+                   labels=np.asarray(discovery.labels_), sizes=sizes, n_noise=0, colors=_group_colors(k),
+                   names=names, profile=groups, overall=profile.loc["all"], quality={},
+                   has_cats=any(isinstance(v, list) and v for v in cats), shown=shown,
+                   privacy=profile.attrs.get("privacy"))
 
     def row(self, g: int) -> pd.Series:
         return self.profile.loc[g] if g in self.profile.index else pd.Series(dtype=object)
@@ -568,10 +591,14 @@ class _Context:
 def _header_html(ctx: _Context, page_title: str, data_label: str, now: str, version: str,
                  nav: list[tuple[str, str]]) -> str:
     X = ctx.discovery.interactions_
-    facts = [("users", f"{ctx.n:,}"), ("items", f"{X.n_items:,}"), ("interactions", f"{X.nnz:,}")]
-    if X.events is not None:
-        facts.append(("events", f"{len(X.events):,}"))
-    facts.append(("groups", f"{ctx.k:,}"))
+    if ctx.privacy is not None:  # published figures only: users of the released groups
+        facts = [("users", f"{ctx.n:,}"), ("items", f"{X.n_items:,}"),
+                 ("groups", f"{len(ctx.shown):,} of {ctx.k:,}")]
+    else:
+        facts = [("users", f"{ctx.n:,}"), ("items", f"{X.n_items:,}"), ("interactions", f"{X.nnz:,}")]
+        if X.events is not None:
+            facts.append(("events", f"{len(X.events):,}"))
+        facts.append(("groups", f"{ctx.k:,}"))
     if ctx.n_noise:
         facts.append(("unassigned", f"{ctx.n_noise:,}"))
     if "silhouette" in ctx.quality:
@@ -595,7 +622,7 @@ def _badge(row: pd.Series) -> str:
 def _overview_html(ctx: _Context) -> str:
     rows = []
     biggest = max(int(ctx.sizes.max()) if ctx.k else 1, 1)
-    for g in range(ctx.k):
+    for g in ctx.shown:
         r = ctx.row(g)
         tops = r.get("top_categories") if ctx.has_cats else r.get("top_items")
         tops_txt = ", ".join(_esc(c[0]) for c in tops[:3]) if isinstance(tops, list) and tops else "\u2013"
@@ -610,8 +637,11 @@ def _overview_html(ctx: _Context) -> str:
                       f"{_pct(ctx.n_noise / ctx.n)}"), "\u2013"])
     table = _table(["group", "label", "users", "share", "top categories" if ctx.has_cats else "top items"],
                    rows, raw=True, numeric=[False, False, True, False, False], cls="overview")
-    return (f'<section id="overview"><h2>Overview</h2><p class="note">{ctx.k} group{"s" if ctx.k != 1 else ""} '
-            f"of {ctx.n:,} users. Labels are built from each group's most over-represented categories and "
+    n_shown = len(ctx.shown)
+    held = (f" ({ctx.k - n_shown} suppressed by the privacy policy)" if ctx.privacy is not None and n_shown < ctx.k
+            else "")
+    return (f'<section id="overview"><h2>Overview</h2><p class="note">{n_shown} group{"s" if n_shown != 1 else ""}'
+            f"{held} of {ctx.n:,} users. Labels are built from each group's most over-represented categories and "
             f"distinguishing keywords; follow a group number to its card.</p>{table}</section>")
 
 
@@ -624,6 +654,10 @@ _QUALITY_NAMES = {
 
 
 def _quality_html(ctx: _Context) -> str:
+    if ctx.privacy is not None:
+        return ('<section id="quality"><h2>Quality</h2><p class="note">Clustering quality figures (silhouette, '
+                "agreement with true labels, the choice-of-K curve) are computed from every user and are not "
+                "published under the privacy policy; they stay with the model's owner.</p></section>")
     rows = [[_esc(_QUALITY_NAMES.get(key, key)), _fmt_num(int(v) if key == "n_groups" else v)]
             for key, v in ctx.quality.items()]
     if ctx.k:
@@ -638,6 +672,8 @@ def _quality_html(ctx: _Context) -> str:
 
 
 def _sizes_map_html(ctx: _Context, max_points: int, random_state: Any) -> str:
+    if ctx.privacy is not None:
+        return _private_sizes_map_html(ctx, max_points, random_state)
     Z = np.asarray(ctx.discovery.embeddings_)
     sizes_uri = _sizes_plot(ctx.sizes, ctx.n_noise, ctx.colors)
     map_uri, n_shown = _map_plot(Z, ctx.labels, np.asarray(ctx.discovery.centroids_), ctx.colors, ctx.names,
@@ -651,6 +687,32 @@ def _sizes_map_html(ctx: _Context, max_points: int, random_state: Any) -> str:
             f'<section id="map"><h2>Map of users</h2>{_img(map_uri, "Scatter plot of users coloured by group")}'
             f'<p class="note">{how}; {shown} shown. Each numbered dot marks the centre of the points of its '
             "group. Distances in two dimensions only approximate the separation in the full space.</p></section>")
+
+
+def _private_sizes_map_html(ctx: _Context, max_points: int, random_state: Any) -> str:
+    """Sizes and map of a protected report: released groups only; no map of users under differential privacy."""
+    dp = ctx.privacy is not None and ctx.privacy.get("policy", {}).get("epsilon") is not None
+    noisy = " (noisy counts)" if dp else ""
+    sizes_html = (f'<section id="sizes"><h2>Group sizes</h2>'
+                  f'{_img(_sizes_plot(ctx.sizes, 0, ctx.colors, ctx.shown), "Bar chart of users per group")}'
+                  f'<p class="note">Released groups only{noisy}.</p></section>')
+    if dp or not ctx.shown:
+        why = ("A map places every user individually, which a differentially private release cannot publish."
+               if dp else "No group was released.")
+        return sizes_html + f'<section id="map"><h2>Map of users</h2><p class="note">{why}</p></section>'
+    keep = np.isin(ctx.labels, ctx.shown)  # users of released groups only: no point of a suppressed group
+    Z = np.asarray(ctx.discovery.embeddings_)[keep]
+    labels = np.where(np.isin(ctx.labels[keep], ctx.shown), ctx.labels[keep], -1)
+    C = np.asarray(ctx.discovery.centroids_, dtype=np.float64).copy()
+    C[[g for g in range(ctx.k) if g not in ctx.shown]] = np.nan  # no marker for a suppressed group
+    names = list(ctx.names)
+    map_uri, n_shown = _map_plot(Z, labels, C, ctx.colors, names, max_points, random_state, groups=ctx.shown)
+    shown = (f"all {n_shown:,} users of the released groups" if n_shown == Z.shape[0]
+             else f"a random sample of {n_shown:,} users of the released groups")
+    return (sizes_html + f'<section id="map"><h2>Map of users</h2>'
+            f'{_img(map_uri, "Scatter plot of users coloured by group")}<p class="note">Principal-component '
+            f"projection of the user embeddings (rows scaled to unit length); {shown}. Users of suppressed groups "
+            "are not drawn.</p></section>")
 
 
 def _k_curve_html(curve: pd.DataFrame, k: int) -> str:
@@ -692,11 +754,84 @@ def _group_card(ctx: _Context, g: int, feat_cols: list[str], user_cols: list[str
     uf = _user_feature_lines(r, user_cols)
     if uf:
         body.append(f"<h4>Over-represented user features</h4>{uf}")
+    err = _error_line(ctx, g)
+    if err:
+        body.append(err)
     label = "" if ctx.names[g] == f"group {g}" else ": " + _esc(ctx.names[g])
     return (f'<article class="card" id="group-{g}" style="--c:{ctx.colors[g]}">'
             f'<h3><span class="swatch" style="background:{ctx.colors[g]}"></span>Group {g}{label}{_badge(r)}</h3>'
             f'<div class="meta">{int(ctx.sizes[g]):,} users \u00b7 {_pct(ctx.sizes[g] / ctx.n)} of all</div>'
             f'{"".join(body)}</article>')
+
+
+def _error_line(ctx: _Context, g: int) -> str:
+    """The expected error (one noise standard deviation) of the group's noisy figures."""
+    errs = (ctx.privacy or {}).get("expected_error", {}).get(str(g))
+    if not errs:
+        return ""
+    parts = []
+    for key, v in errs.items():
+        if key == "size":
+            parts.append(f"size \u00b1{v:.1f} users")
+        elif key == "item_support":
+            parts.append(f"item support \u00b1{100 * v:.1f} pp")
+        elif key == "category_share":
+            parts.append(f"category shares \u00b1{100 * v:.1f} pp")
+        else:
+            parts.append(f"{_esc(_feature_name(key[len('mean '):]) if key.startswith('mean ') else key)} "
+                         f"\u00b1{_fmt_num(v, 3)}")
+    return ('<p class="note privacy-error">Expected error of the noisy figures (one standard deviation): '
+            + "; ".join(parts) + ".</p>")
+
+
+def _privacy_html(ctx: _Context, evaluation_held: bool) -> str:
+    """The policy, what was suppressed, the epsilon spent and the noise of every noisy figure."""
+    info = ctx.privacy or {}
+    pol = info.get("policy", {})
+    dp = pol.get("epsilon") is not None
+    k = pol.get("min_group_size")
+    rows = [["minimum distinct users behind a published figure", _esc(k)]]
+    if dp:
+        spent = info.get("spent", [0.0, 0.0])
+        rows += [["privacy budget (epsilon, delta)", f"{_fmt_num(pol['epsilon'])}, {_fmt_num(pol['delta'])}"],
+                 ["<b>epsilon spent by this report</b>", f"<b>{_fmt_num(spent[0])}</b> (delta {_fmt_num(spent[1])})"],
+                 ["items counted per user (clipping)", _esc(pol.get("max_items_per_user"))],
+                 ["interactions counted per user (clipping)", _esc(_fmt_num(pol.get("max_interactions_per_user")))]]
+    sup = info.get("suppressed_groups", [])
+    rows.append(["groups suppressed", f"{len(sup)} of {info.get('n_groups', ctx.k)}"
+                 + (f" (groups {', '.join(map(str, sup))})" if sup else "")])
+    cells = info.get("suppressed_cells", {})
+    rows.append(["item and category entries suppressed in released groups",
+                 f"{cells.get('items', 0):,} items, {cells.get('categories', 0):,} categories"])
+    for name, why in info.get("not_released", {}).items():
+        rows.append([f"not published: {_esc(_feature_name(name))}", _esc(why)])
+    for what, tau in info.get("threshold", {}).items():
+        rows.append([f"release threshold: {_esc(what)}", _fmt_num(tau, 3)])
+    table = _table(["", ""], rows, raw=True, cls="privacy")
+    mech = ""
+    if dp and info.get("parts"):
+        mrows = [[_esc(p["part"]), _esc(p["figure"]), _esc(p["mechanism"]), _fmt_num(p["epsilon"], 3),
+                  _fmt_num(p["delta"], 3), _fmt_num(p["sensitivity"], 3), _fmt_num(p["noise_std"], 3)]
+                 for p in info["parts"]]
+        mech = ("<h4>Noise added (diffprivlib mechanisms)</h4>"
+                + _table(["part", "figure", "mechanism", "epsilon", "delta", "sensitivity", "noise std"], mrows,
+                         raw=True, numeric=[False, False, False, True, True, True, True], cls="privacy"))
+    how = ("Every published count, share and mean is computed from differentially private noisy counts and sums "
+           "(user-level: each user's contribution is clipped as stated); groups and items are published only "
+           "when their noisy number of users reaches the threshold. Shares, lifts, labels, keywords and the "
+           "overall figures are computed from the released noisy figures only. Each group card gives the "
+           "expected error of its figures." if dp else
+           "Groups, items, categories, keywords, user-feature values and behaviour means backed by fewer "
+           "distinct users than the minimum are suppressed. Overall figures and shares are computed from the "
+           "released groups and entries only, so no suppressed figure can be recovered by subtracting published "
+           "ones.")
+    held = (" The evaluation table is not published (it is computed from every user)." if evaluation_held else "")
+    private = ("The clustering itself is fitted on the raw data; item names and categories are treated as "
+               "public. The model files (the <code>model/</code> folder, <code>groups.parquet</code>) hold "
+               "per-user data and unprotected figures: they are private to their owner and must not be shared "
+               "with this report." + held)
+    return (f'<section id="privacy"><h2>Privacy</h2><p class="note">{how}</p>{table}{mech}'
+            f'<p class="note">{private}</p></section>')
 
 
 def _groups_html(ctx: _Context) -> str:
@@ -710,7 +845,7 @@ def _groups_html(ctx: _Context) -> str:
             L = np.abs(np.log2(R))
         L = L[np.isfinite(L)]
         lim = float(np.clip(L.max() if L.size else 1.0, 0.5, 3.0))
-    cards = [_group_card(ctx, g, feat_cols, user_cols, lim) for g in range(ctx.k)]
+    cards = [_group_card(ctx, g, feat_cols, user_cols, lim) for g in ctx.shown]
     if ctx.n_noise:
         cards.append(f'<article class="card" id="group-noise" style="--c:{_NOISE_COLOR}">'
                      "<h3>Unassigned users (noise)</h3>"
@@ -752,6 +887,7 @@ def render_report(
     data_name: str | None = None,
     max_points: int = 5000,
     random_state: int | np.random.RandomState | None = 0,
+    policy: Any = None,
 ) -> str:
     """The HTML text of a self-contained report on the groups of a fitted discovery.
 
@@ -774,6 +910,14 @@ def render_report(
     random_state : int, RandomState or None, default 0
         Seed of that sample (the page is deterministic for a fixed seed,
         apart from its date).
+    policy : cohortrec.privacy.Policy, optional
+        Publish only what the privacy policy releases: the profile of
+        :meth:`GroupDiscovery.profile(policy=...) <cohortrec.GroupDiscovery.profile>`
+        (suppressed groups get no card, bar or map point; with
+        differential privacy there is no map of users), no clustering
+        quality figures, no choice-of-K curve and no evaluation table; a
+        ``privacy`` section states the policy, what was suppressed, the
+        epsilon spent and the noise of every noisy figure.
 
     Returns
     -------
@@ -803,17 +947,27 @@ def render_report(
     """
     _check_discovery(discovery)
     timings_ = _check_options(evaluation, timings, title, data_name, max_points, random_state)
-    ctx = _Context.of(discovery)
+    if policy is not None:
+        from cohortrec.privacy import Policy
+
+        if not isinstance(policy, Policy):
+            raise TypeError(f"policy must be a cohortrec.privacy.Policy or None, got {type(policy).__name__}")
+    ctx = _Context.of(discovery, policy)
+    private = policy is not None
+    held_evaluation = private and evaluation is not None
+    if private:
+        evaluation = None
     version = __version__
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     data_label = data_name or "interactions"
     page_title = title if title is not None else f"User groups in {data_label}"
     curve = discovery.k_curve_
-    show_curve = isinstance(curve, pd.DataFrame) and "k" in curve.columns and len(curve) > 0
+    show_curve = isinstance(curve, pd.DataFrame) and "k" in curve.columns and len(curve) > 0 and not private
 
     nav = [("overview", "Overview"), ("quality", "Quality"), ("sizes", "Sizes"), ("map", "Map")]
     nav += [("k-curve", "Choice of K")] if show_curve else []
     nav += [("groups", "Groups")]
+    nav += [("privacy", "Privacy")] if private else []
     nav += [("evaluation", "Evaluation")] if evaluation is not None else []
     nav += [("timings", "Timings")] if timings_ is not None else []
     parts = [
@@ -824,6 +978,7 @@ def render_report(
         _sizes_map_html(ctx, int(max_points), random_state),
         _k_curve_html(curve, ctx.k) if show_curve else "",
         _groups_html(ctx),
+        _privacy_html(ctx, held_evaluation) if private else "",
         _evaluation_html(evaluation) if evaluation is not None else "",
         _timings_html(timings_) if timings_ is not None else "",
         (f"</main><footer>Made with cohortrec {_esc(version)} on {_esc(now)}. This page is self-contained: "
@@ -846,6 +1001,7 @@ def write_report(
     data_name: str | None = None,
     max_points: int = 5000,
     random_state: int | np.random.RandomState | None = 0,
+    policy: Any = None,
 ) -> pathlib.Path:
     """Write the report of :func:`render_report` to ``path`` (UTF-8).
 
@@ -856,7 +1012,7 @@ def write_report(
         are created and an existing file is replaced.
     discovery : GroupDiscovery
         A fitted :class:`~cohortrec.GroupDiscovery`.
-    evaluation, timings, title, data_name, max_points, random_state
+    evaluation, timings, title, data_name, max_points, random_state, policy
         As in :func:`render_report`.
 
     Returns
@@ -877,7 +1033,7 @@ def write_report(
     if p.is_dir():
         raise ValueError(f"path must be a file, got the directory {str(p)!r}")
     text = render_report(discovery, evaluation=evaluation, timings=timings, title=title, data_name=data_name,
-                         max_points=max_points, random_state=random_state)
+                         max_points=max_points, random_state=random_state, policy=policy)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -169,6 +169,7 @@ def profiles_json(profile: pd.DataFrame, meta: dict[str, Any],
     base = [c[: -len("_vs_all")] for c in feats]
     groups = []
     overall = None
+    n_rows = 0
     for idx, row in profile.iterrows():
         rec: dict[str, Any] = {"group": idx if idx == "all" else int(idx)}
         for c in ("label", "size", "share", "small", "top_categories", "top_items", "keywords"):
@@ -182,7 +183,8 @@ def profiles_json(profile: pd.DataFrame, meta: dict[str, Any],
             overall = rec
         else:
             if shares is not None:
-                rec["category_share"] = shares[int(idx)]
+                rec["category_share"] = shares[n_rows]  # shares follow the profile's rows
+            n_rows += 1
             groups.append(rec)
     return {**meta, "groups": groups, "overall": overall}
 
@@ -287,6 +289,12 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
     with console.stage("profile groups"):
         profile = disc.profile()
     labels_txt = [str(v) for v in profile["label"].iloc[:-1]]
+    policy = _privacy_policy(args)
+    published = profile
+    if policy is not None:
+        with console.stage("protect the published profiles"):
+            published = disc.profile(policy=policy)
+        console.say(f"  privacy: {_privacy_line(published)}")
     with console.stage("fit group recommender"):
         from cohortrec.recommenders import GroupRecommender  # noqa: PLC0415
 
@@ -304,31 +312,105 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
             evaluation = pd.DataFrame(evaluation_rows(res))
     meta = {"data": data.name, "n_users": int(X.n_users), "n_items": int(X.n_items),
             "n_groups": int(disc.n_groups_), "encoder": encoder, "groups_requested": str(groups)}
+    if policy is not None:  # only released figures: the users of the released groups
+        meta.update(n_users=int(published.loc["all", "size"]), n_groups=int(len(published) - 1))
     with console.stage("write groups, profiles and model"):
         out.mkdir(parents=True, exist_ok=True)
         _groups_table(disc, labels_txt).to_parquet(out / "groups.parquet", index=False)
-        shares = category_shares(profile)
-        doc = profiles_json(profile, meta, shares)
-        if disc.k_curve_ is not None:
+        shares = category_shares(published)
+        doc = profiles_json(published, meta, shares)
+        if policy is not None:
+            doc["privacy"] = _privacy_doc(published)
+        elif disc.k_curve_ is not None:
             doc["k_curve"] = [{k: _clean(v) for k, v in r.items()} for r in disc.k_curve_.to_dict(orient="records")]
         (out / "profiles.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
-        (out / "profiles.md").write_text(profiles_markdown(profile, meta))
+        (out / "profiles.md").write_text(profiles_markdown(published, meta)
+                                         + (_privacy_markdown(published) if policy is not None else ""))
         save_bundle(out / "model", discovery=disc, recommender=rec, data_name=data.name, encoder=encoder,
                     group_labels=labels_txt)
+        _write_private_notice(out / "model")
         if evaluation is not None:
             evaluation.to_csv(out / "evaluation.csv", index=False)
     with console.stage("write report"):
         timings = dict(console.timings)
         report = _write_report(out / "report.html", disc, console, evaluation=evaluation, timings=timings,
-                               title=f"cohortrec: user groups in {data.name}", data_name=data.name)
+                               title=f"cohortrec: user groups in {data.name}", data_name=data.name,
+                               **({"policy": policy} if policy is not None else {}))
     (out / "timings.json").write_text(json.dumps({k: round(v, 3) for k, v in console.timings.items()}, indent=1))
     # the result on stdout: one line per group
     from cohortrec.cli._common import format_table  # noqa: PLC0415
 
     rows = [{"group": int(i), "size": int(r["size"]), "share": float(r["share"]), "label": str(r["label"])}
-            for i, r in profile.iloc[:-1].iterrows()]
+            for i, r in published.iloc[:-1].iterrows()]
     print(format_table(rows, ["group", "size", "share", "label"], floats="{:.3f}"), flush=True)
     written = ["groups.parquet", "profiles.json", "profiles.md", "model/"] + (["report.html"] if report else [])
     console.say(f"wrote {out}/: {', '.join(written)}")
     console.report_timings()
     return 0
+
+
+# ------------------------------------------------------------------ privacy
+PRIVATE_NOTICE = """PRIVATE - do not share this folder.
+
+It holds per-user data and unprotected figures: every training user's group
+(users.parquet), the recommender fitted on their interactions and the group
+model. The privacy policy of 'cohortrec discover --min-group-size/--epsilon'
+protects only the published files next to it (profiles.json, profiles.md,
+report.html); this folder, groups.parquet and evaluation.csv are not
+protected and are private to their owner.
+"""
+
+
+def _privacy_policy(args: argparse.Namespace) -> Any:
+    """The Policy of ``--min-group-size`` / ``--epsilon`` (None when neither is given)."""
+    k = getattr(args, "min_group_size", None)
+    eps = getattr(args, "epsilon", None)
+    if k is None and eps is None:
+        return None
+    from cohortrec.privacy import Policy  # noqa: PLC0415
+
+    # noise from the operating system's secure generator: --seed must not make the noise predictable
+    return Policy(min_group_size=10 if k is None else k, epsilon=eps)
+
+
+def _privacy_line(published: pd.DataFrame) -> str:
+    info = published.attrs.get("privacy", {})
+    pol = info.get("policy", {})
+    sup = len(info.get("suppressed_groups", []))
+    text = f"min group size {pol.get('min_group_size')}; {sup} of {info.get('n_groups')} groups suppressed"
+    if pol.get("epsilon") is not None:
+        text += f"; epsilon spent {info['spent'][0]:g} (delta {info['spent'][1]:g})"
+    return text
+
+
+def _privacy_doc(published: pd.DataFrame) -> dict[str, Any]:
+    """The ``privacy`` block of profiles.json: policy, suppression, budget spent, expected errors."""
+    info = published.attrs.get("privacy", {})
+    keep = ("policy", "mode", "spent", "threshold", "suppressed_groups", "suppressed_cells", "not_released",
+            "parts", "expected_error")
+    doc = {k: json.loads(json.dumps(info[k], default=_clean)) for k in keep if k in info}
+    doc["private_files"] = ["model/", "groups.parquet", "evaluation.csv"]
+    return doc
+
+
+def _privacy_markdown(published: pd.DataFrame) -> str:
+    info = published.attrs.get("privacy", {})
+    pol = info.get("policy", {})
+    L = ["", "## Privacy", "",
+         f"Published under a privacy policy: every figure is backed by at least {pol.get('min_group_size')} "
+         "distinct users; smaller groups and entries are suppressed and overall figures sum the released ones. "
+         f"{_privacy_line(published)}."]
+    if pol.get("epsilon") is not None:
+        L += ["", "Differential privacy (diffprivlib): sizes, shares and means carry noise; expected errors "
+              "(one standard deviation) per group:", "", "| group | expected errors |", "|---:|---|"]
+        for g, errs in info.get("expected_error", {}).items():
+            L.append(f"| {g} | " + "; ".join(f"{k} \u00b1{v:.3g}" for k, v in errs.items()) + " |")
+    L += ["", "The model folder (model/), groups.parquet and evaluation.csv hold per-user data and are private "
+          "to their owner."]
+    return "\n".join(L) + "\n"
+
+
+def _write_private_notice(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "PRIVATE-README.txt").write_text(PRIVATE_NOTICE)
+

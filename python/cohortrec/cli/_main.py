@@ -53,6 +53,16 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not (v > 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``cohortrec`` argument parser (subcommands discover, recommend, evaluate, info)."""
     from cohortrec.cli._data import DEFAULT_SHOP_USERS  # noqa: PLC0415
@@ -97,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--evaluate", action="store_true",
                    help="also run the evaluation protocol (popularity vs group recommender) for the report")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p = d.add_argument_group("privacy of the published profiles (profiles.json, profiles.md, report.html)")
+    p.add_argument("--min-group-size", type=_positive_int, default=None, metavar="N",
+                   help="publish only figures backed by at least N distinct users: smaller groups, items, "
+                        "categories and values are suppressed (default 10 when --epsilon is given)")
+    p.add_argument("--epsilon", type=_positive_float, default=None, metavar="E",
+                   help="differential privacy: add calibrated noise to every published count, share and mean, "
+                        "spending a total budget E (needs diffprivlib: pip install 'cohortrec[privacy]')")
     d.set_defaults(func="discover")
 
     r = sub.add_parser("recommend", parents=[device, common], help="top-n items for users from a saved model",
