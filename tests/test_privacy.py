@@ -20,12 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+
 from cohortrec.cli._discover import category_shares, profiles_json, profiles_markdown
 from cohortrec.discovery import GroupDiscovery
 from cohortrec.interactions import Interactions
 from cohortrec.privacy import PARTS, Policy
 from cohortrec.report import render_report, write_report
-from sklearn.base import BaseEstimator
 
 K = 5  # min_group_size of the suppression tests
 SIZES = (40, 30, 3)

@@ -634,8 +634,8 @@ def planted(rng, n_users=120, n_items=60, n_groups=3, per_user=10, noise=0.1):
 
 def test_spherical_kmeans_finds_planted_groups(rng):
     """GroupRecommender's groups come from the package's one K-means core, in cosine geometry."""
-    from cohortrec.cluster import KMeans
     from cohortrec._validation import l2_normalize_rows
+    from cohortrec.cluster import KMeans
     X, g = planted(rng, noise=0.0)
     Xn = l2_normalize_rows(X)
     km = KMeans(3, spherical=True, n_init=1, random_state=0).fit(Xn)

@@ -24,8 +24,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import ops
-from cohortrec.cluster import KMeans
 from cohortrec._validation import as_generator, check_int, l2_normalize_rows
+from cohortrec.cluster import KMeans
 from cohortrec.ops import row_topk
 from cohortrec.recommenders._base import (
     RecommenderBase,
