@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -393,7 +394,7 @@ def test_bad_path(tmp_path, gd):
 
 
 # ---------------------------------------------------------------- real data
-ML_SMALL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ml-latest-small"
+ML_SMALL = Path(os.environ.get("COHORTREC_DATA", "/work/shared/data")) / "ml-latest-small"
 
 
 @pytest.mark.skipif(not (ML_SMALL / "ratings.csv").is_file(), reason="shared/data/ml-latest-small not present")
