@@ -35,13 +35,13 @@ template <typename T>
 py::array_t<T> to_numpy(std::vector<T>&& v) {
   auto* heap = new std::vector<T>(std::move(v));
   py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>({static_cast<py::ssize_t>(heap->size())}, {static_cast<py::ssize_t>(sizeof(T))},
-                        heap->data(), owner);
+  return py::array_t<T>({static_cast<py::ssize_t>(heap->size())}, {static_cast<py::ssize_t>(sizeof(T))}, heap->data(),
+                        owner);
 }
 
 template <typename T, typename I>
-CsrView<T, I> csr_view(const CArray<int64_t>& indptr, const CArray<I>& indices, const CArray<T>& data,
-                       int64_t n_rows, int64_t n_cols, const char* name) {
+CsrView<T, I> csr_view(const CArray<int64_t>& indptr, const CArray<I>& indices, const CArray<T>& data, int64_t n_rows,
+                       int64_t n_cols, const char* name) {
   if (indptr.ndim() != 1 || indptr.shape(0) != n_rows + 1)
     throw std::invalid_argument(std::string(name) + ": indptr must have n_rows + 1 entries");
   if (indices.ndim() != 1 || data.ndim() != 1 || indices.shape(0) != data.shape(0))

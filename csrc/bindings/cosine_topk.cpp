@@ -1,6 +1,6 @@
 // Binding of the sparse cosine top-k kernel (cpu/cosine_topk.cpp).
-#include "bindings/common.hpp"
 #include "cpu/cosine_topk.hpp"
+#include "bindings/common.hpp"
 
 namespace cohortrec::bindings {
 namespace {

@@ -32,12 +32,13 @@ void bind_csr_t(py::module_& m) {
   m.def(
       "kmeans_update_csr",
       [](const CArray<int64_t>& x_ptr, const CArray<I>& x_idx, const CArray<T>& x_val, int64_t n, int64_t d,
-         const CArray<int64_t>& labels, int64_t k, std::optional<CArray<T>> weights, CArray<T>& sums,
-         CArray<T>& counts, int n_threads) {
+         const CArray<int64_t>& labels, int64_t k, std::optional<CArray<T>> weights, CArray<T>& sums, CArray<T>& counts,
+         int n_threads) {
         const auto X = csr_view<T, I>(x_ptr, x_idx, x_val, n, d, "X");
         check_out(labels, n, "labels");
         if (weights) check_out(*weights, n, "sample_weight");
-        if (sums.ndim() != 2 || sums.shape(0) != k || sums.shape(1) != d) throw std::invalid_argument("sums must be (k, d)");
+        if (sums.ndim() != 2 || sums.shape(0) != k || sums.shape(1) != d)
+          throw std::invalid_argument("sums must be (k, d)");
         check_out(counts, k, "counts");
         const T* w = weights ? weights->data() : nullptr;
         const int64_t* lab = labels.data();
@@ -68,16 +69,16 @@ void bind_dense_t(py::module_& m) {
         cpu::kmeans_assign_dense<T>(Xv, C, k, lab, s, n_threads);
       },
       py::arg("X").noconvert(), py::arg("centers").noconvert(), py::arg("labels").noconvert(),
-      py::arg("sq_dist").noconvert(), py::arg("n_threads"),
-      "Nearest centre of every row of a strided 2-D X.");
+      py::arg("sq_dist").noconvert(), py::arg("n_threads"), "Nearest centre of every row of a strided 2-D X.");
 
   m.def(
       "kmeans_assign_bounded_dense",
-      [](const CArray<T>& X, const CArray<T>& centers, const CArray<int64_t>& slots, std::optional<CArray<double>> shift,
-         std::optional<CArray<double>> s_half, const CArray<double>& x_sq, CArray<int64_t>& labels,
-         CArray<double>& upper, CArray<double>& lower, CArray<float>& group_lower, CArray<double>& dcum,
-         std::optional<CArray<T>> weights, std::optional<CArray<double>> sums, std::optional<CArray<double>> counts,
-         std::optional<CArray<int64_t>> members, bool rebuild_sums, int n_threads) {
+      [](const CArray<T>& X, const CArray<T>& centers, const CArray<int64_t>& slots,
+         std::optional<CArray<double>> shift, std::optional<CArray<double>> s_half, const CArray<double>& x_sq,
+         CArray<int64_t>& labels, CArray<double>& upper, CArray<double>& lower, CArray<float>& group_lower,
+         CArray<double>& dcum, std::optional<CArray<T>> weights, std::optional<CArray<double>> sums,
+         std::optional<CArray<double>> counts, std::optional<CArray<int64_t>> members, bool rebuild_sums,
+         int n_threads) {
         const auto Xv = dense_view<T>(X, "X");
         const int64_t n = Xv.n_rows;
         if (centers.ndim() != 2 || centers.shape(1) != Xv.n_cols) throw std::invalid_argument("centers must be (k, d)");
@@ -129,7 +130,8 @@ void bind_dense_t(py::module_& m) {
       py::arg("shift").noconvert(), py::arg("s_half").noconvert(), py::arg("x_sq").noconvert(),
       py::arg("labels").noconvert(), py::arg("upper").noconvert(), py::arg("lower").noconvert(),
       py::arg("group_lower").noconvert(), py::arg("dcum").noconvert(), py::arg("sample_weight").noconvert(),
-      py::arg("sums").noconvert(), py::arg("counts").noconvert(), py::arg("members").noconvert(), py::arg("rebuild_sums"), py::arg("n_threads"),
+      py::arg("sums").noconvert(), py::arg("counts").noconvert(), py::arg("members").noconvert(),
+      py::arg("rebuild_sums"), py::arg("n_threads"),
       "Bounded (Yinyang) assignment pass, in place; returns (n_moved, n_distances).");
 
   m.def(
@@ -196,8 +198,8 @@ void bind_dense_t(py::module_& m) {
 
   m.def(
       "kmeans_step_dense",
-      [](const py::array_t<T>& X, const CArray<T>& centers, std::optional<CArray<T>> weights,
-         CArray<int64_t>& labels, CArray<T>& sq, CArray<T>& sums, CArray<T>& counts, int n_threads) {
+      [](const py::array_t<T>& X, const CArray<T>& centers, std::optional<CArray<T>> weights, CArray<int64_t>& labels,
+         CArray<T>& sq, CArray<T>& sums, CArray<T>& counts, int n_threads) {
         const auto Xv = dense_view(X, "X");
         if (centers.ndim() != 2 || centers.shape(1) != Xv.n_cols) throw std::invalid_argument("centers must be (k, d)");
         const int64_t k = centers.shape(0);

@@ -1,6 +1,6 @@
 // Binding of the top-n sparse product scoring kernel (cpu/topk_scores.cpp).
-#include "bindings/common.hpp"
 #include "cpu/topk_scores.hpp"
+#include "bindings/common.hpp"
 
 namespace cohortrec::bindings {
 namespace {

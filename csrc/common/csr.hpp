@@ -27,8 +27,7 @@ struct CsrView {
     if (n_rows == 0) return;
     if (indptr[0] != 0) throw std::invalid_argument(std::string(name) + ": indptr[0] must be 0");
     for (int64_t r = 0; r < n_rows; ++r)
-      if (indptr[r + 1] < indptr[r])
-        throw std::invalid_argument(std::string(name) + ": indptr must be non-decreasing");
+      if (indptr[r + 1] < indptr[r]) throw std::invalid_argument(std::string(name) + ": indptr must be non-decreasing");
     const int64_t nz = indptr[n_rows];
     for (int64_t e = 0; e < nz; ++e)
       if (indices[e] < 0 || static_cast<int64_t>(indices[e]) >= n_cols)
@@ -51,8 +50,8 @@ struct CsrResult {
 /// Output row ids (= source rows) are of type J. With `row_scale`, every
 /// value of source row r is multiplied by row_scale[r] (in double).
 template <typename T, typename I, typename J>
-void transpose_csr(const CsrView<T, I>& B, std::vector<int64_t>& t_ptr, std::vector<J>& t_idx,
-                   std::vector<T>& t_val, const double* row_scale = nullptr) {
+void transpose_csr(const CsrView<T, I>& B, std::vector<int64_t>& t_ptr, std::vector<J>& t_idx, std::vector<T>& t_val,
+                   const double* row_scale = nullptr) {
   const int64_t m = B.n_cols;
   t_ptr.assign(static_cast<size_t>(m) + 1, 0);
   const int64_t nz = B.nnz();

@@ -68,7 +68,9 @@ void parallel_tasks(int64_t n_tasks, int n_threads, MakeState&& make_state, Body
 #ifdef COHORTREC_OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
-    { run([&] { return counter.fetch_add(1, std::memory_order_relaxed); }); }
+    {
+      run([&] { return counter.fetch_add(1, std::memory_order_relaxed); });
+    }
   }
   if (error) std::rethrow_exception(error);
 }
@@ -77,8 +79,7 @@ struct NoState {};
 
 template <class Body>
 void parallel_for(int64_t n_tasks, int n_threads, Body&& body) {
-  parallel_tasks(n_tasks, n_threads, [] { return NoState{}; },
-                 [&](NoState&, int64_t t) { body(t); });
+  parallel_tasks(n_tasks, n_threads, [] { return NoState{}; }, [&](NoState&, int64_t t) { body(t); });
 }
 
 }  // namespace cohortrec

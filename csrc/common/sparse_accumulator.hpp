@@ -205,7 +205,10 @@ class SparseAccumulator {
   }
 
   /// Excluded ids (topk_scores): epoch-stamped so they need no clearing.
-  void enable_exclusion() { excl_.assign(static_cast<size_t>(width_), 0u); epoch_ = 0; }
+  void enable_exclusion() {
+    excl_.assign(static_cast<size_t>(width_), 0u);
+    epoch_ = 0;
+  }
   void exclude(int64_t j) { excl_[j] = epoch_; }
   bool excluded(int64_t j) const { return excl_[j] == epoch_; }
 

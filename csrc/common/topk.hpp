@@ -76,7 +76,7 @@ class TopK {
       int64_t c = 2 * i + 1;
       if (c >= n) break;
       if (c + 1 < n) c += static_cast<int64_t>(better(h[c], h[c + 1]));  // the worse child
-      if (!better(x, h[c])) break;                   // x is worse than both: stays here
+      if (!better(x, h[c])) break;                                       // x is worse than both: stays here
       h[i] = h[c];
       i = c;
     }

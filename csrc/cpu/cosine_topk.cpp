@@ -18,7 +18,6 @@
 
 namespace cohortrec::cpu {
 
-
 namespace {
 
 /// 1 / ||row|| for every row (0 for rows whose norm is 0), in double and
@@ -75,8 +74,6 @@ void stitch_blocks(CsrResult<T, J>& out, const std::vector<std::vector<J>>& bloc
     std::copy(block_val[blk].begin(), block_val[blk].end(), out.data.begin() + start);
   });
 }
-
-
 
 // ---------------------------------------------------------------------------
 // Hybrid sparse/dense product.
@@ -201,8 +198,8 @@ std::vector<int64_t> choose_dense_columns(const HybridInputs<T, I, J>& in, bool 
     }
     int64_t rows = 0;
     for (int64_t i = 0; i < A.n_rows; ++i) rows += in.inv_a[i] != 0.0;
-    const double hybrid = (total - moved) * kHybridSparseCost + dense_madds * dense_madd_cost() +
-                          double(rows) * double(p) * kScanCost;
+    const double hybrid =
+        (total - moved) * kHybridSparseCost + dense_madds * dense_madd_cost() + double(rows) * double(p) * kScanCost;
     if (!(hybrid < 0.8 * total)) return {};
   }
   std::sort(cols.begin(), cols.end());
@@ -246,8 +243,8 @@ void cosine_topk_hybrid(const HybridInputs<T, I, J>& in, const std::vector<int64
     if (slot[c] < 0) sparse_work += double(in.bt_ptr[c + 1] - in.bt_ptr[c]);
   }
   const int64_t by_work = static_cast<int64_t>(double(1 << 20) / std::max(1.0, sparse_work / std::max<int64_t>(1, n)));
-  const int64_t rows_per_block = std::clamp<int64_t>(
-      std::min(n / (4 * int64_t(std::max(1, params.n_threads))), by_work), 32, 1024);
+  const int64_t rows_per_block =
+      std::clamp<int64_t>(std::min(n / (4 * int64_t(std::max(1, params.n_threads))), by_work), 32, 1024);
   const int64_t n_blocks = (n + rows_per_block - 1) / rows_per_block;
   std::vector<std::vector<J>> block_idx(static_cast<size_t>(n_blocks));
   std::vector<std::vector<T>> block_val(static_cast<size_t>(n_blocks));
@@ -267,9 +264,17 @@ void cosine_topk_hybrid(const HybridInputs<T, I, J>& in, const std::vector<int64
   parallel_tasks(
       n_blocks, params.n_threads,
       [&] {
-        return State{AlignedArray<T>(static_cast<size_t>(chunk)), SparseAccumulator<T, J>(p),
+        return State{AlignedArray<T>(static_cast<size_t>(chunk)),
+                     SparseAccumulator<T, J>(p),
                      std::vector<TopKBuffer<T, J>>(static_cast<size_t>(rows_per_block), TopKBuffer<T, J>(params.k)),
-                     {}, {}, {}, {}, {}, {}, {}, std::vector<const T*>(static_cast<size_t>(H))};
+                     {},
+                     {},
+                     {},
+                     {},
+                     {},
+                     {},
+                     {},
+                     std::vector<const T*>(static_cast<size_t>(H))};
       },
       [&](State& st, int64_t blk) {
         const int64_t r0 = blk * rows_per_block, r1 = std::min(n, r0 + rows_per_block), R = r1 - r0;

@@ -4,11 +4,10 @@
 
 namespace cohortrec::cpu {
 
-#define COHORTREC_DECLARE(NS)                                                                                    \
-  namespace NS {                                                                                                 \
-  void dense_rows_combine_f32(float* out, int64_t len, const float* const* rows, const float* coef, int64_t n);  \
-  void dense_rows_combine_f64(double* out, int64_t len, const double* const* rows, const double* coef,           \
-                              int64_t n);                                                                        \
+#define COHORTREC_DECLARE(NS)                                                                                      \
+  namespace NS {                                                                                                   \
+  void dense_rows_combine_f32(float* out, int64_t len, const float* const* rows, const float* coef, int64_t n);    \
+  void dense_rows_combine_f64(double* out, int64_t len, const double* const* rows, const double* coef, int64_t n); \
   }
 COHORTREC_DECLARE(isa_generic)
 COHORTREC_DECLARE(isa_avx2)

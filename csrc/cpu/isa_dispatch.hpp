@@ -19,18 +19,18 @@ int isa_level();
 
 /// `return EXPR;` with `isa` aliased to the namespace of the active ISA, e.g.
 /// `COHORTREC_ISA_DISPATCH(isa::assign_dense(X, C, k, labels, sq, n_threads));`
-#define COHORTREC_ISA_DISPATCH(...)                       \
-  switch (::cohortrec::cpu::isa_level()) {                \
-    case ::cohortrec::cpu::kAvx512: {                     \
-      namespace isa = ::cohortrec::cpu::isa_avx512;       \
-      return __VA_ARGS__;                                 \
-    }                                                     \
-    case ::cohortrec::cpu::kAvx2: {                       \
-      namespace isa = ::cohortrec::cpu::isa_avx2;         \
-      return __VA_ARGS__;                                 \
-    }                                                     \
-    default: {                                            \
-      namespace isa = ::cohortrec::cpu::isa_generic;      \
-      return __VA_ARGS__;                                 \
-    }                                                     \
+#define COHORTREC_ISA_DISPATCH(...)                  \
+  switch (::cohortrec::cpu::isa_level()) {           \
+    case ::cohortrec::cpu::kAvx512: {                \
+      namespace isa = ::cohortrec::cpu::isa_avx512;  \
+      return __VA_ARGS__;                            \
+    }                                                \
+    case ::cohortrec::cpu::kAvx2: {                  \
+      namespace isa = ::cohortrec::cpu::isa_avx2;    \
+      return __VA_ARGS__;                            \
+    }                                                \
+    default: {                                       \
+      namespace isa = ::cohortrec::cpu::isa_generic; \
+      return __VA_ARGS__;                            \
+    }                                                \
   }

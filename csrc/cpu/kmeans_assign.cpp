@@ -22,15 +22,14 @@ void kmeans_assign_csr(const CsrView<T, I>& X, const T* centers, int64_t k, int6
 }
 
 template void kmeans_assign_dense<float>(const DenseMatrix<float>&, const float*, int64_t, int64_t*, float*, int);
-template void kmeans_assign_dense<double>(const DenseMatrix<double>&, const double*, int64_t, int64_t*, double*,
-                                          int);
-template void kmeans_assign_csr<float, int32_t>(const CsrView<float, int32_t>&, const float*, int64_t, int64_t*,
-                                                float*, int);
-template void kmeans_assign_csr<float, int64_t>(const CsrView<float, int64_t>&, const float*, int64_t, int64_t*,
-                                                float*, int);
-template void kmeans_assign_csr<double, int32_t>(const CsrView<double, int32_t>&, const double*, int64_t,
-                                                 int64_t*, double*, int);
-template void kmeans_assign_csr<double, int64_t>(const CsrView<double, int64_t>&, const double*, int64_t,
-                                                 int64_t*, double*, int);
+template void kmeans_assign_dense<double>(const DenseMatrix<double>&, const double*, int64_t, int64_t*, double*, int);
+template void kmeans_assign_csr<float, int32_t>(const CsrView<float, int32_t>&, const float*, int64_t, int64_t*, float*,
+                                                int);
+template void kmeans_assign_csr<float, int64_t>(const CsrView<float, int64_t>&, const float*, int64_t, int64_t*, float*,
+                                                int);
+template void kmeans_assign_csr<double, int32_t>(const CsrView<double, int32_t>&, const double*, int64_t, int64_t*,
+                                                 double*, int);
+template void kmeans_assign_csr<double, int64_t>(const CsrView<double, int64_t>&, const double*, int64_t, int64_t*,
+                                                 double*, int);
 
 }  // namespace cohortrec::cpu

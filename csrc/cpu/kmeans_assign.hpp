@@ -26,8 +26,7 @@ void kmeans_assign_dense(const DenseMatrix<T>& X, const T* centers, int64_t k, i
 
 /// Same for CSR X: per row, acc = sum over nonzeros of x_t * C^T[t, :].
 template <typename T, typename I>
-void kmeans_assign_csr(const CsrView<T, I>& X, const T* centers, int64_t k, int64_t* labels, T* sq_dist,
-                       int n_threads);
+void kmeans_assign_csr(const CsrView<T, I>& X, const T* centers, int64_t k, int64_t* labels, T* sq_dist, int n_threads);
 
 /// Name of the instruction set the kernels use ("avx512", "avx2", "generic").
 std::string active_isa();

@@ -8,18 +8,18 @@ namespace cohortrec::cpu {
 /// Per-point state of the bounded assignment, owned by the caller and kept
 /// between iterations (n points, t centre groups).
 struct YinyangArgs {
-  const double* x_sq = nullptr;     ///< (n) ||x_i||^2, fixed during the fit
-  const double* shift = nullptr;    ///< (k) how far each centre moved; null = first pass
-  const double* s_half = nullptr;   ///< (k) half the distance to the nearest other centre; may be null
-  int64_t* labels = nullptr;        ///< (n) current centre of every point
-  double* upper = nullptr;          ///< (n) upper bound on d(x_i, c_{labels_i})
-  double* lower = nullptr;          ///< (n) lower bound on min_{j != labels_i} d(x_i, c_j)
-  float* group_lower = nullptr;     ///< (n, t) per group, lower bound + dcum[g] when stored
-  double* dcum = nullptr;           ///< (t) cumulative largest shift per group
-  double* sums = nullptr;           ///< (k, d) cluster sums kept in step with labels; may be null
-  double* counts = nullptr;         ///< (k) cluster weights, with sums
-  int64_t* members = nullptr;       ///< (k) points per cluster, with sums (exact emptiness)
-  bool rebuild_sums = false;        ///< recompute sums from all points (always on the first pass)
+  const double* x_sq = nullptr;    ///< (n) ||x_i||^2, fixed during the fit
+  const double* shift = nullptr;   ///< (k) how far each centre moved; null = first pass
+  const double* s_half = nullptr;  ///< (k) half the distance to the nearest other centre; may be null
+  int64_t* labels = nullptr;       ///< (n) current centre of every point
+  double* upper = nullptr;         ///< (n) upper bound on d(x_i, c_{labels_i})
+  double* lower = nullptr;         ///< (n) lower bound on min_{j != labels_i} d(x_i, c_j)
+  float* group_lower = nullptr;    ///< (n, t) per group, lower bound + dcum[g] when stored
+  double* dcum = nullptr;          ///< (t) cumulative largest shift per group
+  double* sums = nullptr;          ///< (k, d) cluster sums kept in step with labels; may be null
+  double* counts = nullptr;        ///< (k) cluster weights, with sums
+  int64_t* members = nullptr;      ///< (k) points per cluster, with sums (exact emptiness)
+  bool rebuild_sums = false;       ///< recompute sums from all points (always on the first pass)
 };
 
 /// One bounded assignment pass (Ding et al. 2015, "Yinyang K-means", global

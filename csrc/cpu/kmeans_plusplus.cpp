@@ -25,11 +25,10 @@ void kmeanspp_trials(const DenseMatrix<T>& X, const double* cand, int64_t m, con
 }
 
 template void kmeanspp_update<float>(const DenseMatrix<float>&, const double*, double*, const float*, double*, int);
-template void kmeanspp_update<double>(const DenseMatrix<double>&, const double*, double*, const double*, double*,
-                                      int);
+template void kmeanspp_update<double>(const DenseMatrix<double>&, const double*, double*, const double*, double*, int);
 template void kmeanspp_trials<float>(const DenseMatrix<float>&, const double*, int64_t, const double*, const float*,
                                      double*, int);
-template void kmeanspp_trials<double>(const DenseMatrix<double>&, const double*, int64_t, const double*,
-                                      const double*, double*, int);
+template void kmeanspp_trials<double>(const DenseMatrix<double>&, const double*, int64_t, const double*, const double*,
+                                      double*, int);
 
 }  // namespace cohortrec::cpu

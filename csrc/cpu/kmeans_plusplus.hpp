@@ -18,7 +18,7 @@ void kmeanspp_update(const DenseMatrix<T>& X, const double* c, double* closest, 
 /// kmeanspp_trials: pot[t] = sum_i w_i min(closest_i, ||x_i - cand_t||^2) for
 /// the m candidates (m x d, row-major): the potential each would leave.
 template <typename T>
-void kmeanspp_trials(const DenseMatrix<T>& X, const double* cand, int64_t m, const double* closest,
-                     const T* weights, double* pot, int n_threads);
+void kmeanspp_trials(const DenseMatrix<T>& X, const double* cand, int64_t m, const double* closest, const T* weights,
+                     double* pot, int n_threads);
 
 }  // namespace cohortrec::cpu

@@ -18,10 +18,10 @@ constexpr const char* kNonFinite = "contains NaN or infinite values (or its sums
 
 /// Rows grouped by label (stable), and the segments that cut each group.
 struct Grouping {
-  std::vector<int64_t> order;       // row ids sorted by label, stable
-  std::vector<int64_t> offsets;     // k + 1 group boundaries into `order`
-  std::vector<int64_t> seg_begin;   // segment s covers order[seg_begin[s], seg_begin[s+1])
-  std::vector<int64_t> cluster_seg; // k + 1 boundaries into the segment list
+  std::vector<int64_t> order;        // row ids sorted by label, stable
+  std::vector<int64_t> offsets;      // k + 1 group boundaries into `order`
+  std::vector<int64_t> seg_begin;    // segment s covers order[seg_begin[s], seg_begin[s+1])
+  std::vector<int64_t> cluster_seg;  // k + 1 boundaries into the segment list
 };
 
 Grouping group_by_label(const int64_t* labels, int64_t n, int64_t k, int n_threads) {
@@ -69,8 +69,8 @@ Grouping group_by_label(const int64_t* labels, int64_t n, int64_t k, int n_threa
 /// Runs add_row(acc, row, w) over every segment into float64 partials, then
 /// adds each cluster's partials in segment order.
 template <typename T, class AddRow>
-void segmented_sums(const Grouping& g, int64_t k, int64_t d, const T* weights, T* sums, T* counts,
-                    int n_threads, AddRow&& add_row) {
+void segmented_sums(const Grouping& g, int64_t k, int64_t d, const T* weights, T* sums, T* counts, int n_threads,
+                    AddRow&& add_row) {
   const int64_t n_seg = static_cast<int64_t>(g.seg_begin.size());
   std::vector<double> part(static_cast<size_t>(n_seg * d), 0.0);
   std::vector<double> wsum(static_cast<size_t>(n_seg), 0.0);
@@ -146,8 +146,8 @@ constexpr int64_t kStreamMaxCells = 1 << 16;  // k * d doubles = 512 KiB per par
 /// `before_chunk(r0, r1)` runs first in each chunk's task (kmeans_step uses
 /// it to assign the chunk's rows while they are still in cache).
 template <typename T, class AddRow, class BeforeChunk>
-void streamed_sums(const int64_t* labels, int64_t n, int64_t k, int64_t d, const T* weights, T* sums,
-                   T* counts, int n_threads, AddRow&& add_row, BeforeChunk&& before_chunk) {
+void streamed_sums(const int64_t* labels, int64_t n, int64_t k, int64_t d, const T* weights, T* sums, T* counts,
+                   int n_threads, AddRow&& add_row, BeforeChunk&& before_chunk) {
   const int64_t chunk = std::max<int64_t>(16384, (n + 63) / 64);
   const int64_t n_chunks = std::max<int64_t>(1, (n + chunk - 1) / chunk);
   std::vector<double> part(static_cast<size_t>(n_chunks * k * d), 0.0);
@@ -221,24 +221,24 @@ void kmeans_step_dense(const DenseMatrix<T>& X, const T* centers, int64_t k, con
 }
 
 template <typename T, typename I>
-void kmeans_update_csr(const CsrView<T, I>& X, const int64_t* labels, int64_t k, const T* weights, T* sums,
-                       T* counts, int n_threads) {
+void kmeans_update_csr(const CsrView<T, I>& X, const int64_t* labels, int64_t k, const T* weights, T* sums, T* counts,
+                       int n_threads) {
   if (k < 1) throw std::invalid_argument("n_clusters must be >= 1");
   cluster_sums<T>(labels, X.n_rows, k, X.n_cols, weights, sums, counts, n_threads, CsrRowAdder<T, I>{X});
 }
 
 template void kmeans_update_dense<float>(const DenseMatrix<float>&, const int64_t*, int64_t, const float*, float*,
                                          float*, int);
-template void kmeans_update_dense<double>(const DenseMatrix<double>&, const int64_t*, int64_t, const double*,
-                                          double*, double*, int);
-template void kmeans_step_dense<float>(const DenseMatrix<float>&, const float*, int64_t, const float*, int64_t*,
-                                       float*, float*, float*, int);
-template void kmeans_step_dense<double>(const DenseMatrix<double>&, const double*, int64_t, const double*,
-                                        int64_t*, double*, double*, double*, int);
-template void kmeans_update_csr<float, int32_t>(const CsrView<float, int32_t>&, const int64_t*, int64_t,
-                                                const float*, float*, float*, int);
-template void kmeans_update_csr<float, int64_t>(const CsrView<float, int64_t>&, const int64_t*, int64_t,
-                                                const float*, float*, float*, int);
+template void kmeans_update_dense<double>(const DenseMatrix<double>&, const int64_t*, int64_t, const double*, double*,
+                                          double*, int);
+template void kmeans_step_dense<float>(const DenseMatrix<float>&, const float*, int64_t, const float*, int64_t*, float*,
+                                       float*, float*, int);
+template void kmeans_step_dense<double>(const DenseMatrix<double>&, const double*, int64_t, const double*, int64_t*,
+                                        double*, double*, double*, int);
+template void kmeans_update_csr<float, int32_t>(const CsrView<float, int32_t>&, const int64_t*, int64_t, const float*,
+                                                float*, float*, int);
+template void kmeans_update_csr<float, int64_t>(const CsrView<float, int64_t>&, const int64_t*, int64_t, const float*,
+                                                float*, float*, int);
 template void kmeans_update_csr<double, int32_t>(const CsrView<double, int32_t>&, const int64_t*, int64_t,
                                                  const double*, double*, double*, int);
 template void kmeans_update_csr<double, int64_t>(const CsrView<double, int64_t>&, const int64_t*, int64_t,

@@ -27,7 +27,7 @@ void kmeans_step_dense(const DenseMatrix<T>& X, const T* centers, int64_t k, con
                        T* sq_dist, T* sums, T* counts, int n_threads);
 
 template <typename T, typename I>
-void kmeans_update_csr(const CsrView<T, I>& X, const int64_t* labels, int64_t k, const T* weights, T* sums,
-                       T* counts, int n_threads);
+void kmeans_update_csr(const CsrView<T, I>& X, const int64_t* labels, int64_t k, const T* weights, T* sums, T* counts,
+                       int n_threads);
 
 }  // namespace cohortrec::cpu

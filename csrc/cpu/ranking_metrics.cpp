@@ -49,8 +49,8 @@ constexpr int64_t kRowsPerTask = 512;
 }  // namespace
 
 template <typename J, typename I>
-void ranking_hits(const J* recs, int64_t u, int64_t K, const int64_t* rows, const int64_t* t_indptr,
-                  int64_t t_rows, const I* t_indices, int64_t n_items, uint8_t* hits, int n_threads) {
+void ranking_hits(const J* recs, int64_t u, int64_t K, const int64_t* rows, const int64_t* t_indptr, int64_t t_rows,
+                  const I* t_indices, int64_t n_items, uint8_t* hits, int n_threads) {
   if (u < 0 || K < 0 || t_rows < 0 || n_items < 0) throw std::invalid_argument("negative size");
   check_rows(rows, u, t_rows);
   if (u == 0 || K == 0) return;
@@ -147,14 +147,14 @@ void item_counts(const J* recs, int64_t u, int64_t K, const int64_t* cuts, int64
       for (size_t i = 0; i < total; ++i) counts[i] += p[i];
 }
 
-template void ranking_hits<int32_t, int32_t>(const int32_t*, int64_t, int64_t, const int64_t*, const int64_t*,
-                                             int64_t, const int32_t*, int64_t, uint8_t*, int);
-template void ranking_hits<int32_t, int64_t>(const int32_t*, int64_t, int64_t, const int64_t*, const int64_t*,
-                                             int64_t, const int64_t*, int64_t, uint8_t*, int);
-template void ranking_hits<int64_t, int32_t>(const int64_t*, int64_t, int64_t, const int64_t*, const int64_t*,
-                                             int64_t, const int32_t*, int64_t, uint8_t*, int);
-template void ranking_hits<int64_t, int64_t>(const int64_t*, int64_t, int64_t, const int64_t*, const int64_t*,
-                                             int64_t, const int64_t*, int64_t, uint8_t*, int);
+template void ranking_hits<int32_t, int32_t>(const int32_t*, int64_t, int64_t, const int64_t*, const int64_t*, int64_t,
+                                             const int32_t*, int64_t, uint8_t*, int);
+template void ranking_hits<int32_t, int64_t>(const int32_t*, int64_t, int64_t, const int64_t*, const int64_t*, int64_t,
+                                             const int64_t*, int64_t, uint8_t*, int);
+template void ranking_hits<int64_t, int32_t>(const int64_t*, int64_t, int64_t, const int64_t*, const int64_t*, int64_t,
+                                             const int32_t*, int64_t, uint8_t*, int);
+template void ranking_hits<int64_t, int64_t>(const int64_t*, int64_t, int64_t, const int64_t*, const int64_t*, int64_t,
+                                             const int64_t*, int64_t, uint8_t*, int);
 template void ranking_hit_stats<int32_t, int32_t>(const int32_t*, int64_t, int64_t, const int64_t*, const int64_t*,
                                                   int64_t, const int32_t*, int64_t, const int64_t*, int64_t,
                                                   const double*, double*, double*, double*, int);
@@ -167,9 +167,7 @@ template void ranking_hit_stats<int64_t, int32_t>(const int64_t*, int64_t, int64
 template void ranking_hit_stats<int64_t, int64_t>(const int64_t*, int64_t, int64_t, const int64_t*, const int64_t*,
                                                   int64_t, const int64_t*, int64_t, const int64_t*, int64_t,
                                                   const double*, double*, double*, double*, int);
-template void item_counts<int32_t>(const int32_t*, int64_t, int64_t, const int64_t*, int64_t, int64_t, int64_t*,
-                                   int);
-template void item_counts<int64_t>(const int64_t*, int64_t, int64_t, const int64_t*, int64_t, int64_t, int64_t*,
-                                   int);
+template void item_counts<int32_t>(const int32_t*, int64_t, int64_t, const int64_t*, int64_t, int64_t, int64_t*, int);
+template void item_counts<int64_t>(const int64_t*, int64_t, int64_t, const int64_t*, int64_t, int64_t, int64_t*, int);
 
 }  // namespace cohortrec::cpu

@@ -14,8 +14,8 @@ namespace cohortrec::cpu {
 /// invalidates the marks, so a row costs O(|test row| + K) and nothing is
 /// cleared (no (user, item) key search).
 template <typename J, typename I>
-void ranking_hits(const J* recs, int64_t u, int64_t K, const int64_t* rows, const int64_t* t_indptr,
-                  int64_t t_rows, const I* t_indices, int64_t n_items, uint8_t* hits, int n_threads);
+void ranking_hits(const J* recs, int64_t u, int64_t K, const int64_t* rows, const int64_t* t_indptr, int64_t t_rows,
+                  const I* t_indices, int64_t n_items, uint8_t* hits, int n_threads);
 
 /// Per-user hit statistics at the cut-offs ks[0] < ks[1] < ... (n_k of
 /// them), without materialising the hits: for row r and cut-off c = ks[t]

@@ -246,8 +246,8 @@ void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T
       });
 }
 template <typename I>
-void ranked_topn(const int64_t* order, int64_t n_order, const CsrView<float, I>& exclude, int64_t n,
-                 int64_t* items, int n_threads) {
+void ranked_topn(const int64_t* order, int64_t n_order, const CsrView<float, I>& exclude, int64_t n, int64_t* items,
+                 int n_threads) {
   if (n < 0 || n_order < 0) throw std::invalid_argument("n and n_order must be >= 0");
   const int64_t u = exclude.n_rows, m = exclude.n_cols;
   for (int64_t q = 0; q < n_order; ++q)

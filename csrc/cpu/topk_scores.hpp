@@ -23,8 +23,8 @@ void topk_scores(const CsrView<T, I>& W, const CsrView<T, I>& R, const CsrView<T
 /// \brief Per thread one epoch-stamped marker per item: a row costs
 /// O(|exclude row| + n + skipped items), not O(m).
 template <typename I>
-void ranked_topn(const int64_t* order, int64_t n_order, const CsrView<float, I>& exclude, int64_t n,
-                 int64_t* items, int n_threads);
+void ranked_topn(const int64_t* order, int64_t n_order, const CsrView<float, I>& exclude, int64_t n, int64_t* items,
+                 int n_threads);
 
 /// Best n finite entries of every row of a dense (u x m) float matrix
 /// (row r at scores + r * row_stride), skipping columns where keep[j] == 0
