@@ -26,27 +26,28 @@ def id_array(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def _test_arrays(rows: np.ndarray, test_indptr: np.ndarray, test_indices: np.ndarray,
-                 n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _checked(recs: np.ndarray, rows: np.ndarray, test_indptr: np.ndarray, test_indices: np.ndarray,
+             n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(recs, rows, indptr, indices) as the kernels take them, the test CSR's structure checked."""
+    recs = id_array(recs)
+    if recs.ndim != 2:
+        raise ValueError(f"recs must be a (u, K) array, got shape {recs.shape}")
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     indptr = np.ascontiguousarray(test_indptr, dtype=np.int64)
     indices = id_array(test_indices)
     n_rows = indptr.shape[0] - 1
     check_csr_structure(indptr, indices, indices, (n_rows, int(n_items)), "test")
+    if rows.shape != (recs.shape[0],):
+        raise ValueError(f"rows must have {recs.shape[0]} entries (one per row of recs), got shape {rows.shape}")
     if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= n_rows):
         raise ValueError(f"rows must lie in [0, {n_rows}) (the test matrix's rows)")
-    return rows, indptr, indices
+    return recs, rows, indptr, indices
 
 
 def ranking_hits(recs: np.ndarray, rows: np.ndarray, test_indptr: np.ndarray, test_indices: np.ndarray,
                  n_items: int, n_threads: int | None = None) -> np.ndarray:
     """Boolean ``(u, K)``: ``recs[r, q]`` is stored in test row ``rows[r]`` (ids >= n_items are misses)."""
-    recs = id_array(recs)
-    if recs.ndim != 2:
-        raise ValueError(f"recs must be a (u, K) array, got shape {recs.shape}")
-    rows, indptr, indices = _test_arrays(rows, test_indptr, test_indices, n_items)
-    if rows.shape[0] != recs.shape[0]:
-        raise ValueError(f"rows must have {recs.shape[0]} entries (one per row of recs), got {rows.shape[0]}")
+    recs, rows, indptr, indices = _checked(recs, rows, test_indptr, test_indices, n_items)
     hits = np.empty(recs.shape, dtype=bool)
     _core.ranking_hits(recs, rows, indptr, indices, int(n_items), hits, resolve_threads(n_threads))
     return hits
@@ -56,12 +57,7 @@ def ranking_hit_stats(recs: np.ndarray, rows: np.ndarray, test_indptr: np.ndarra
                       n_items: int, ks: np.ndarray, discounts: np.ndarray,
                       n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-user (hits, DCG, AP) sums at increasing cut-offs ``ks``: three ``(len(ks), u)`` float64 arrays."""
-    recs = id_array(recs)
-    if recs.ndim != 2:
-        raise ValueError(f"recs must be a (u, K) array, got shape {recs.shape}")
-    rows, indptr, indices = _test_arrays(rows, test_indptr, test_indices, n_items)
-    if rows.shape[0] != recs.shape[0]:
-        raise ValueError(f"rows must have {recs.shape[0]} entries (one per row of recs), got {rows.shape[0]}")
+    recs, rows, indptr, indices = _checked(recs, rows, test_indptr, test_indices, n_items)
     kk = np.ascontiguousarray(ks, dtype=np.int64)
     if kk.ndim != 1 or kk.size == 0 or (kk < 1).any() or (np.diff(kk) < 0).any():
         raise ValueError(f"ks must be a non-empty increasing list of positive cut-offs, got {ks!r}")
