@@ -23,13 +23,16 @@ inline unsigned grid_for(int64_t n, int block, int64_t max_blocks = 65535LL * 16
 }
 
 /// Runs a CUB device-wide algorithm with its two-phase temporary storage
-/// protocol: `f(void* temp, size_t& bytes)` returns a cudaError_t.
+/// protocol: `f(void* temp, size_t& bytes)` returns a cudaError_t. Its
+/// kernels are checked like ours (COHORTREC_CUDA_SYNC=1: synchronised, so a
+/// fault inside them is reported under `what`).
 template <class F>
 void cub_call(F&& f, const char* what, cudaStream_t stream) {
   size_t bytes = 0;
   check_cuda(f(nullptr, bytes), what, __FILE__, __LINE__);
   DeviceBuffer tmp(bytes ? bytes : 16, stream);
   check_cuda(f(tmp.get(), bytes), what, __FILE__, __LINE__);
+  check_launch(what, stream, __FILE__, __LINE__);
 }
 
 // ------------------------------------------- correctly rounded arithmetic

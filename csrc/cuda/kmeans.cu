@@ -11,11 +11,19 @@
 // accumulated in one fixed order (a single thread, d ascending), so equal
 // centres give equal distances, and ties go to the smaller index. Optional
 // tensor-core variants for float32 input (precision="tf32" | "bf16") use
-// WMMA 16x16 tiles with float accumulators; everything else is the same.
+// WMMA 16x16 tiles with float accumulators. They first subtract a common
+// shift s = mean of the centres from X and C (distances do not change): the
+// rounding of the inputs to TF32/BF16 perturbs x.c by about u ||x|| ||c||
+// (u = 2^-11 / 2^-8), which on uncentred data (||x||, ||c|| >> the distances
+// between centres) would swamp the differences the argmin has to see; after
+// the shift it is u ||x - s|| ||c - s||. The norms are those of the shifted
+// vectors, so sq_dist is still ||x - c||^2.
 //
 // kmeans_assign (CSR X): one warp per row; lanes own centres (C^T is stored
-// d x k so a lane's loads are coalesced), the row's nonzeros are broadcast
-// by shuffles; warp-wide argmin with ties to the smaller index.
+// d' x k so a lane's loads are coalesced, for the d' <= d columns that X
+// actually uses: a wide, sparse X does not make it allocate d x k), the
+// row's nonzeros are broadcast by shuffles; warp-wide argmin with ties to
+// the smaller index.
 //
 // kmeans_update: deterministic, no float atomics.
 //  * dense X: row ids are sorted by label (stable LSD radix sort), the
@@ -33,6 +41,7 @@
 #include <cuda_bf16.h>
 #include <mma.h>
 
+#include <algorithm>
 #include <type_traits>
 #include <vector>
 
@@ -48,17 +57,18 @@ constexpr int64_t kPiece = 256;
 constexpr const char* kNonFinite = "contains NaN or infinite values (or its sums overflow float64)";
 
 // ------------------------------------------------------------------ norms
-/// xn[r] = ||X[r]||^2 in float64 (one warp per row); *bad = 1 if not finite.
+/// xn[r] = ||X[r] - shift||^2 in float64 (one warp per row; shift may be
+/// null: 0); *bad = 1 if not finite.
 template <typename T>
-__global__ void row_sqnorms_kernel(const T* __restrict__ X, int64_t n, int64_t d, double* __restrict__ xn,
-                                   int* __restrict__ bad) {
+__global__ void row_sqnorms_kernel(const T* __restrict__ X, int64_t n, int64_t d, const T* __restrict__ shift,
+                                   double* __restrict__ xn, int* __restrict__ bad) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
   for (int64_t r = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / 32; r < n; r += warps) {
     const T* x = X + r * d;
     double s = 0.0;
     for (int64_t t = lane; t < d; t += 32) {
-      const double v = static_cast<double>(x[t]);
+      const double v = static_cast<double>(x[t]) - (shift ? static_cast<double>(shift[t]) : 0.0);
       s += v * v;
     }
     s = warp_sum(s);
@@ -69,19 +79,33 @@ __global__ void row_sqnorms_kernel(const T* __restrict__ X, int64_t n, int64_t d
   }
 }
 
-/// cn[j] = ||C[j]||^2 summed in float64, rounded to T (one warp per centre).
+/// cn[j] = ||C[j] - shift||^2 summed in float64, rounded to T (one warp per
+/// centre; shift may be null: 0).
 template <typename T>
-__global__ void center_sqnorms_kernel(const T* __restrict__ C, int64_t k, int64_t d, T* __restrict__ cn) {
+__global__ void center_sqnorms_kernel(const T* __restrict__ C, int64_t k, int64_t d, const T* __restrict__ shift,
+                                      T* __restrict__ cn) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
   for (int64_t j = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / 32; j < k; j += warps) {
     double s = 0.0;
     for (int64_t t = lane; t < d; t += 32) {
-      const double v = static_cast<double>(C[j * d + t]);
+      const double v = static_cast<double>(C[j * d + t]) - (shift ? static_cast<double>(shift[t]) : 0.0);
       s += v * v;
     }
     s = warp_sum(s);
     if (lane == 0) cn[j] = static_cast<T>(s);
+  }
+}
+
+/// shift[t] = mean of the centres' column t (float64 sum in index order,
+/// rounded to T): the common shift of the low-precision products.
+template <typename T>
+__global__ void center_mean_kernel(const T* __restrict__ C, int64_t k, int64_t d, T* __restrict__ shift) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < d; t += stride) {
+    double s = 0.0;
+    for (int64_t j = 0; j < k; ++j) s += static_cast<double>(C[j * d + t]);
+    shift[t] = static_cast<T>(s / static_cast<double>(k));
   }
 }
 
@@ -198,14 +222,15 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2)
 
 // --------------------------------------- fused GEMM + argmin (tensor cores)
 /// float32 input, products on tensor cores (TF32 or BF16 operands, float32
-/// accumulators). Block: 64 rows x all centres in tiles of 64, 4 warps each
+/// accumulators) of the shifted X - shift and C - shift (cn, xn: their
+/// norms). Block: 64 rows x all centres in tiles of 64, 4 warps each
 /// computing a 32 x 32 quarter as 2 x 2 WMMA 16x16 fragments; the tile of
 /// products goes through shared memory to the argmin (2 threads per row).
 template <bool BF16>
 __global__ void __launch_bounds__(128)
     assign_wmma_kernel(const float* __restrict__ X, int64_t n, int64_t d, const float* __restrict__ C, int64_t k,
-                       const float* __restrict__ cn, const double* __restrict__ xn, int64_t* __restrict__ labels,
-                       float* __restrict__ sq) {
+                       const float* __restrict__ shift, const float* __restrict__ cn, const double* __restrict__ xn,
+                       int64_t* __restrict__ labels, float* __restrict__ sq) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using namespace nvcuda;
   using InT = typename std::conditional<BF16, __nv_bfloat16, float>::type;
@@ -250,12 +275,12 @@ __global__ void __launch_bounds__(128)
       for (int e = tid; e < BM * KT; e += 128) {
         const int r = e / KT, kk = e % KT;
         const int64_t gr = row0 + r, gk = k0 + kk;
-        As[r * LDA + kk] = convert((gr < n && gk < d) ? X[gr * d + gk] : 0.0f);
+        As[r * LDA + kk] = convert((gr < n && gk < d) ? X[gr * d + gk] - shift[gk] : 0.0f);
       }
       for (int e = tid; e < BN * KT; e += 128) {
         const int c = e / KT, kk = e % KT;
         const int64_t gc = c0 + c, gk = k0 + kk;
-        Bs[c * LDA + kk] = convert((gc < k && gk < d) ? C[gc * d + gk] : 0.0f);
+        Bs[c * LDA + kk] = convert((gc < k && gk < d) ? C[gc * d + gk] - shift[gk] : 0.0f);
       }
       __syncthreads();
 #pragma unroll
@@ -308,23 +333,43 @@ __global__ void __launch_bounds__(128)
 }
 
 // -------------------------------------------------------------- CSR assign
-/// Ct[t * kp + j] = C[j, t] for j < k, 0 for the padding centres.
+/// used[c] = 1 for every column id c stored in X (`used` zeroed by the caller;
+/// racing threads write the same value).
+__global__ void mark_columns_kernel(const int32_t* __restrict__ idx, int64_t nnz, int64_t* __restrict__ used) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < nnz; e += stride)
+    used[idx[e]] = 1;
+}
+
+/// cols[pos[t]] = t for every used column t (pos = exclusive scan of used).
+__global__ void used_columns_kernel(const int64_t* __restrict__ pos, int64_t d, int64_t* __restrict__ cols) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < d; t += stride)
+    if (pos[t + 1] > pos[t]) cols[pos[t]] = t;
+}
+
+/// Ct[u * kp + j] = C[j, cols[u]] (cols null: C[j, u]) for the dc used
+/// columns u, j < k; 0 for the padding centres.
 template <typename T>
-__global__ void transpose_centers_kernel(const T* __restrict__ C, int64_t k, int64_t d, int64_t kp,
+__global__ void transpose_centers_kernel(const T* __restrict__ C, int64_t k, int64_t d,
+                                         const int64_t* __restrict__ cols, int64_t dc, int64_t kp,
                                          T* __restrict__ Ct) {
-  const int64_t total = d * kp;
+  const int64_t total = dc * kp;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t q = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; q < total; q += stride) {
-    const int64_t t = q / kp, j = q % kp;
+    const int64_t u = q / kp, j = q % kp;
+    const int64_t t = cols ? cols[u] : u;
     Ct[q] = j < k ? C[j * d + t] : T(0);
   }
 }
 
 /// One warp per row; lane l owns centres c0 + l + 32 q (q < CR) of each
-/// chunk of 32 CR centres.
+/// chunk of 32 CR centres. Column c of X is row colmap[c] of Ct (colmap
+/// null: row c).
 template <typename T, int CR>
 __global__ void assign_csr_kernel(const int64_t* __restrict__ ptr, const int32_t* __restrict__ idx,
-                                  const T* __restrict__ val, int64_t n, const T* __restrict__ Ct, int64_t kp,
+                                  const T* __restrict__ val, int64_t n, const int64_t* __restrict__ colmap,
+                                  const T* __restrict__ Ct, int64_t kp,
                                   const T* __restrict__ cn, int64_t k, int64_t* __restrict__ labels,
                                   T* __restrict__ sq, int* __restrict__ bad) {
   const int lane = threadIdx.x & 31;
@@ -347,7 +392,8 @@ __global__ void assign_csr_kernel(const int64_t* __restrict__ ptr, const int32_t
       for (int q = 0; q < CR; ++q) acc[q] = T(0);
       for (int64_t eb = e0; eb < e1; eb += 32) {
         const int64_t e = eb + lane;
-        const int32_t my_col = e < e1 ? idx[e] : 0;
+        int64_t my_col = e < e1 ? idx[e] : 0;
+        if (colmap != nullptr && e < e1) my_col = colmap[my_col];
         const T my_val = e < e1 ? val[e] : T(0);
         const int cnt = static_cast<int>(min(static_cast<int64_t>(32), e1 - eb));
         for (int t = 0; t < cnt; ++t) {
@@ -384,12 +430,23 @@ bool assign_dense_impl(const T* X, int64_t n, int64_t d, const T* C, int64_t k, 
   DeviceBuffer cn = device_alloc<T>(k, stream);
   DeviceBuffer bad = device_alloc<int>(1, stream);
   CHECK_CUDA(cudaMemsetAsync(bad.get(), 0, sizeof(int), stream));
-  row_sqnorms_kernel<T><<<grid_for(n * 32, 256), 256, 0, stream>>>(X, n, d, xn.as<double>(), bad.as<int>());
-  CHECK_LAUNCH("row_sqnorms_kernel", stream);
-  center_sqnorms_kernel<T><<<grid_for(k * 32, 256), 256, 0, stream>>>(C, k, d, cn.as<T>());
-  CHECK_LAUNCH("center_sqnorms_kernel", stream);
   if (ceil_div(n, 64) > 0x7fffffffLL) throw std::invalid_argument("kmeans_assign: too many rows for one grid");
   if (k >= 0x7fffffffLL) throw std::invalid_argument("kmeans_assign on the GPU needs fewer than 2**31 - 1 centres");
+  // Tensor-core products work on X - s and C - s, s = mean of C (see the top).
+  const bool shifted = std::is_same_v<T, float> && precision != Precision::fp32;
+  DeviceBuffer shift;
+  if (shifted) {
+    shift = device_alloc<T>(std::max<int64_t>(d, 1), stream);
+    if (d > 0) {
+      center_mean_kernel<T><<<grid_for(d, 256), 256, 0, stream>>>(C, k, d, shift.as<T>());
+      CHECK_LAUNCH("center_mean_kernel", stream);
+    }
+  }
+  const T* sh = shifted ? shift.as<T>() : nullptr;
+  row_sqnorms_kernel<T><<<grid_for(n * 32, 256), 256, 0, stream>>>(X, n, d, sh, xn.as<double>(), bad.as<int>());
+  CHECK_LAUNCH("row_sqnorms_kernel", stream);
+  center_sqnorms_kernel<T><<<grid_for(k * 32, 256), 256, 0, stream>>>(C, k, d, sh, cn.as<T>());
+  CHECK_LAUNCH("center_sqnorms_kernel", stream);
 
   if constexpr (std::is_same_v<T, float>) {
     if (precision != Precision::fp32) {
@@ -400,9 +457,11 @@ bool assign_dense_impl(const T* X, int64_t n, int64_t d, const T* C, int64_t k, 
         throw std::invalid_argument("precision='tf32'/'bf16' needs a GPU of compute capability 8.0 or newer");
       const unsigned grid = static_cast<unsigned>(ceil_div(n, 64));
       if (precision == Precision::tf32)
-        assign_wmma_kernel<false><<<grid, 128, 0, stream>>>(X, n, d, C, k, cn.as<float>(), xn.as<double>(), labels, sq);
+        assign_wmma_kernel<false><<<grid, 128, 0, stream>>>(X, n, d, C, k, sh, cn.as<float>(), xn.as<double>(),
+                                                            labels, sq);
       else
-        assign_wmma_kernel<true><<<grid, 128, 0, stream>>>(X, n, d, C, k, cn.as<float>(), xn.as<double>(), labels, sq);
+        assign_wmma_kernel<true><<<grid, 128, 0, stream>>>(X, n, d, C, k, sh, cn.as<float>(), xn.as<double>(),
+                                                           labels, sq);
       CHECK_LAUNCH("assign_wmma_kernel", stream);
     } else if (k <= 32) {
       assign_gemm_kernel<float, 128, 32, 8, 8, 2><<<static_cast<unsigned>(ceil_div(n, 128)), 256, 0, stream>>>(
@@ -431,23 +490,45 @@ bool assign_csr_impl(const DeviceCsr& X, const T* C, int64_t k, int64_t* labels,
   if (n == 0) return true;
   const int cr = k <= 32 ? 1 : 4;
   const int64_t kp = ceil_div(k, 32 * cr) * 32 * cr;
-  DeviceBuffer ct = device_alloc<T>(std::max<int64_t>(d, 1) * kp, stream);
+  // C^T only for the columns X uses: dc x kp instead of d x kp.
+  int64_t dc = 0;
+  DeviceBuffer pos, cols;
+  if (X.nnz > 0 && d > 0) {
+    DeviceBuffer used = device_alloc<int64_t>(d + 1, stream);
+    pos = device_alloc<int64_t>(d + 1, stream);
+    CHECK_CUDA(cudaMemsetAsync(used.get(), 0, static_cast<size_t>(d + 1) * sizeof(int64_t), stream));
+    mark_columns_kernel<<<grid_for(X.nnz, 256), 256, 0, stream>>>(X.indices, X.nnz, used.as<int64_t>());
+    CHECK_LAUNCH("mark_columns_kernel", stream);
+    exclusive_sum_i64(used.as<int64_t>(), pos.as<int64_t>(), d + 1, stream);
+    to_host(&dc, pos.as<int64_t>() + d, sizeof(int64_t), stream);
+    used.release();
+    if (dc < d) {
+      cols = device_alloc<int64_t>(std::max<int64_t>(dc, 1), stream);
+      used_columns_kernel<<<grid_for(d, 256), 256, 0, stream>>>(pos.as<int64_t>(), d, cols.as<int64_t>());
+      CHECK_LAUNCH("used_columns_kernel", stream);
+    } else {
+      pos.release();  // every column is used: no renumbering
+    }
+  }
+  const int64_t* colmap = cols.get() ? pos.as<int64_t>() : nullptr;
+  DeviceBuffer ct = device_alloc<T>(std::max<int64_t>(dc, 1) * kp, stream);
   DeviceBuffer cn = device_alloc<T>(k, stream);
   DeviceBuffer bad = device_alloc<int>(1, stream);
   CHECK_CUDA(cudaMemsetAsync(bad.get(), 0, sizeof(int), stream));
-  if (d > 0) {
-    transpose_centers_kernel<T><<<grid_for(d * kp, 256), 256, 0, stream>>>(C, k, d, kp, ct.as<T>());
+  if (dc > 0) {
+    transpose_centers_kernel<T><<<grid_for(dc * kp, 256), 256, 0, stream>>>(C, k, d, cols.as<int64_t>(), dc, kp,
+                                                                          ct.as<T>());
     CHECK_LAUNCH("transpose_centers_kernel", stream);
   }
-  center_sqnorms_kernel<T><<<grid_for(k * 32, 256), 256, 0, stream>>>(C, k, d, cn.as<T>());
+  center_sqnorms_kernel<T><<<grid_for(k * 32, 256), 256, 0, stream>>>(C, k, d, nullptr, cn.as<T>());
   CHECK_LAUNCH("center_sqnorms_kernel", stream);
   const T* val = static_cast<const T*>(X.data);
   if (cr == 1)
-    assign_csr_kernel<T, 1><<<grid_for(n * 32, 256), 256, 0, stream>>>(X.indptr, X.indices, val, n, ct.as<T>(), kp,
-                                                                      cn.as<T>(), k, labels, sq, bad.as<int>());
+    assign_csr_kernel<T, 1><<<grid_for(n * 32, 256), 256, 0, stream>>>(
+        X.indptr, X.indices, val, n, colmap, ct.as<T>(), kp, cn.as<T>(), k, labels, sq, bad.as<int>());
   else
-    assign_csr_kernel<T, 4><<<grid_for(n * 32, 256), 256, 0, stream>>>(X.indptr, X.indices, val, n, ct.as<T>(), kp,
-                                                                      cn.as<T>(), k, labels, sq, bad.as<int>());
+    assign_csr_kernel<T, 4><<<grid_for(n * 32, 256), 256, 0, stream>>>(
+        X.indptr, X.indices, val, n, colmap, ct.as<T>(), kp, cn.as<T>(), k, labels, sq, bad.as<int>());
   CHECK_LAUNCH("assign_csr_kernel", stream);
   int h_bad = 0;
   to_host(&h_bad, bad.get(), sizeof(int), stream);

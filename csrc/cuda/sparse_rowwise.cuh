@@ -52,6 +52,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "cuda/common.cuh"
@@ -129,8 +131,11 @@ __device__ __forceinline__ void table_exclude(int32_t* keys, int64_t tsize, int3
 /// select over the low KEY_BITS bits (8 bits per pass; a pass histograms the
 /// keys that match the digits chosen so far). Called by the whole block;
 /// every thread gets the result. `hist` is 256 counters of shared memory.
+/// `keys` is deliberately not `const __restrict__`: the calling kernel wrote
+/// them (other threads, before a barrier), so they must not be read through
+/// the non-coherent read-only path (ld.global.nc) that the qualifiers allow.
 template <int KEY_BITS>
-__device__ uint64_t block_kth_largest(const uint64_t* __restrict__ keys, int64_t cnt, int64_t kth, unsigned* hist,
+__device__ uint64_t block_kth_largest(const uint64_t* keys, int64_t cnt, int64_t kth, unsigned* hist,
                                       uint64_t* s_prefix, int64_t* s_want) {
   uint64_t prefix = 0, mask = 0;
   int64_t want = kth;
@@ -327,6 +332,10 @@ struct Batch {
   const uint64_t* key = nullptr;
 };
 
+/// Largest candidate extent of one row and of one batch: the segmented sorts
+/// take it as their item count / segment size (32-bit in CUB before CCCL 3).
+constexpr int64_t kMaxExtent = 0x7fffffffLL;
+
 /// Candidate-slot budget of one batch: about a quarter of the free device
 /// memory at ~48 bytes per slot (table, candidates, sort scratch), between
 /// 2^20 and 2^26 slots, and never less than the largest row needs.
@@ -340,6 +349,7 @@ inline int64_t batch_budget(int64_t largest_row) {
     const long long v = std::atoll(env);
     if (v > 0) budget = v;
   }
+  budget = std::min<int64_t>(budget, kMaxExtent);  // a batch is one sort of at most 2^31 - 1 items
   return std::max(budget, largest_row);
 }
 
@@ -361,10 +371,21 @@ void run(const Problem<T>& P, const Op& op, int64_t k_select, Plan&& plan, Emit&
   std::vector<int64_t> h_off(static_cast<size_t>(n) + 1);
   to_host(h_off.data(), off.get(), (n + 1) * sizeof(int64_t), stream);
   caps.release();
-  plan(static_cast<const std::vector<int64_t>&>(h_off));
 
-  int64_t largest = 0;
-  for (int64_t r = 0; r < n; ++r) largest = std::max(largest, h_off[r + 1] - h_off[r]);
+  int64_t largest = 0, largest_row = 0;
+  for (int64_t r = 0; r < n; ++r)
+    if (h_off[r + 1] - h_off[r] > largest) {
+      largest = h_off[r + 1] - h_off[r];
+      largest_row = r;
+    }
+  // One row is one segment of the sorts (and its table has 2 x extent
+  // slots, hashed exactly only below 2^32): refuse rather than truncate.
+  if (largest > kMaxExtent)
+    throw std::invalid_argument("row " + std::to_string(largest_row) + " of the left matrix reaches " +
+                                std::to_string(largest) +
+                                " candidate columns; the GPU kernels handle at most 2**31 - 1 per row "
+                                "(use device='cpu')");
+  plan(static_cast<const std::vector<int64_t>&>(h_off));
   const int64_t budget = batch_budget(largest);
 
   // Plan the batches: maximal row ranges whose caps sum to <= budget.
