@@ -8,9 +8,11 @@ Three groups:
   raises :class:`cohortrec.DeviceUnavailableError` saying why; device-resident
   inputs are recognised; the Python glue of the GPU path
   (:mod:`cohortrec.ops._cuda`) is exercised against a stand-in for the
-  compiled module that computes with the CPU kernels, so the conversions it
-  performs (index dtypes, contiguity, compressed column ids) are checked on
-  every CI run;
+  compiled module that computes with the CPU kernels (``_cuda_standin.py``),
+  so the conversions it performs (index dtypes, contiguity, compressed
+  column ids, which library the results come back in) are checked on every
+  CI run; the tolerance of the tensor-core assignment check is itself
+  checked against an emulation of TF32/BF16 rounding;
 * **compiled module** (``cohortrec._cuda`` importable, GPU or not): its
   surface;
 * **GPU** (skipped unless ``"cuda" in cohortrec.devices()``): CPU/GPU parity
@@ -21,11 +23,14 @@ Three groups:
 
 The rest of the suite runs on every device in ``cohortrec.devices()`` (see
 ``conftest.py``), so on a GPU machine every op test also runs with
-``device="cuda"``.
+``device="cuda"``. ``pytest -p _cuda_standin`` (``benchmarks/gpu/check.sh
+--dry-run``) installs the stand-in for the whole session: the GPU group then
+runs on the CPU (tests that need the real module skip).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import warnings
@@ -35,6 +40,7 @@ import pytest
 import scipy.sparse as sp
 
 import cohortrec
+from _cuda_standin import StandIn
 from _helpers import check_cosine, check_kmeans_assign, check_kmeans_update, check_topk_scores, random_csr
 from cohortrec import DeviceUnavailableError, ops
 from cohortrec.ops import _backend, reference
@@ -115,70 +121,10 @@ def test_precision_values():
 
 
 # --------------------------------------------- the glue, on a CPU stand-in
-class _StandIn:
-    """The compiled module's host API, computed by the CPU kernels, with the
-    argument checks the real binding enforces."""
-
-    has_kernels = True
-
-    def __init__(self):
-        from cohortrec import _core
-        self.core = _core
-        self.calls = []
-
-    @staticmethod
-    def _csr(ptr, idx, val, n):
-        assert ptr.dtype == np.int64 and ptr.flags.c_contiguous and ptr.shape == (n + 1,)
-        assert idx.dtype == np.int32 and idx.flags.c_contiguous
-        if val is not None:
-            assert val.dtype in (np.float32, np.float64) and val.flags.c_contiguous
-            assert val.shape == idx.shape
-
-    def device_count(self):
-        return 1
-
-    def cosine_topk(self, a_ptr, a_idx, a_val, n, m, b_ptr, b_idx, b_val, p, k, thr, excl, device):
-        self.calls.append("cosine_topk")
-        self._csr(a_ptr, a_idx, a_val, n)
-        assert m <= np.iinfo(np.int32).max
-        if b_ptr is not None:
-            self._csr(b_ptr, b_idx, b_val, p)
-        return self.core.cosine_topk(a_ptr, a_idx, a_val, n, m, b_ptr, b_idx, b_val, p, k, thr, excl, 1)
-
-    def topk_scores(self, w_ptr, w_idx, w_val, u, j, r_ptr, r_idx, r_val, m, e_ptr, e_idx, items, scores,
-                    device):
-        self.calls.append("topk_scores")
-        self._csr(w_ptr, w_idx, w_val, u)
-        self._csr(r_ptr, r_idx, r_val, j)
-        assert m <= np.iinfo(np.int32).max
-        if e_ptr is not None:
-            self._csr(e_ptr, e_idx, None, u)
-        self.core.topk_scores(w_ptr, w_idx, w_val, u, j, r_ptr, r_idx, r_val, m, e_ptr, e_idx, items, scores, 1)
-
-    def kmeans_assign_dense(self, X, C, labels, sq, precision, device):
-        self.calls.append("kmeans_assign_dense")
-        assert X.flags.c_contiguous and C.flags.c_contiguous and precision in gpu.PRECISIONS
-        self.core.kmeans_assign_dense(X, C, labels, sq, 1)
-
-    def kmeans_assign_csr(self, ptr, idx, val, n, d, C, labels, sq, device):
-        self.calls.append("kmeans_assign_csr")
-        self._csr(ptr, idx, val, n)
-        self.core.kmeans_assign_csr(ptr, idx, val, n, d, C, labels, sq, 1)
-
-    def kmeans_update_dense(self, X, labels, k, w, sums, counts, device):
-        self.calls.append("kmeans_update_dense")
-        assert X.flags.c_contiguous and labels.dtype == np.int64
-        self.core.kmeans_update_dense(X, labels, k, w, sums, counts, 1)
-
-    def kmeans_update_csr(self, ptr, idx, val, n, d, labels, k, w, sums, counts, device):
-        self.calls.append("kmeans_update_csr")
-        self._csr(ptr, idx, val, n)
-        self.core.kmeans_update_csr(ptr, idx, val, n, d, labels, k, w, sums, counts, 1)
-
-
 @pytest.fixture
 def stand_in(monkeypatch):
-    fake = _StandIn()
+    """The compiled module's API computed by the CPU kernels (tests/_cuda_standin.py)."""
+    fake = StandIn()
     monkeypatch.setattr(_backend, "_cuda_status", lambda: (fake, ""))
     return fake
 
@@ -238,6 +184,120 @@ def test_glue_through_ops(stand_in, rng, dtype):
         ops.kmeans_assign(np.full((3, 2), np.nan, dtype), C[:, :2], device="cuda")
 
 
+class _CpuTorch(gpu._Torch):
+    """The torch adapter of ops._cuda with "cuda" replaced by the CPU (for the stand-in's *_ptr ops)."""
+
+    def device_of(self, x) -> int:
+        return 0
+
+    def device(self, dev: int):
+        return self.t.device("cpu")
+
+    def context(self, dev: int):
+        return contextlib.nullcontext()
+
+    def stream(self, dev: int) -> int:
+        return 0
+
+
+@pytest.fixture
+def torch_on_cpu(stand_in, monkeypatch):
+    """CPU torch tensors treated as device arrays, computed by the stand-in through raw pointers."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(gpu, "_Torch", _CpuTorch)
+    real = gpu.is_device_array
+    monkeypatch.setattr(gpu, "is_device_array", lambda x: isinstance(x, torch.Tensor) or real(x))
+    return torch
+
+
+@needs_hooks
+def test_scipy_points_with_torch_arrays_give_torch(torch_on_cpu, stand_in, rng, dtype):
+    """A scipy X next to torch centres / labels is copied into torch: torch results, never CuPy."""
+    torch = torch_on_cpu
+    X = rng.standard_normal((60, 7)).astype(dtype)
+    X[rng.random(X.shape) < 0.5] = 0
+    Xs = sp.csr_matrix(X)
+    C = X[:4].copy()
+    labels, sq = ops.kmeans_assign(Xs, torch.as_tensor(C))
+    assert isinstance(labels, torch.Tensor) and isinstance(sq, torch.Tensor)
+    check_kmeans_assign(labels.numpy(), sq.numpy(), Xs, C)
+    lab = rng.integers(0, 4, 60)
+    w = rng.random(60).astype(dtype)
+    sums, counts = ops.kmeans_update(Xs, torch.as_tensor(lab), 4, sample_weight=w)
+    assert isinstance(sums, torch.Tensor) and isinstance(counts, torch.Tensor)
+    check_kmeans_update(sums.numpy(), counts.numpy(), Xs, lab, 4, w)
+    assert stand_in.calls == ["kmeans_assign_csr_ptr", "kmeans_update_csr_ptr"]
+    # the host checks still apply before anything is copied
+    bad = Xs.copy()
+    bad.data[0] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN"):
+        ops.kmeans_assign(bad, torch.as_tensor(C))
+
+
+# ------------------------------- tolerance of the tensor-core assignment
+_MANTISSA_BITS = {"tf32": 10, "bf16": 7}
+
+
+def _round_mantissa(a, bits):
+    """float32 values rounded to `bits` explicit mantissa bits (nearest, ties away: cvt.rna)."""
+    u = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    drop = 23 - bits
+    u = (u + (1 << (drop - 1))) & ~np.uint64((1 << drop) - 1)
+    return u.astype(np.uint32).view(np.float32)
+
+
+def _assign_tolerance(X, C, precision):
+    """Bound on d(x, c_label) - min_j d(x, c_j) for precision "tf32" / "bf16".
+
+    The kernel multiplies x - s and c - s, s = mean of C, rounded to
+    TF32/BF16 (unit roundoff u = 2^-11 / 2^-8), accumulating in float32: each
+    product x.c is off by at most (2u + d 2^-23) ||x - s|| ||c - s||, each
+    distance by twice that, a difference of two distances by
+    8 (u + d 2^-23) ||x - s|| max_j ||c_j - s||; plus 1e-5 (||x - s||^2 +
+    max_j ||c_j - s||^2) for the float32 rounding of the distance formula.
+    Without the shift the error scales with ||x|| ||c|| instead, which on
+    uncentred data exceeds this bound (test_low_precision_tolerance_is_meaningful).
+    """
+    u = {"tf32": 2.0**-11, "bf16": 2.0**-8}[precision]
+    X64, C64 = np.asarray(X, np.float64), np.asarray(C, np.float64)
+    s = C64.mean(axis=0)
+    xs = np.linalg.norm(X64 - s, axis=1)
+    cs = np.linalg.norm(C64 - s, axis=1).max()
+    return 8 * (u + X.shape[1] * 2.0**-23) * xs * cs + 1e-5 * (xs**2 + cs**2)
+
+
+def _assign_gap(X, C, labels):
+    """Exact d(x, c_label) - min_j d(x, c_j), in float64."""
+    d2 = reference._kmeans_sq_distances(X, C)
+    return d2[np.arange(len(X)), labels] - d2.min(axis=1), d2
+
+
+def _emulated_low_precision_labels(X, C, precision, shift):
+    s = C.astype(np.float64).mean(axis=0).astype(np.float32) if shift else np.zeros(X.shape[1], np.float32)
+    xr = _round_mantissa(X - s, _MANTISSA_BITS[precision]).astype(np.float64)
+    cr = _round_mantissa(C - s, _MANTISSA_BITS[precision]).astype(np.float64)
+    cn = ((C.astype(np.float64) - s) ** 2).sum(axis=1).astype(np.float32)
+    return np.argmin(cn[None, :] - np.float32(2) * (xr @ cr.T).astype(np.float32), axis=1)
+
+
+def _uncentred(rng, offset):
+    X = (rng.standard_normal((3000, 96)) + offset).astype(np.float32)
+    return X, X[:70] + np.float32(0.05)
+
+
+@pytest.mark.parametrize("precision", ["tf32", "bf16"])
+def test_low_precision_tolerance_is_meaningful(rng, precision):
+    """On an emulation of the kernel's rounding: with the shift every label is within the
+    tolerance of test_kmeans_assign_tensor_cores; without it (products of x and c rounded
+    as they are) many are not, so that test catches a kernel that does not shift."""
+    X, C = _uncentred(rng, 40.0)
+    tol = _assign_tolerance(X, C, precision)
+    gap, _ = _assign_gap(X, C, _emulated_low_precision_labels(X, C, precision, shift=True))
+    assert np.all(gap <= tol)
+    gap, _ = _assign_gap(X, C, _emulated_low_precision_labels(X, C, precision, shift=False))
+    assert np.mean(gap > tol) > 0.1
+
+
 # ===========================================================================
 # the compiled module
 # ===========================================================================
@@ -246,6 +306,8 @@ def _compiled():
         from cohortrec import _cuda as mod  # the extension module
     except ImportError as exc:
         pytest.skip(f"cohortrec was built without its CUDA module ({exc})")
+    if getattr(mod, "IS_CPU_STANDIN", False):
+        pytest.skip("cohortrec._cuda is the CPU stand-in (pytest -p _cuda_standin)")
     return mod
 
 
@@ -345,18 +407,19 @@ def test_kmeans_assign_parity(rng, dtype, shape, sparse):
 
 
 @needs_gpu
+@pytest.mark.parametrize("offset", [0.0, 40.0])
 @pytest.mark.parametrize("precision", ["tf32", "bf16"])
-def test_kmeans_assign_tensor_cores(rng, precision):
-    X = rng.standard_normal((5000, 96)).astype(np.float32)
-    C = X[:70] + 0.05
+def test_kmeans_assign_tensor_cores(rng, precision, offset):
+    """The chosen centre is the nearest up to the stated rounding bound, also on
+    uncentred data (offset 40: ||x|| ~ 400 against gaps of order 1)."""
+    X, C = _uncentred(rng, offset)
     labels, sq = ops.kmeans_assign(X, C, device="cuda", precision=precision)
-    exact_labels, exact_sq = ops.kmeans_assign(X, C, device="cuda")
     assert labels.dtype == np.int64 and sq.dtype == np.float32
-    assert np.mean(labels == exact_labels) > (0.8 if precision == "bf16" else 0.95)
-    scale = np.sum(X.astype(np.float64) ** 2, axis=1) + np.sum(C.astype(np.float64) ** 2, axis=1).max()
-    tol = (1e-2 if precision == "bf16" else 2e-3) * scale
-    d2 = reference._kmeans_sq_distances(X, C)
-    assert np.all(np.abs(d2[np.arange(len(X)), labels] - d2.min(axis=1)) <= tol)
+    tol = _assign_tolerance(X, C, precision)
+    gap, d2 = _assign_gap(X, C, labels)
+    assert np.all(gap <= tol), f"{np.sum(gap > tol)} rows off by more than the tolerance"
+    chosen = d2[np.arange(len(X)), labels]
+    assert np.all(np.abs(sq.astype(np.float64) - chosen) <= tol)  # sq_dist is ||x - c||^2 (shift undone)
     assert np.all(sq >= 0)
 
 
@@ -393,9 +456,26 @@ def test_kmeans_update_nonfinite(rng):
 @needs_gpu
 def test_memory_error_names_size():
     mod = _compiled()
-    # C^T of 2**33 columns x 32 centres in float32 (1 TiB): the first allocation fails.
+    # ||x||^2 of 2**40 rows in float64 (8 TiB): the first allocation fails.
     with pytest.raises(MemoryError, match=r"could not allocate \d+ bytes"):
-        mod.kmeans_assign_csr_ptr("float32", 0, 0, 0, 1, 2**33, 0, 0, 32, 0, 0, 0, -1)
+        mod.kmeans_assign_dense_ptr("float32", 0, 2**40, 1, 0, 32, 0, 0, "fp32", 0, -1)
+
+
+@needs_gpu
+def test_csr_assign_wide_sparse_x(rng, dtype):
+    """C^T is built for the columns X uses only: 200k columns x 300 centres would be
+    240 MB (float32) dense, the 40 used columns are 48 kB; results as on the CPU."""
+    d, k = 200_000, 300
+    cols = np.sort(rng.choice(d, 40, replace=False))
+    Xs = sp.random(500, 40, density=0.3, random_state=np.random.RandomState(1), dtype=dtype, format="csr")
+    X = sp.csr_matrix((Xs.data, cols[Xs.indices], Xs.indptr), shape=(500, d))
+    C = np.zeros((k, d), dtype)
+    C[:, cols] = rng.standard_normal((k, 40)).astype(dtype)
+    C[:, rng.choice(d, 50)] += 1.0  # unused columns still count in ||c||^2
+    labels, sq = ops.kmeans_assign(X, C, device="cuda")
+    check_kmeans_assign(labels, sq, X, C)
+    Xfull = sp.csr_matrix(np.hstack([X[:, :100].toarray(), np.ones((500, 1), dtype)]))  # every column used
+    check_kmeans_assign(*ops.kmeans_assign(Xfull, C[:, :101], device="cuda"), Xfull, C[:, :101])
 
 
 @needs_gpu
@@ -513,7 +593,7 @@ def test_env_device_selection(monkeypatch):
 
 
 # ------------------------------------------- device="auto" and its self-check
-class _WrongStandIn(_StandIn):
+class _WrongStandIn(StandIn):
     """A CUDA module that runs but answers wrong: every assignment goes to centre 0."""
 
     def kmeans_assign_dense(self, X, C, labels, sq, precision, device):
@@ -530,7 +610,7 @@ def fresh_selfcheck(monkeypatch):
 
 
 def test_auto_selects_cuda_after_parity_check(monkeypatch, fresh_selfcheck, rng):
-    fake = _StandIn()
+    fake = StandIn()
     monkeypatch.setattr(_backend, "_cuda_status", lambda: (fake, ""))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a passing check warns nothing
@@ -563,7 +643,7 @@ def test_auto_stays_on_cpu_when_parity_fails(monkeypatch, fresh_selfcheck, rng):
 
 
 def test_auto_stays_on_cpu_when_cuda_path_raises(monkeypatch, fresh_selfcheck):
-    class Broken(_StandIn):
+    class Broken(StandIn):
         def cosine_topk(self, *args):
             raise RuntimeError("an illegal memory access was encountered")
 

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from cohortrec.ops import _backend
 from cohortrec.ops._backend import DeviceUnavailableError
-from cohortrec.ops._validation import check_int, value_dtype
+from cohortrec.ops._validation import as_csr, check_int, value_dtype
 
 _INT32_MAX = np.iinfo(np.int32).max
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -281,6 +281,9 @@ class _Torch:
     def device_of(self, x) -> int:
         return int(x.device.index if x.device.index is not None else self.t.cuda.current_device())
 
+    def device(self, dev: int):
+        return self.t.device("cuda", dev)
+
     def context(self, dev: int):
         return self.t.cuda.device(dev)
 
@@ -301,7 +304,7 @@ class _Torch:
         return np.dtype(np.complex128) if x.is_complex() else np.dtype(object)
 
     def asarray(self, x, dev: int, dtype=None):
-        device = self.t.device("cuda", dev)
+        device = self.device(dev)
         if isinstance(x, self.t.Tensor):
             x = x.detach().to(device)
             return x if dtype is None else x.to(self._to_torch[np.dtype(dtype)])
@@ -319,10 +322,10 @@ class _Torch:
         return x.detach().to(self._to_torch[np.dtype(dtype)]).contiguous()
 
     def empty(self, shape, dtype, dev):
-        return self.t.empty(shape, dtype=self._to_torch[np.dtype(dtype)], device=self.t.device("cuda", dev))
+        return self.t.empty(shape, dtype=self._to_torch[np.dtype(dtype)], device=self.device(dev))
 
     def full(self, shape, value, dtype, dev):
-        return self.t.full(shape, value, dtype=self._to_torch[np.dtype(dtype)], device=self.t.device("cuda", dev))
+        return self.t.full(shape, value, dtype=self._to_torch[np.dtype(dtype)], device=self.device(dev))
 
     def all_finite(self, x) -> bool:
         return bool(self.t.isfinite(x).all()) if x.numel() else True
@@ -333,7 +336,7 @@ class _Torch:
     def wrap(self, device_array, dtype, dev):
         if len(device_array) == 0:
             return self.empty(0, dtype, dev)
-        return self.t.as_tensor(device_array, device=self.t.device("cuda", dev))
+        return self.t.as_tensor(device_array, device=self.device(dev))
 
 
 def _lib_for(x):
@@ -476,13 +479,34 @@ def topk_scores_device(W, R, *, n: int, exclude, device: str):
         return items, scores
 
 
+class _TorchCsr:
+    """A host scipy CSR matrix copied to torch tensors (the CSR kernels only need its arrays)."""
+
+    def __init__(self, lib: _Torch, M: sp.csr_matrix, dev: int) -> None:
+        self.shape = M.shape
+        self.nnz = int(M.nnz)
+        self.dtype = np.dtype(M.dtype)
+        self.indptr = lib.asarray(np.asarray(M.indptr, dtype=np.int64), dev)
+        self.indices = lib.asarray(np.asarray(M.indices, dtype=np.int32), dev)
+        self.data = lib.asarray(M.data, dev)
+
+
 def _points(X, *others):
-    """(lib, X on the device -- contiguous dense or canonical cupyx CSR --, dtype, sparse?, device id).
+    """(lib, X on the device -- contiguous dense or canonical CSR --, dtype, sparse?, device id).
 
     The library and device are those of the first device array among X and
-    ``others`` (X itself is copied over when it is a host array).
+    ``others`` (X itself is copied over when it is a host array): a scipy X
+    next to torch tensors becomes torch tensors, so results come back in torch.
     """
     anchor = next(a for a in (X,) + others if is_device_array(a))
+    if sp.issparse(X) and _is_torch_tensor(anchor):
+        lib = _Torch()
+        dev = lib.device_of(anchor)
+        if X.shape[1] > _INT32_MAX:
+            raise ValueError(f"X has {X.shape[1]} columns; the CUDA kernels need fewer than 2**31")
+        X_ = as_csr(X, "X")
+        with lib.context(dev):
+            return lib, _TorchCsr(lib, X_, dev), np.dtype(X_.dtype), True, dev
     if _is_cupyx_sparse(X) or sp.issparse(X):
         lib = _CuPy()
         dev = lib.device_of(anchor) if not _is_torch_tensor(anchor) else _Torch().device_of(anchor)
@@ -526,7 +550,7 @@ def kmeans_assign_device(X, centers, *, precision: str = "fp32", device: str = "
             return labels, sq
         if sparse:
             # Keep the converted index arrays referenced until the call returns.
-            x_ptr, x_idx = X_.indptr.astype(lib.cp.int64), X_.indices.astype(lib.cp.int32)
+            x_ptr, x_idx = lib.contiguous(X_.indptr, np.int64), lib.contiguous(X_.indices, np.int32)
             ok = mod.kmeans_assign_csr_ptr(
                 _dtype_str(dtype), lib.ptr(x_ptr), lib.ptr(x_idx), lib.ptr(X_.data), n, d, X_.nnz, lib.ptr(C), k,
                 lib.ptr(labels), lib.ptr(sq), lib.stream(dev), dev)
@@ -573,7 +597,7 @@ def kmeans_update_device(X, labels, n_clusters, *, sample_weight=None, device: s
         wp = lib.ptr(w) if w is not None else 0
         try:
             if sparse:
-                x_ptr, x_idx = X_.indptr.astype(lib.cp.int64), X_.indices.astype(lib.cp.int32)
+                x_ptr, x_idx = lib.contiguous(X_.indptr, np.int64), lib.contiguous(X_.indices, np.int32)
                 mod.kmeans_update_csr_ptr(_dtype_str(dtype), lib.ptr(x_ptr), lib.ptr(x_idx), lib.ptr(X_.data), n,
                                           d, X_.nnz, lib.ptr(lab), k, wp, lib.ptr(sums), lib.ptr(counts),
                                           lib.stream(dev), dev)
