@@ -463,17 +463,22 @@ def test_memory_error_names_size():
 
 @needs_gpu
 def test_csr_assign_wide_sparse_x(rng, dtype):
-    """C^T is built for the columns X uses only: 200k columns x 300 centres would be
-    240 MB (float32) dense, the 40 used columns are 48 kB; results as on the CPU."""
-    d, k = 200_000, 300
+    """C^T is built for the columns X uses only (40 of 50,000 here); the results are those
+    of the equivalent narrow problem: X on its used columns plus a zero column, C on the
+    same columns plus sqrt(sum of its squares over the unused ones)."""
+    d, k = 50_000, 40
     cols = np.sort(rng.choice(d, 40, replace=False))
     Xs = sp.random(500, 40, density=0.3, random_state=np.random.RandomState(1), dtype=dtype, format="csr")
     X = sp.csr_matrix((Xs.data, cols[Xs.indices], Xs.indptr), shape=(500, d))
     C = np.zeros((k, d), dtype)
     C[:, cols] = rng.standard_normal((k, 40)).astype(dtype)
-    C[:, rng.choice(d, 50)] += 1.0  # unused columns still count in ||c||^2
+    C[:, rng.choice(d, 50)] += rng.random((k, 50)).astype(dtype)  # unused columns still count in ||c||^2
+    unused = np.ones(d, bool)
+    unused[cols] = False
+    X_eq = sp.hstack([Xs, sp.csr_matrix((500, 1), dtype=dtype)], format="csr")
+    C_eq = np.hstack([C[:, cols], np.sqrt((C[:, unused].astype(np.float64) ** 2).sum(axis=1))[:, None]])
     labels, sq = ops.kmeans_assign(X, C, device="cuda")
-    check_kmeans_assign(labels, sq, X, C)
+    check_kmeans_assign(labels, sq, X_eq, C_eq.astype(dtype))
     Xfull = sp.csr_matrix(np.hstack([X[:, :100].toarray(), np.ones((500, 1), dtype)]))  # every column used
     check_kmeans_assign(*ops.kmeans_assign(Xfull, C[:, :101], device="cuda"), Xfull, C[:, :101])
 
