@@ -218,12 +218,12 @@ def test_scipy_points_with_torch_arrays_give_torch(torch_on_cpu, stand_in, rng, 
     X[rng.random(X.shape) < 0.5] = 0
     Xs = sp.csr_matrix(X)
     C = X[:4].copy()
-    labels, sq = ops.kmeans_assign(Xs, torch.as_tensor(C))
+    labels, sq = ops.kmeans_assign(Xs, torch.as_tensor(C), device="cuda")
     assert isinstance(labels, torch.Tensor) and isinstance(sq, torch.Tensor)
     check_kmeans_assign(labels.numpy(), sq.numpy(), Xs, C)
     lab = rng.integers(0, 4, 60)
     w = rng.random(60).astype(dtype)
-    sums, counts = ops.kmeans_update(Xs, torch.as_tensor(lab), 4, sample_weight=w)
+    sums, counts = ops.kmeans_update(Xs, torch.as_tensor(lab), 4, sample_weight=w, device="cuda")
     assert isinstance(sums, torch.Tensor) and isinstance(counts, torch.Tensor)
     check_kmeans_update(sums.numpy(), counts.numpy(), Xs, lab, 4, w)
     assert stand_in.calls == ["kmeans_assign_csr_ptr", "kmeans_update_csr_ptr"]
@@ -231,7 +231,7 @@ def test_scipy_points_with_torch_arrays_give_torch(torch_on_cpu, stand_in, rng, 
     bad = Xs.copy()
     bad.data[0] = np.nan
     with pytest.raises(ValueError, match="X contains NaN"):
-        ops.kmeans_assign(bad, torch.as_tensor(C))
+        ops.kmeans_assign(bad, torch.as_tensor(C), device="cuda")
 
 
 # ------------------------------- tolerance of the tensor-core assignment
