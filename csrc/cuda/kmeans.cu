@@ -337,8 +337,7 @@ __global__ void __launch_bounds__(128)
 /// racing threads write the same value).
 __global__ void mark_columns_kernel(const int32_t* __restrict__ idx, int64_t nnz, int64_t* __restrict__ used) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < nnz; e += stride)
-    used[idx[e]] = 1;
+  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < nnz; e += stride) used[idx[e]] = 1;
 }
 
 /// cols[pos[t]] = t for every used column t (pos = exclusive scan of used).
@@ -352,8 +351,7 @@ __global__ void used_columns_kernel(const int64_t* __restrict__ pos, int64_t d, 
 /// columns u, j < k; 0 for the padding centres.
 template <typename T>
 __global__ void transpose_centers_kernel(const T* __restrict__ C, int64_t k, int64_t d,
-                                         const int64_t* __restrict__ cols, int64_t dc, int64_t kp,
-                                         T* __restrict__ Ct) {
+                                         const int64_t* __restrict__ cols, int64_t dc, int64_t kp, T* __restrict__ Ct) {
   const int64_t total = dc * kp;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t q = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; q < total; q += stride) {
@@ -369,9 +367,8 @@ __global__ void transpose_centers_kernel(const T* __restrict__ C, int64_t k, int
 template <typename T, int CR>
 __global__ void assign_csr_kernel(const int64_t* __restrict__ ptr, const int32_t* __restrict__ idx,
                                   const T* __restrict__ val, int64_t n, const int64_t* __restrict__ colmap,
-                                  const T* __restrict__ Ct, int64_t kp,
-                                  const T* __restrict__ cn, int64_t k, int64_t* __restrict__ labels,
-                                  T* __restrict__ sq, int* __restrict__ bad) {
+                                  const T* __restrict__ Ct, int64_t kp, const T* __restrict__ cn, int64_t k,
+                                  int64_t* __restrict__ labels, T* __restrict__ sq, int* __restrict__ bad) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
   for (int64_t r = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / 32; r < n; r += warps) {
@@ -457,11 +454,11 @@ bool assign_dense_impl(const T* X, int64_t n, int64_t d, const T* C, int64_t k, 
         throw std::invalid_argument("precision='tf32'/'bf16' needs a GPU of compute capability 8.0 or newer");
       const unsigned grid = static_cast<unsigned>(ceil_div(n, 64));
       if (precision == Precision::tf32)
-        assign_wmma_kernel<false><<<grid, 128, 0, stream>>>(X, n, d, C, k, sh, cn.as<float>(), xn.as<double>(),
-                                                            labels, sq);
+        assign_wmma_kernel<false>
+            <<<grid, 128, 0, stream>>>(X, n, d, C, k, sh, cn.as<float>(), xn.as<double>(), labels, sq);
       else
-        assign_wmma_kernel<true><<<grid, 128, 0, stream>>>(X, n, d, C, k, sh, cn.as<float>(), xn.as<double>(),
-                                                           labels, sq);
+        assign_wmma_kernel<true>
+            <<<grid, 128, 0, stream>>>(X, n, d, C, k, sh, cn.as<float>(), xn.as<double>(), labels, sq);
       CHECK_LAUNCH("assign_wmma_kernel", stream);
     } else if (k <= 32) {
       assign_gemm_kernel<float, 128, 32, 8, 8, 2><<<static_cast<unsigned>(ceil_div(n, 128)), 256, 0, stream>>>(
@@ -516,19 +513,19 @@ bool assign_csr_impl(const DeviceCsr& X, const T* C, int64_t k, int64_t* labels,
   DeviceBuffer bad = device_alloc<int>(1, stream);
   CHECK_CUDA(cudaMemsetAsync(bad.get(), 0, sizeof(int), stream));
   if (dc > 0) {
-    transpose_centers_kernel<T><<<grid_for(dc * kp, 256), 256, 0, stream>>>(C, k, d, cols.as<int64_t>(), dc, kp,
-                                                                          ct.as<T>());
+    transpose_centers_kernel<T>
+        <<<grid_for(dc * kp, 256), 256, 0, stream>>>(C, k, d, cols.as<int64_t>(), dc, kp, ct.as<T>());
     CHECK_LAUNCH("transpose_centers_kernel", stream);
   }
   center_sqnorms_kernel<T><<<grid_for(k * 32, 256), 256, 0, stream>>>(C, k, d, nullptr, cn.as<T>());
   CHECK_LAUNCH("center_sqnorms_kernel", stream);
   const T* val = static_cast<const T*>(X.data);
   if (cr == 1)
-    assign_csr_kernel<T, 1><<<grid_for(n * 32, 256), 256, 0, stream>>>(
-        X.indptr, X.indices, val, n, colmap, ct.as<T>(), kp, cn.as<T>(), k, labels, sq, bad.as<int>());
+    assign_csr_kernel<T, 1><<<grid_for(n * 32, 256), 256, 0, stream>>>(X.indptr, X.indices, val, n, colmap, ct.as<T>(),
+                                                                       kp, cn.as<T>(), k, labels, sq, bad.as<int>());
   else
-    assign_csr_kernel<T, 4><<<grid_for(n * 32, 256), 256, 0, stream>>>(
-        X.indptr, X.indices, val, n, colmap, ct.as<T>(), kp, cn.as<T>(), k, labels, sq, bad.as<int>());
+    assign_csr_kernel<T, 4><<<grid_for(n * 32, 256), 256, 0, stream>>>(X.indptr, X.indices, val, n, colmap, ct.as<T>(),
+                                                                       kp, cn.as<T>(), k, labels, sq, bad.as<int>());
   CHECK_LAUNCH("assign_csr_kernel", stream);
   int h_bad = 0;
   to_host(&h_bad, bad.get(), sizeof(int), stream);
