@@ -70,8 +70,8 @@ template <typename T>
 py::array_t<T> to_numpy(std::vector<T>&& v) {
   auto* heap = new std::vector<T>(std::move(v));
   py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>({static_cast<py::ssize_t>(heap->size())}, {static_cast<py::ssize_t>(sizeof(T))},
-                        heap->data(), owner);
+  return py::array_t<T>({static_cast<py::ssize_t>(heap->size())}, {static_cast<py::ssize_t>(sizeof(T))}, heap->data(),
+                        owner);
 }
 
 template <typename T>
@@ -218,8 +218,8 @@ void topk_scores_host(const CArray<int64_t>& w_ptr, const CArray<int32_t>& w_idx
   }
   DeviceBuffer d_items = device_alloc<int64_t>(u * n, st.s), d_scores = device_alloc<T>(u * n, st.s);
   topk_scores(dtype_of<T>(), device_csr<T>(w_ptr, wp, wi, &wv, u, j), device_csr<T>(r_ptr, rp, ri, &rv, j, m_items),
-              e_ptr ? ep.as<int64_t>() : nullptr, e_ptr ? ei.as<int32_t>() : nullptr, n, nullptr,
-              d_items.as<int64_t>(), d_scores.get(), st.s);
+              e_ptr ? ep.as<int64_t>() : nullptr, e_ptr ? ei.as<int32_t>() : nullptr, n, nullptr, d_items.as<int64_t>(),
+              d_scores.get(), st.s);
   to_host(it, d_items.get(), static_cast<size_t>(u * n) * sizeof(int64_t), st.s);
   to_host(sc, d_scores.get(), static_cast<size_t>(u * n) * sizeof(T), st.s);
 }
@@ -271,8 +271,8 @@ void kmeans_assign_csr_host(const CArray<int64_t>& x_ptr, const CArray<int32_t>&
     OwnedStream st;
     DeviceBuffer xp = upload(x_ptr, st.s), xi = upload(x_idx, st.s), xv = upload(x_val, st.s), dc = upload(C, st.s);
     DeviceBuffer dl = device_alloc<int64_t>(n, st.s), ds = device_alloc<T>(n, st.s);
-    finite = kmeans_assign_csr(dtype_of<T>(), device_csr<T>(x_ptr, xp, xi, &xv, n, d), dc.get(), k,
-                               dl.as<int64_t>(), ds.get(), st.s);
+    finite = kmeans_assign_csr(dtype_of<T>(), device_csr<T>(x_ptr, xp, xi, &xv, n, d), dc.get(), k, dl.as<int64_t>(),
+                               ds.get(), st.s);
     if (finite) {
       to_host(lab, dl.get(), static_cast<size_t>(n) * sizeof(int64_t), st.s);
       to_host(s, ds.get(), static_cast<size_t>(n) * sizeof(T), st.s);
@@ -292,8 +292,8 @@ void check_update_args(const CArray<int64_t>& labels, const std::optional<CArray
 }
 
 template <typename T>
-void kmeans_update_dense_host(const CArray<T>& X, const CArray<int64_t>& labels, int64_t k,
-                              std::optional<CArray<T>> w, CArray<T>& sums, CArray<T>& counts, int device) {
+void kmeans_update_dense_host(const CArray<T>& X, const CArray<int64_t>& labels, int64_t k, std::optional<CArray<T>> w,
+                              CArray<T>& sums, CArray<T>& counts, int device) {
   if (X.ndim() != 2) throw std::invalid_argument("X must be 2-D");
   const int64_t n = X.shape(0), d = X.shape(1);
   check_update_args<T>(labels, w, sums, counts, n, k, d);
@@ -326,8 +326,8 @@ void kmeans_update_csr_host(const CArray<int64_t>& x_ptr, const CArray<int32_t>&
   DeviceBuffer dl = upload(labels, st.s), dw;
   if (w) dw = upload(*w, st.s);
   DeviceBuffer ds = device_alloc<T>(k * d, st.s), dc = device_alloc<T>(k, st.s);
-  kmeans_update_csr(dtype_of<T>(), device_csr<T>(x_ptr, xp, xi, &xv, n, d), dl.as<int64_t>(), k,
-                    w ? dw.get() : nullptr, ds.get(), dc.get(), st.s);
+  kmeans_update_csr(dtype_of<T>(), device_csr<T>(x_ptr, xp, xi, &xv, n, d), dl.as<int64_t>(), k, w ? dw.get() : nullptr,
+                    ds.get(), dc.get(), st.s);
   to_host(s, ds.get(), static_cast<size_t>(k * d) * sizeof(T), st.s);
   to_host(c, dc.get(), static_cast<size_t>(k) * sizeof(T), st.s);
 }
@@ -346,9 +346,9 @@ void bind_host_ops(py::module_& m) {
         py::arg("e_indptr").noconvert(), py::arg("e_indices").noconvert(), py::arg("items").noconvert(),
         py::arg("scores").noconvert(), py::arg("device") = -1,
         "Top-n of W @ R per row of host CSR arrays into (u, n) NumPy arrays.");
-  m.def("kmeans_assign_dense", &kmeans_assign_dense_host<T>, py::arg("X").noconvert(),
-        py::arg("centers").noconvert(), py::arg("labels").noconvert(), py::arg("sq_dist").noconvert(),
-        py::arg("precision") = "fp32", py::arg("device") = -1, "Nearest centre of every row of a C-contiguous X.");
+  m.def("kmeans_assign_dense", &kmeans_assign_dense_host<T>, py::arg("X").noconvert(), py::arg("centers").noconvert(),
+        py::arg("labels").noconvert(), py::arg("sq_dist").noconvert(), py::arg("precision") = "fp32",
+        py::arg("device") = -1, "Nearest centre of every row of a C-contiguous X.");
   m.def("kmeans_assign_csr", &kmeans_assign_csr_host<T>, py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
         py::arg("data").noconvert(), py::arg("n_rows"), py::arg("n_cols"), py::arg("centers").noconvert(),
         py::arg("labels").noconvert(), py::arg("sq_dist").noconvert(), py::arg("device") = -1);
@@ -374,8 +374,8 @@ py::tuple cosine_topk_ptr(const std::string& dtype, std::uintptr_t a_indptr, std
     DeviceGuard guard(device);
     const DeviceCsr A = ptr_csr(a_indptr, a_indices, a_data, n, m, nnz_a);
     const DeviceCsr B = ptr_csr(b_indptr, b_indices, b_data, p, m, nnz_b);
-    r = cosine_topk(dt, A, same ? nullptr : &B, k, threshold.has_value(), threshold.value_or(0.0),
-                    same && exclude_self, stream_of(stream));
+    r = cosine_topk(dt, A, same ? nullptr : &B, k, threshold.has_value(), threshold.value_or(0.0), same && exclude_self,
+                    stream_of(stream));
   }
   const int dev = r.indptr.device();
   const std::string fts = dt == Dtype::f32 ? "<f4" : "<f8";
@@ -385,11 +385,11 @@ py::tuple cosine_topk_ptr(const std::string& dtype, std::uintptr_t a_indptr, std
   return py::make_tuple(std::move(ip), std::move(ix), std::move(dv));
 }
 
-void topk_scores_ptr(const std::string& dtype, std::uintptr_t w_indptr, std::uintptr_t w_indices,
-                     std::uintptr_t w_data, int64_t u, int64_t j, int64_t nnz_w, std::uintptr_t r_indptr,
-                     std::uintptr_t r_indices, std::uintptr_t r_data, int64_t m, int64_t nnz_r, std::uintptr_t e_indptr,
-                     std::uintptr_t e_indices, int64_t n, std::uintptr_t item_map, std::uintptr_t items,
-                     std::uintptr_t scores, std::uintptr_t stream, int device) {
+void topk_scores_ptr(const std::string& dtype, std::uintptr_t w_indptr, std::uintptr_t w_indices, std::uintptr_t w_data,
+                     int64_t u, int64_t j, int64_t nnz_w, std::uintptr_t r_indptr, std::uintptr_t r_indices,
+                     std::uintptr_t r_data, int64_t m, int64_t nnz_r, std::uintptr_t e_indptr, std::uintptr_t e_indices,
+                     int64_t n, std::uintptr_t item_map, std::uintptr_t items, std::uintptr_t scores,
+                     std::uintptr_t stream, int device) {
   const Dtype dt = parse_dtype(dtype);
   py::gil_scoped_release nogil;
   DeviceGuard guard(device);
@@ -409,9 +409,9 @@ bool kmeans_assign_dense_ptr(const std::string& dtype, std::uintptr_t X, int64_t
                              ptr_of<void>(sq), prec, stream_of(stream));
 }
 
-bool kmeans_assign_csr_ptr(const std::string& dtype, std::uintptr_t indptr, std::uintptr_t indices,
-                           std::uintptr_t data, int64_t n, int64_t d, int64_t nnz, std::uintptr_t C, int64_t k,
-                           std::uintptr_t labels, std::uintptr_t sq, std::uintptr_t stream, int device) {
+bool kmeans_assign_csr_ptr(const std::string& dtype, std::uintptr_t indptr, std::uintptr_t indices, std::uintptr_t data,
+                           int64_t n, int64_t d, int64_t nnz, std::uintptr_t C, int64_t k, std::uintptr_t labels,
+                           std::uintptr_t sq, std::uintptr_t stream, int device) {
   const Dtype dt = parse_dtype(dtype);
   py::gil_scoped_release nogil;
   DeviceGuard guard(device);
@@ -429,10 +429,9 @@ void kmeans_update_dense_ptr(const std::string& dtype, std::uintptr_t X, int64_t
                       ptr_of<void>(sums), ptr_of<void>(counts), stream_of(stream));
 }
 
-void kmeans_update_csr_ptr(const std::string& dtype, std::uintptr_t indptr, std::uintptr_t indices,
-                           std::uintptr_t data, int64_t n, int64_t d, int64_t nnz, std::uintptr_t labels, int64_t k,
-                           std::uintptr_t w, std::uintptr_t sums, std::uintptr_t counts, std::uintptr_t stream,
-                           int device) {
+void kmeans_update_csr_ptr(const std::string& dtype, std::uintptr_t indptr, std::uintptr_t indices, std::uintptr_t data,
+                           int64_t n, int64_t d, int64_t nnz, std::uintptr_t labels, int64_t k, std::uintptr_t w,
+                           std::uintptr_t sums, std::uintptr_t counts, std::uintptr_t stream, int device) {
   const Dtype dt = parse_dtype(dtype);
   py::gil_scoped_release nogil;
   DeviceGuard guard(device);
@@ -483,8 +482,7 @@ PYBIND11_MODULE(_cuda, m) {
     synchronize_device();
   });
 
-  py::class_<DeviceArray>(m, "DeviceArray",
-                          "A 1-D device array owning its memory (exposes __cuda_array_interface__).")
+  py::class_<DeviceArray>(m, "DeviceArray", "A 1-D device array owning its memory (exposes __cuda_array_interface__).")
       .def_property_readonly("__cuda_array_interface__", &cuda_array_interface)
       .def_property_readonly("shape", [](const DeviceArray& a) { return py::make_tuple(a.length); })
       .def_property_readonly("typestr", [](const DeviceArray& a) { return a.typestr; })
@@ -503,16 +501,16 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("topk_scores_ptr", &topk_scores_ptr, py::arg("dtype"), py::arg("w_indptr"), py::arg("w_indices"),
         py::arg("w_data"), py::arg("n_rows"), py::arg("n_inner"), py::arg("nnz_w"), py::arg("r_indptr"),
         py::arg("r_indices"), py::arg("r_data"), py::arg("n_items"), py::arg("nnz_r"), py::arg("e_indptr"),
-        py::arg("e_indices"), py::arg("n"), py::arg("item_map"), py::arg("items"), py::arg("scores"),
-        py::arg("stream"), py::arg("device"), "topk_scores on device pointers (0 = none) into (u, n) arrays.");
-  m.def("kmeans_assign_dense_ptr", &kmeans_assign_dense_ptr, py::arg("dtype"), py::arg("X"), py::arg("n"),
-        py::arg("d"), py::arg("centers"), py::arg("k"), py::arg("labels"), py::arg("sq_dist"), py::arg("precision"),
+        py::arg("e_indices"), py::arg("n"), py::arg("item_map"), py::arg("items"), py::arg("scores"), py::arg("stream"),
+        py::arg("device"), "topk_scores on device pointers (0 = none) into (u, n) arrays.");
+  m.def("kmeans_assign_dense_ptr", &kmeans_assign_dense_ptr, py::arg("dtype"), py::arg("X"), py::arg("n"), py::arg("d"),
+        py::arg("centers"), py::arg("k"), py::arg("labels"), py::arg("sq_dist"), py::arg("precision"),
         py::arg("stream"), py::arg("device"), "Returns False when a row of X is not finite.");
   m.def("kmeans_assign_csr_ptr", &kmeans_assign_csr_ptr, py::arg("dtype"), py::arg("indptr"), py::arg("indices"),
         py::arg("data"), py::arg("n"), py::arg("d"), py::arg("nnz"), py::arg("centers"), py::arg("k"),
         py::arg("labels"), py::arg("sq_dist"), py::arg("stream"), py::arg("device"));
-  m.def("kmeans_update_dense_ptr", &kmeans_update_dense_ptr, py::arg("dtype"), py::arg("X"), py::arg("n"),
-        py::arg("d"), py::arg("labels"), py::arg("k"), py::arg("sample_weight"), py::arg("sums"), py::arg("counts"),
+  m.def("kmeans_update_dense_ptr", &kmeans_update_dense_ptr, py::arg("dtype"), py::arg("X"), py::arg("n"), py::arg("d"),
+        py::arg("labels"), py::arg("k"), py::arg("sample_weight"), py::arg("sums"), py::arg("counts"),
         py::arg("stream"), py::arg("device"));
   m.def("kmeans_update_csr_ptr", &kmeans_update_csr_ptr, py::arg("dtype"), py::arg("indptr"), py::arg("indices"),
         py::arg("data"), py::arg("n"), py::arg("d"), py::arg("nnz"), py::arg("labels"), py::arg("k"),

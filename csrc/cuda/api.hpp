@@ -23,7 +23,7 @@ enum class Precision { fp32, tf32, bf16 };
 /// A CSR matrix in device memory. `data` may be null for a pattern-only
 /// matrix (the exclusion matrix of topk_scores).
 struct DeviceCsr {
-  const int64_t* indptr = nullptr;  // n_rows + 1
+  const int64_t* indptr = nullptr;   // n_rows + 1
   const int32_t* indices = nullptr;  // nnz, column ids in [0, n_cols)
   const void* data = nullptr;        // nnz values of the op's dtype
   int64_t n_rows = 0;
@@ -50,9 +50,8 @@ DeviceCsrResult cosine_topk(Dtype dtype, const DeviceCsr& A, const DeviceCsr* B,
 /// Writes (u x n) row-major `items` (int64; -1 padding) and `scores`
 /// (dtype; -inf padding). `item_map` (may be null) maps the compressed item
 /// ids of R back to the caller's ids.
-void topk_scores(Dtype dtype, const DeviceCsr& W, const DeviceCsr& R, const int64_t* e_indptr,
-                 const int32_t* e_indices, int64_t n, const int64_t* item_map, int64_t* items, void* scores,
-                 cudaStream_t stream);
+void topk_scores(Dtype dtype, const DeviceCsr& W, const DeviceCsr& R, const int64_t* e_indptr, const int32_t* e_indices,
+                 int64_t n, const int64_t* item_map, int64_t* items, void* scores, cudaStream_t stream);
 
 /// Nearest centre of each row of the row-major (n x d) X among the row-major
 /// (k x d) centres; writes labels (int64) and squared distances (dtype).
@@ -60,8 +59,8 @@ void topk_scores(Dtype dtype, const DeviceCsr& W, const DeviceCsr& R, const int6
 /// `precision` tf32/bf16 lets float32 inputs use tensor cores.
 bool kmeans_assign_dense(Dtype dtype, const void* X, int64_t n, int64_t d, const void* centers, int64_t k,
                          int64_t* labels, void* sq_dist, Precision precision, cudaStream_t stream);
-bool kmeans_assign_csr(Dtype dtype, const DeviceCsr& X, const void* centers, int64_t k, int64_t* labels,
-                       void* sq_dist, cudaStream_t stream);
+bool kmeans_assign_csr(Dtype dtype, const DeviceCsr& X, const void* centers, int64_t k, int64_t* labels, void* sq_dist,
+                       cudaStream_t stream);
 
 /// Per-cluster weighted sums (k x d, row-major) and weights (k) of the rows
 /// of X, accumulated in float64 in a fixed order. `weights` may be null (1).

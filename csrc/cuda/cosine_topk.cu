@@ -113,8 +113,7 @@ struct CosineOp {
 /// staging slice (one warp per row).
 template <typename T>
 __global__ void cosine_emit_kernel(rowwise::Batch b, int64_t k, const int64_t* __restrict__ st_off,
-                                   int32_t* __restrict__ st_id, T* __restrict__ st_val,
-                                   int64_t* __restrict__ out_cnt) {
+                                   int32_t* __restrict__ st_id, T* __restrict__ st_val, int64_t* __restrict__ out_cnt) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
   for (int64_t i = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / 32; i < b.n_rows; i += warps) {
@@ -193,8 +192,8 @@ DeviceCsrResult cosine_impl(const DeviceCsr& A, const DeviceCsr* Bp, int64_t k, 
   DeviceBuffer bt_idx = device_alloc<int32_t>(B.nnz, stream);
   DeviceBuffer bt_val = device_alloc<T>(B.nnz, stream);
   scatter_transpose_kernel<T><<<grid_for(p * 32, 256), 256, 0, stream>>>(
-      B.indptr, B.indices, b_val, inv_bp, p, reinterpret_cast<unsigned long long*>(col_cnt.get()),
-      bt_idx.as<int32_t>(), bt_val.as<T>());
+      B.indptr, B.indices, b_val, inv_bp, p, reinterpret_cast<unsigned long long*>(col_cnt.get()), bt_idx.as<int32_t>(),
+      bt_val.as<T>());
   CHECK_LAUNCH("scatter_transpose_kernel", stream);
   col_cnt.release();
 
@@ -241,9 +240,9 @@ DeviceCsrResult cosine_impl(const DeviceCsr& A, const DeviceCsr* Bp, int64_t k, 
   res.indices = device_alloc<int32_t>(nnz, stream, Alloc::persistent);
   res.data = device_alloc<T>(nnz, stream, Alloc::persistent);
   if (nnz > 0) {
-    compact_rows_kernel<T><<<grid_for(n * 32, 256), 256, 0, stream>>>(
-        n, st_off.as<int64_t>(), st_id.as<int32_t>(), st_val.as<T>(), res.indptr.as<int64_t>(),
-        res.indices.as<int32_t>(), res.data.as<T>());
+    compact_rows_kernel<T><<<grid_for(n * 32, 256), 256, 0, stream>>>(n, st_off.as<int64_t>(), st_id.as<int32_t>(),
+                                                                      st_val.as<T>(), res.indptr.as<int64_t>(),
+                                                                      res.indices.as<int32_t>(), res.data.as<T>());
     CHECK_LAUNCH("compact_rows_kernel", stream);
   }
   CHECK_CUDA(cudaStreamSynchronize(stream));

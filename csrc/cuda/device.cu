@@ -34,11 +34,8 @@ std::string format_error(cudaError_t err, const char* call, const char* file, in
     case cudaErrorIllegalInstruction:
     case cudaErrorMisalignedAddress:
     case cudaErrorHardwareStackError:
-    case cudaErrorInvalidPc:
-      os << " (the CUDA context is now unusable; restart the process)";
-      break;
-    default:
-      break;
+    case cudaErrorInvalidPc: os << " (the CUDA context is now unusable; restart the process)"; break;
+    default: break;
   }
   return os.str();
 }
@@ -53,8 +50,8 @@ void throw_cuda_error(cudaError_t err, const char* call, const char* file, int l
     const bool known = cudaMemGetInfo(&free_b, &total_b) == cudaSuccess;
     (void)cudaGetLastError();
     std::ostringstream os;
-    os << "CUDA out of memory: " << call << " could not allocate " << bytes << " bytes ("
-       << (bytes >> 20) << " MiB) at " << short_path(file) << ":" << line;
+    os << "CUDA out of memory: " << call << " could not allocate " << bytes << " bytes (" << (bytes >> 20)
+       << " MiB) at " << short_path(file) << ":" << line;
     if (known) os << "; the device has " << (free_b >> 20) << " MiB free of " << (total_b >> 20) << " MiB";
     throw CudaOutOfMemory(bytes, os.str());
   }
@@ -176,8 +173,8 @@ void DeviceBuffer::release() noexcept {
   // Free on the owning device (Python may drop a result while another
   // device is current).
   int current = -1;
-  const bool switch_device = cudaGetDevice(&current) == cudaSuccess && current != device_ &&
-                             cudaSetDevice(device_) == cudaSuccess;
+  const bool switch_device =
+      cudaGetDevice(&current) == cudaSuccess && current != device_ && cudaSetDevice(device_) == cudaSuccess;
   if (async_) {
     if (cudaFreeAsync(ptr_, stream_) != cudaSuccess) (void)cudaGetLastError();
   } else {

@@ -113,8 +113,8 @@ __global__ void center_mean_kernel(const T* __restrict__ C, int64_t k, int64_t d
 /// compared smaller than +inf: the CPU's initial label 0) and
 /// max(0, T(||x||^2) + best).
 template <typename T>
-__device__ __forceinline__ void write_result(int64_t row, T best, int64_t best_i, int64_t k, double xn,
-                                             int64_t* labels, T* sq) {
+__device__ __forceinline__ void write_result(int64_t row, T best, int64_t best_i, int64_t k, double xn, int64_t* labels,
+                                             T* sq) {
   labels[row] = best_i < k ? best_i : 0;
   const T s = static_cast<T>(xn) + best;
   sq[row] = s > T(0) ? s : T(0);
@@ -235,8 +235,8 @@ __global__ void __launch_bounds__(128)
   using namespace nvcuda;
   using InT = typename std::conditional<BF16, __nv_bfloat16, float>::type;
   constexpr int BM = 64, BN = 64, KT = 32;
-  constexpr int FK = BF16 ? 16 : 8;          // k of one WMMA step
-  constexpr int LDA = KT + (BF16 ? 8 : 4);   // rows stay 32-byte aligned, banks staggered
+  constexpr int FK = BF16 ? 16 : 8;         // k of one WMMA step
+  constexpr int LDA = KT + (BF16 ? 8 : 4);  // rows stay 32-byte aligned, banks staggered
   constexpr int LDC = BN + 4;
   using FragA = typename std::conditional<
       BF16, wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major>,
@@ -302,8 +302,7 @@ __global__ void __launch_bounds__(128)
     for (int i = 0; i < 2; ++i)
 #pragma unroll
       for (int j = 0; j < 2; ++j)
-        wmma::store_matrix_sync(Cs + (wm * 32 + i * 16) * LDC + wn * 32 + j * 16, acc[i][j], LDC,
-                                wmma::mem_row_major);
+        wmma::store_matrix_sync(Cs + (wm * 32 + i * 16) * LDC + wn * 32 + j * 16, acc[i][j], LDC, wmma::mem_row_major);
     __syncthreads();
     for (int cc = 0; cc < 32; ++cc) {
       const int col = half * 32 + cc;
@@ -547,16 +546,15 @@ __global__ void label_keys_kernel(const int64_t* __restrict__ labels, int64_t n,
 /// every `period` items; flags[n] = 0 (so the exclusive scan's last entry is
 /// the count).
 template <typename K>
-__global__ void piece_flags_kernel(const K* __restrict__ keys, int64_t n, int64_t period,
-                                   int64_t* __restrict__ flags) {
+__global__ void piece_flags_kernel(const K* __restrict__ keys, int64_t n, int64_t period, int64_t* __restrict__ flags) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t q = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; q <= n; q += stride)
     flags[q] = q < n && (q == 0 || keys[q] != keys[q - 1] || (period > 0 && q % period == 0)) ? 1 : 0;
 }
 
 /// start[pos[q]] = q for every flagged q; start[count] = n.
-__global__ void flagged_positions_kernel(const int64_t* __restrict__ flags, const int64_t* __restrict__ pos,
-                                         int64_t n, int64_t* __restrict__ start) {
+__global__ void flagged_positions_kernel(const int64_t* __restrict__ flags, const int64_t* __restrict__ pos, int64_t n,
+                                         int64_t* __restrict__ start) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t q = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; q <= n; q += stride) {
     if (q == n)
@@ -675,7 +673,7 @@ void update_dense_impl(const T* X, int64_t n, int64_t d, const int64_t* labels, 
   DeviceBuffer bad = device_alloc<int>(1, stream);
   CHECK_CUDA(cudaMemsetAsync(bad.get(), 0, sizeof(int), stream));
   cluster_first_piece_kernel<<<grid_for(k + 1, 256), 256, 0, stream>>>(keys_s.as<uint32_t>(), start.as<int64_t>(),
-                                                                        n_pieces, k, first.as<int64_t>());
+                                                                       n_pieces, k, first.as<int64_t>());
   CHECK_LAUNCH("cluster_first_piece_kernel", stream);
   dense_cluster_sums_kernel<T><<<grid_for(k * (d + 1), 256), 256, 0, stream>>>(
       partial.as<double>(), first.as<int64_t>(), k, d, sums, counts, bad.as<int>());
@@ -757,9 +755,9 @@ void sum_by_key(DeviceBuffer& keys, DeviceBuffer& terms, int64_t n, uint64_t n_k
   DeviceBuffer start;
   const int64_t n_pieces = piece_starts(keys_s.as<uint64_t>(), n, kPiece, start, stream);
   DeviceBuffer psum = device_alloc<double>(n_pieces, stream), pkey = device_alloc<uint64_t>(n_pieces, stream);
-  piece_term_sums_kernel<<<grid_for(n_pieces, 256), 256, 0, stream>>>(
-      keys_s.as<uint64_t>(), terms_s.as<double>(), start.as<int64_t>(), n_pieces, psum.as<double>(),
-      pkey.as<uint64_t>());
+  piece_term_sums_kernel<<<grid_for(n_pieces, 256), 256, 0, stream>>>(keys_s.as<uint64_t>(), terms_s.as<double>(),
+                                                                      start.as<int64_t>(), n_pieces, psum.as<double>(),
+                                                                      pkey.as<uint64_t>());
   CHECK_LAUNCH("piece_term_sums_kernel", stream);
   // Runs of consecutive pieces with one key (no periodic cuts).
   DeviceBuffer run_start;
@@ -780,12 +778,10 @@ void update_csr_impl(const DeviceCsr& X, const int64_t* labels, int64_t k, const
   CHECK_CUDA(cudaMemsetAsync(bad.get(), 0, sizeof(int), stream));
   if (n > 0 && nnz > 0 && d > 0) {
     DeviceBuffer keys = device_alloc<uint64_t>(nnz, stream), terms = device_alloc<double>(nnz, stream);
-    csr_terms_kernel<T><<<grid_for(n * 32, 256), 256, 0, stream>>>(X.indptr, X.indices, static_cast<const T*>(X.data),
-                                                                   n, d, labels, w, keys.as<uint64_t>(),
-                                                                   terms.as<double>());
+    csr_terms_kernel<T><<<grid_for(n * 32, 256), 256, 0, stream>>>(
+        X.indptr, X.indices, static_cast<const T*>(X.data), n, d, labels, w, keys.as<uint64_t>(), terms.as<double>());
     CHECK_LAUNCH("csr_terms_kernel", stream);
-    sum_by_key<T>(keys, terms, nnz, static_cast<uint64_t>(k) * static_cast<uint64_t>(d), sums, bad.as<int>(),
-                  stream);
+    sum_by_key<T>(keys, terms, nnz, static_cast<uint64_t>(k) * static_cast<uint64_t>(d), sums, bad.as<int>(), stream);
   }
   if (n > 0) {
     DeviceBuffer keys = device_alloc<uint64_t>(n, stream), terms = device_alloc<double>(n, stream);
@@ -809,8 +805,8 @@ bool kmeans_assign_dense(Dtype dtype, const void* X, int64_t n, int64_t d, const
                                    static_cast<double*>(sq_dist), precision, stream);
 }
 
-bool kmeans_assign_csr(Dtype dtype, const DeviceCsr& X, const void* centers, int64_t k, int64_t* labels,
-                       void* sq_dist, cudaStream_t stream) {
+bool kmeans_assign_csr(Dtype dtype, const DeviceCsr& X, const void* centers, int64_t k, int64_t* labels, void* sq_dist,
+                       cudaStream_t stream) {
   if (dtype == Dtype::f32)
     return assign_csr_impl<float>(X, static_cast<const float*>(centers), k, labels, static_cast<float*>(sq_dist),
                                   stream);

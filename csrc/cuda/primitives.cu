@@ -15,9 +15,8 @@ namespace cohortrec::cuda {
 
 void exclusive_sum_i64(const int64_t* in, int64_t* out, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  cub_call(
-      [&](void* tmp, size_t& bytes) { return cub::DeviceScan::ExclusiveSum(tmp, bytes, in, out, n, stream); },
-      "cub::DeviceScan::ExclusiveSum", stream);
+  cub_call([&](void* tmp, size_t& bytes) { return cub::DeviceScan::ExclusiveSum(tmp, bytes, in, out, n, stream); },
+           "cub::DeviceScan::ExclusiveSum", stream);
 }
 
 void sort_candidates(int32_t* id, uint64_t* key, int32_t* id_alt, uint64_t* key_alt, int64_t n_items,
@@ -39,24 +38,22 @@ void sort_candidates(int32_t* id, uint64_t* key, int32_t* id_alt, uint64_t* key_
       "cub::DeviceSegmentedSort::StableSortPairsDescending (candidate scores)", stream);
 }
 
-void radix_sort_pairs(const uint32_t* keys_in, uint32_t* keys_out, const int32_t* vals_in, int32_t* vals_out,
-                      int64_t n, int end_bit, cudaStream_t stream) {
+void radix_sort_pairs(const uint32_t* keys_in, uint32_t* keys_out, const int32_t* vals_in, int32_t* vals_out, int64_t n,
+                      int end_bit, cudaStream_t stream) {
   if (n <= 0) return;
   cub_call(
       [&](void* tmp, size_t& bytes) {
-        return cub::DeviceRadixSort::SortPairs(tmp, bytes, keys_in, keys_out, vals_in, vals_out, n, 0, end_bit,
-                                               stream);
+        return cub::DeviceRadixSort::SortPairs(tmp, bytes, keys_in, keys_out, vals_in, vals_out, n, 0, end_bit, stream);
       },
       "cub::DeviceRadixSort::SortPairs (uint32 -> int32)", stream);
 }
 
-void radix_sort_pairs(const uint64_t* keys_in, uint64_t* keys_out, const double* vals_in, double* vals_out,
-                      int64_t n, int end_bit, cudaStream_t stream) {
+void radix_sort_pairs(const uint64_t* keys_in, uint64_t* keys_out, const double* vals_in, double* vals_out, int64_t n,
+                      int end_bit, cudaStream_t stream) {
   if (n <= 0) return;
   cub_call(
       [&](void* tmp, size_t& bytes) {
-        return cub::DeviceRadixSort::SortPairs(tmp, bytes, keys_in, keys_out, vals_in, vals_out, n, 0, end_bit,
-                                               stream);
+        return cub::DeviceRadixSort::SortPairs(tmp, bytes, keys_in, keys_out, vals_in, vals_out, n, 0, end_bit, stream);
       },
       "cub::DeviceRadixSort::SortPairs (uint64 -> float64)", stream);
 }

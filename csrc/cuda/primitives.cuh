@@ -21,10 +21,10 @@ void sort_candidates(int32_t* id, uint64_t* key, int32_t* id_alt, uint64_t* key_
                      int64_t n_segments, const int64_t* begin, const int64_t* end, cudaStream_t stream);
 
 /// Stable LSD radix sort of (key, value) pairs on bits [0, end_bit).
-void radix_sort_pairs(const uint32_t* keys_in, uint32_t* keys_out, const int32_t* vals_in, int32_t* vals_out,
-                      int64_t n, int end_bit, cudaStream_t stream);
-void radix_sort_pairs(const uint64_t* keys_in, uint64_t* keys_out, const double* vals_in, double* vals_out,
-                      int64_t n, int end_bit, cudaStream_t stream);
+void radix_sort_pairs(const uint32_t* keys_in, uint32_t* keys_out, const int32_t* vals_in, int32_t* vals_out, int64_t n,
+                      int end_bit, cudaStream_t stream);
+void radix_sort_pairs(const uint64_t* keys_in, uint64_t* keys_out, const double* vals_in, double* vals_out, int64_t n,
+                      int end_bit, cudaStream_t stream);
 
 /// Number of bits needed to represent every value in [0, max_value].
 inline int bits_for(uint64_t max_value) {

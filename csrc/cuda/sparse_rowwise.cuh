@@ -281,8 +281,7 @@ __global__ void __launch_bounds__(kBlock)
   // Selection: keep the candidates whose key is >= the k_select-th largest.
   const int64_t found = s_written;
   if (k_select > 0 && found > k_select) {  // uniform across the block
-    const uint64_t tau = block_kth_largest<8 * sizeof(T)>(cand_key + o, found, k_select, s_hist, &s_prefix,
-                                                         &s_want);
+    const uint64_t tau = block_kth_largest<8 * sizeof(T)>(cand_key + o, found, k_select, s_hist, &s_prefix, &s_want);
     if (threadIdx.x == 0) s_written = 0;
     __syncthreads();
     for (int64_t s0 = 0; s0 < found; s0 += kBlock) {
@@ -421,12 +420,12 @@ void run(const Problem<T>& P, const Op& op, int64_t k_select, Plan&& plan, Emit&
         cand_key.as<uint64_t>(), cnt.as<int64_t>());
     CHECK_LAUNCH("accumulate_kernel", stream);
     segments_kernel<<<grid_for(nb, 256), 256, 0, stream>>>(r0, nb, off.as<int64_t>(), base, cnt.as<int64_t>(),
-                                                          seg_b.as<int64_t>(), seg_e.as<int64_t>());
+                                                           seg_b.as<int64_t>(), seg_e.as<int64_t>());
     CHECK_LAUNCH("segments_kernel", stream);
     if (extent > 0)
       sort_candidates(cand_id.as<int32_t>(), cand_key.as<uint64_t>(), tkeys.as<int32_t>(),
-                      reinterpret_cast<uint64_t*>(tvals.get()), extent, nb, seg_b.as<int64_t>(),
-                      seg_e.as<int64_t>(), stream);
+                      reinterpret_cast<uint64_t*>(tvals.get()), extent, nb, seg_b.as<int64_t>(), seg_e.as<int64_t>(),
+                      stream);
     Batch batch;
     batch.row_begin = r0;
     batch.n_rows = nb;

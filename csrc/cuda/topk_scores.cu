@@ -109,9 +109,8 @@ void topk_impl(const DeviceCsr& W, const DeviceCsr& R, const int64_t* e_ptr, con
 
 }  // namespace
 
-void topk_scores(Dtype dtype, const DeviceCsr& W, const DeviceCsr& R, const int64_t* e_indptr,
-                 const int32_t* e_indices, int64_t n, const int64_t* item_map, int64_t* items, void* scores,
-                 cudaStream_t stream) {
+void topk_scores(Dtype dtype, const DeviceCsr& W, const DeviceCsr& R, const int64_t* e_indptr, const int32_t* e_indices,
+                 int64_t n, const int64_t* item_map, int64_t* items, void* scores, cudaStream_t stream) {
   if (dtype == Dtype::f32)
     topk_impl<float>(W, R, e_indptr, e_indices, n, item_map, items, static_cast<float*>(scores), stream);
   else
