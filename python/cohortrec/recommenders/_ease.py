@@ -9,7 +9,9 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from cohortrec._validation import check_float, check_int
-from cohortrec.recommenders._base import RecommenderBase, dense_topn
+from cohortrec.ops import prepare_dense, resolve_threads, user_topn_dense
+from cohortrec.recommenders._base import RecommenderBase
+from cohortrec.recommenders._serving import dense_one
 
 __all__ = ["EASE", "ease_weights"]
 
@@ -150,16 +152,61 @@ class EASE(RecommenderBase):
         self.item_weights_ = B.astype(np.float32)
 
     def _topn(self, userids, rows, n, exclude, keep, recalculate):
+        # x_u B for a batch of users with the fused native kernel (sparse rows
+        # times the dense B, exclusion and top-n in one pass per user; no
+        # users x items score matrix). The one-user path calls the same kernel.
         self._check_device_dense("recommend")
-        B = self.item_weights_
-        items = self.items_
-        full = len(items) == rows.shape[1]
-        sub = rows if full else rows[:, items]
-        part = np.asarray(sub @ B, dtype=np.float32).reshape(len(userids), B.shape[1])
-        if full:
-            scores = part
-        else:
-            scores = np.full((len(userids), rows.shape[1]), -np.inf, dtype=np.float32)
-            scores[:, items] = part
-        scores[scores == 0] = -np.inf  # no connection to the user's items: not a candidate
-        return dense_topn(scores, n, exclude, keep, n_threads=self.n_threads)
+        B, pos = self._serving_state()
+        R = rows if pos is None else _to_kept(rows, pos)
+        e_ptr = e_idx = None
+        if exclude is not None:
+            E = sp.csr_matrix(exclude) if pos is None else _to_kept(exclude, pos)
+            e_ptr, e_idx = E.indptr, E.indices
+        k = keep if keep is None or pos is None else keep[self.items_]
+        ids, sc = user_topn_dense(R.indptr, R.indices, R.data, B, n, keep=k, e_indptr=e_ptr, e_indices=e_idx,
+                                  drop_zero=True, n_threads=resolve_threads(self.n_threads))
+        return self._to_items(ids), sc
+
+    # -- serving ---------------------------------------------------------------
+    def _serving_state(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(B as C-contiguous float32, position of each item among the kept ones or None when all are kept)."""
+        def build():
+            B = prepare_dense(self.item_weights_, "item_weights_")
+            pos = None
+            if len(self.items_) < self.user_items_.shape[1]:
+                pos = np.full(self.user_items_.shape[1], -1, dtype=np.int64)
+                pos[self.items_] = np.arange(len(self.items_))
+            return B, pos
+        return self._serve_cached("dense", self.item_weights_, build)
+
+    def _to_items(self, ids: np.ndarray) -> np.ndarray:
+        if len(self.items_) == self.user_items_.shape[1]:
+            return ids
+        if len(self.items_) == 0:
+            return np.full_like(ids, -1)
+        out = np.where(ids >= 0, self.items_[np.maximum(ids, 0)], -1)
+        return out.astype(np.int64, copy=False)
+
+    def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
+        B, pos = self._serving_state()
+        if pos is not None:
+            p = pos[idx]
+            sel = p >= 0
+            idx, val = p[sel], val[sel]
+            if exclude is not None:
+                pe = pos[exclude]
+                exclude = pe[pe >= 0]
+            if keep is not None:
+                keep = keep[self.items_]
+        ids, sc = dense_one(B, idx, val, n, exclude, keep)
+        return self._to_items(ids), sc
+
+
+def _to_kept(M: sp.csr_matrix, pos: np.ndarray) -> sp.csr_matrix:
+    """The columns of ``M`` that are kept items, renumbered by ``pos`` (-1 = dropped); stays canonical."""
+    M = sp.csr_matrix(M)
+    p = pos[M.indices]
+    sel = p >= 0
+    counts = np.bincount(np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))[sel], minlength=M.shape[0])
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return sp.csr_matrix((M.data[sel], p[sel], indptr), shape=(M.shape[0], int((pos >= 0).sum())))

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from cohortrec import ops
 from cohortrec._validation import as_generator, check_int, l2_normalize_rows
 from cohortrec.cluster import KMeans
-from cohortrec.ops import row_topk
+from cohortrec.ops import prepare_csr, row_topk
 from cohortrec.recommenders._base import (
     RecommenderBase,
     RecommenderWarning,
@@ -35,6 +35,7 @@ from cohortrec.recommenders._base import (
     scale_rows,
 )
 from cohortrec.recommenders._knn import _powered
+from cohortrec.recommenders._serving import sparse_one as _sparse_one
 
 __all__ = ["GroupRecommender"]
 
@@ -460,17 +461,36 @@ class GroupRecommender(RecommenderBase):
 
     def _topn(self, userids, rows, n, exclude, keep, recalculate):
         if recalculate:
-            S, M = self._fold_in(userids, rows)
+            W = self._blend_weights(*self._fold_in(userids, rows))
         else:
-            S, M = rows_of(self.similarity_, userids), rows_of(self.memberships_, userids)
+            W = rows_of(self._weights(), userids)
+        R = mask_columns(self._stacked(), keep)
+        ids, sc = ops.topk_scores(W, R, n=n, exclude=exclude, **self._ops_kwargs())
+        return ids, sc.astype(np.float32, copy=False)
+
+    def _blend_weights(self, S: sp.csr_matrix, M: sp.csr_matrix) -> sp.csr_matrix:
+        """``[(1 - blend) S / rowsum(S) | blend M]``: the scoring weights of users
+        with neighbours ``S`` and memberships ``M`` (row by row)."""
         S = _powered(S, float(self.power))
         tot = np.asarray(S.sum(axis=1)).ravel()
         S = scale_rows(S, np.divide(1.0, tot, out=np.zeros_like(tot), where=tot > 0))
         blend = float(self.blend)
-        W = sp.hstack([S * (1.0 - blend), M * blend], format="csr", dtype=np.float32)
-        R = mask_columns(self._stacked(), keep)
-        ids, sc = ops.topk_scores(W, R, n=n, exclude=exclude, **self._ops_kwargs())
-        return ids, sc.astype(np.float32, copy=False)
+        return sp.hstack([S * (1.0 - blend), M * blend], format="csr", dtype=np.float32)
+
+    # -- serving ---------------------------------------------------------------
+    def _weights(self) -> sp.csr_matrix:
+        """Scoring weights of every training user, built once per fitted state."""
+        key = (self.similarity_, self.memberships_, float(self.power), float(self.blend))
+        return self._serve_cached("weights", key, lambda: self._blend_weights(self.similarity_, self.memberships_))
+
+    def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
+        if recalculate:
+            return None  # fold-in routes the user through the groups: the batch path
+        W = self._weights()
+        R = self._serve_cached("R", (self.user_items_, self.profiles_),
+                               lambda: prepare_csr(self._stacked(), "stacked"))
+        b, e = W.indptr[userid], W.indptr[userid + 1]
+        return _sparse_one(R, W.indices[b:e], W.data[b:e], n, exclude, keep)
 
     def _stacked(self) -> sp.csr_matrix:
         R = getattr(self, "_stacked_cache", None)

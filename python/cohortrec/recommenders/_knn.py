@@ -9,11 +9,13 @@ import scipy.sparse as sp
 
 from cohortrec import ops
 from cohortrec._validation import check_int
+from cohortrec.ops import prepare_csr
 from cohortrec.recommenders._base import (
     RecommenderBase,
     mask_columns,
     rows_of,
 )
+from cohortrec.recommenders._serving import sparse_one as _sparse_one
 
 __all__ = ["ItemKNN", "UserKNN", "bm25_weight"]
 
@@ -153,10 +155,27 @@ class UserKNN(RecommenderBase):
         return _drop_ids_keep_k(S, drop, self.k)
 
     def _topn(self, userids, rows, n, exclude, keep, recalculate):
-        W = _powered(self._neighbours(userids, rows, recalculate), float(self.power))
+        if recalculate:
+            W = _powered(self._neighbours(userids, rows, recalculate), float(self.power))
+        else:
+            W = rows_of(self._weights(), userids)
         R = mask_columns(self.user_items_, keep)
         ids, sc = ops.topk_scores(W, R, n=n, exclude=exclude, **self._ops_kwargs())
         return ids, sc.astype(np.float32, copy=False)
+
+    # -- serving ---------------------------------------------------------------
+    def _weights(self) -> sp.csr_matrix:
+        """Neighbour weights ``sim ** power`` of every training user (built once)."""
+        return self._serve_cached("weights", (self.similarity_, float(self.power)),
+                                  lambda: _powered(self.similarity_, float(self.power)))
+
+    def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
+        if recalculate:
+            return None  # fold-in searches all users: the batch path
+        W = self._weights()
+        R = self._serve_cached("R", self.user_items_, lambda: prepare_csr(self.user_items_, "user_items_"))
+        b, e = W.indptr[userid], W.indptr[userid + 1]
+        return _sparse_one(R, W.indices[b:e], W.data[b:e], n, exclude, keep)
 
 
 class ItemKNN(RecommenderBase):
@@ -241,3 +260,7 @@ class ItemKNN(RecommenderBase):
         R = mask_columns(self.similarity_, keep)
         ids, sc = ops.topk_scores(rows, R, n=n, exclude=exclude, **self._ops_kwargs())
         return ids, sc.astype(np.float32, copy=False)
+
+    def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
+        R = self._serve_cached("R", self.similarity_, lambda: prepare_csr(self.similarity_, "similarity_"))
+        return _sparse_one(R, idx, val, n, exclude, keep)
