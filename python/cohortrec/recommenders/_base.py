@@ -763,8 +763,8 @@ class RecommenderBase(ABC):
         if not sp.issparse(UI):
             raise ValueError(f"model file {file!r} lacks the training matrix user_items_")
         try:
-            if UI.shape[0]:
-                self.recommend(0, UI[0], N=1)
+            if UI.shape[0]:  # the batch path (an array of one id): it validates every model array
+                self.recommend(np.zeros(1, dtype=np.int64), UI[0], N=1)
         except (ValueError, IndexError, TypeError) as exc:
             raise ValueError(f"model file {file!r} is inconsistent: {exc}") from None
 

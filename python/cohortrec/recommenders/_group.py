@@ -35,6 +35,7 @@ from cohortrec.recommenders._base import (
     scale_rows,
 )
 from cohortrec.recommenders._knn import _powered
+from cohortrec.recommenders._online import OnlineMixin, merge_neighbours
 from cohortrec.recommenders._serving import sparse_one as _sparse_one
 
 __all__ = ["GroupRecommender"]
@@ -69,7 +70,7 @@ def _merge_topk(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_rows: int, n_cols
     return row_topk(M, k, exclude=E, **kw).astype(np.float32)
 
 
-class GroupRecommender(RecommenderBase):
+class GroupRecommender(OnlineMixin, RecommenderBase):
     """Group-aware CF: in-group neighbours blended with soft group profiles.
 
     Parameters
@@ -476,6 +477,60 @@ class GroupRecommender(RecommenderBase):
         S = scale_rows(S, np.divide(1.0, tot, out=np.zeros_like(tot), where=tot > 0))
         blend = float(self.blend)
         return sp.hstack([S * (1.0 - blend), M * blend], format="csr", dtype=np.float32)
+
+    # -- online updates --------------------------------------------------------
+    def _update(self, X, changed_users, changed_items):
+        """Online update with the group centroids (and the SVD basis) held fixed.
+
+        Changed and new users are put in the group of the nearest centroid
+        (the clusterer's ``predict`` when it has one, as for new users in
+        :meth:`recommend`); users without items join the largest group. The
+        profiles, sizes and soft memberships are recomputed from the new
+        matrix and labels (what a fit with these groups gives), the changed
+        users' in-group neighbours are searched anew, and every other user
+        merges its top-k among the changed users into its unchanged
+        neighbours: exact when users were only added, since the others'
+        routing and similarities do not change.
+        """
+        n = X.shape[0]
+        self._stacked_cache = None
+        grow = X.shape[1] - self.user_items_.shape[1]
+        if grow > 0:  # new items: zero weight in the fixed group space
+            if self.components_ is None:
+                self.centroids_ = np.hstack([self.centroids_, np.zeros((self.centroids_.shape[0], grow),
+                                                                       self.centroids_.dtype)])
+            else:
+                self.components_ = np.vstack([self.components_, np.zeros((grow, self.components_.shape[1]),
+                                                                         self.components_.dtype)])
+        active = np.diff(X.indptr) > 0
+        Z = self._embed(l2_normalize_rows(X))
+        labels = np.zeros(n, dtype=np.int64)
+        labels[:len(self.labels_)] = self.labels_[:n]
+        ch = changed_users
+        K = self.centroids_.shape[0]
+        ch_active = ch[active[ch]]
+        if ch_active.size:
+            sel = np.zeros(n, dtype=bool)
+            sel[ch_active] = True
+            labels[ch_active] = self._assign(Z, sel, X)
+        sizes = np.bincount(labels[active], minlength=K).astype(np.int64)
+        empty = ch[~active[ch]]
+        if empty.size:
+            labels[empty] = int(np.argmax(sizes)) if sizes.size else 0
+        grown = np.arange(len(self.labels_), n)  # users in an id gap: no items
+        gap = np.setdiff1d(grown, ch)
+        if gap.size:
+            labels[gap] = int(np.argmax(sizes)) if sizes.size else 0
+        self.labels_ = labels
+        self.group_sizes_ = sizes
+        self.profiles_ = self._profiles(X, labels, active, K)
+        self.memberships_ = self._memberships(Z, active)
+        S_ch, pairs = self._neighbours(X[ch], ch, X, labels, active[ch])
+        others_q = np.full(n, -1, dtype=np.int64)
+        C, pairs2 = self._neighbours(X, others_q, X[ch], labels[ch], active, q_labels=labels)
+        S = merge_neighbours(self.similarity_, n, ch, S_ch, C, int(self.k), **self._ops_kwargs())
+        self.similarity_ = S
+        self.n_similarities_ = int(self.n_similarities_) + int(pairs) + int(pairs2)
 
     # -- serving ---------------------------------------------------------------
     def _weights(self) -> sp.csr_matrix:

@@ -15,6 +15,7 @@ from cohortrec.recommenders._base import (
     mask_columns,
     rows_of,
 )
+from cohortrec.recommenders._online import OnlineMixin, knn_update
 from cohortrec.recommenders._serving import sparse_one as _sparse_one
 
 __all__ = ["ItemKNN", "UserKNN", "bm25_weight"]
@@ -88,7 +89,7 @@ def _powered(S: sp.csr_matrix, power: float) -> sp.csr_matrix:
     return S
 
 
-class UserKNN(RecommenderBase):
+class UserKNN(OnlineMixin, RecommenderBase):
     """User-based collaborative filtering with cosine neighbours.
 
     ``score(u, j) = sum over the k most similar users v of sim(u, v)^power
@@ -163,6 +164,14 @@ class UserKNN(RecommenderBase):
         ids, sc = ops.topk_scores(W, R, n=n, exclude=exclude, **self._ops_kwargs())
         return ids, sc.astype(np.float32, copy=False)
 
+    # -- online updates --------------------------------------------------------
+    def _update(self, X, changed_users, changed_items):
+        """Neighbours of the changed users recomputed (the rows a refit gives); the
+        others keep their unchanged neighbours and merge in their top-k among the
+        changed users (exact when users were only added)."""
+        self.similarity_ = knn_update(X, self.similarity_, changed_users, int(self.k), self.threshold,
+                                      self._ops_kwargs())
+
     # -- serving ---------------------------------------------------------------
     def _weights(self) -> sp.csr_matrix:
         """Neighbour weights ``sim ** power`` of every training user (built once)."""
@@ -178,7 +187,7 @@ class UserKNN(RecommenderBase):
         return _sparse_one(R, W.indices[b:e], W.data[b:e], n, exclude, keep)
 
 
-class ItemKNN(RecommenderBase):
+class ItemKNN(OnlineMixin, RecommenderBase):
     """Item-based collaborative filtering with cosine or BM25-weighted neighbours.
 
     ``score(u, j) = sum over the user's items i of x_ui * sim(i, j)`` where
@@ -264,3 +273,13 @@ class ItemKNN(RecommenderBase):
     def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
         R = self._serve_cached("R", self.similarity_, lambda: prepare_csr(self.similarity_, "similarity_"))
         return _sparse_one(R, idx, val, n, exclude, keep)
+
+    # -- online updates --------------------------------------------------------
+    def _update(self, X, changed_users, changed_items):
+        """Neighbours of the changed items recomputed (the rows a refit gives with
+        cosine); the others keep their unchanged neighbours and merge in their
+        top-k among the changed items. With ``similarity="bm25"`` the weights of
+        the other items also move a little (idf and lengths): not recomputed."""
+        V = self._item_matrix(X)
+        self.similarity_ = knn_update(V, self.similarity_, changed_items, int(self.k), self.threshold,
+                                      self._ops_kwargs())
