@@ -70,6 +70,37 @@ void check_shapes(const CsrView<float, I>& W, const CsrView<float, I>* exclude, 
 
 }  // namespace
 
+/// Per-OS-thread scratch of the sparse kernel, reused across calls (no
+/// per-request allocation or clearing): for every item its accumulator next
+/// to the epoch of the row that last touched it (one cache line per update),
+/// and epoch stamps of the excluded items. thread_local: never shared
+/// between threads; a stale stamp (an older epoch, also after a row that
+/// threw) is simply not the current one.
+struct SparseScratch {
+  struct Slot {
+    float acc;
+    uint32_t epoch;
+  };
+  std::vector<Slot> slots;
+  Marks excl;
+  std::vector<int64_t> touched;
+  uint32_t epoch = 0;
+  void fit(int64_t m) {
+    if (static_cast<int64_t>(slots.size()) < m) {
+      slots.assign(static_cast<size_t>(m), Slot{0.0f, 0u});
+      excl.reset(m);
+      epoch = 0;
+    }
+  }
+  uint32_t next() {
+    if (++epoch == std::numeric_limits<uint32_t>::max()) {
+      for (auto& sl : slots) sl.epoch = 0;
+      epoch = 1;
+    }
+    return epoch;
+  }
+};
+
 template <typename I>
 void user_topn_sparse(const CsrView<float, I>& W, const LazyCsr<I>& R, const uint8_t* keep,
                       const CsrView<float, I>* exclude, int64_t n, int64_t* items, float* scores, int n_threads) {
@@ -81,26 +112,16 @@ void user_topn_sparse(const CsrView<float, I>& W, const LazyCsr<I>& R, const uin
   const int64_t u = W.n_rows;
   if (u == 0 || m == 0 || n == 0) return;
   const int64_t n_tasks = (u + kRowsPerTask - 1) / kRowsPerTask;
-  struct State {
-    std::unique_ptr<float[]> acc;
-    Marks seen, excl;
-    std::vector<int64_t> touched;
-    Selector top;
-  };
   parallel_tasks(
-      n_tasks, n_threads,
-      [&] {
-        State st{std::unique_ptr<float[]>(new float[static_cast<size_t>(m)]), {}, {}, {}, Selector(n)};
-        st.seen.reset(m);
-        if (exclude) st.excl.reset(m);
-        return st;
-      },
-      [&](State& st, int64_t task) {
+      n_tasks, n_threads, [&] { return Selector(n); },
+      [&](Selector& top, int64_t task) {
+        thread_local SparseScratch scratch;
+        SparseScratch& st = scratch;
+        st.fit(m);
+        SparseScratch::Slot* slots = st.slots.data();
         const int64_t r0 = task * kRowsPerTask, r1 = std::min(u, r0 + kRowsPerTask);
-        float* acc = st.acc.get();
         for (int64_t r = r0; r < r1; ++r) {
-          const uint32_t ep = st.seen.next();
-          uint32_t* seen = st.seen.stamp.data();
+          const uint32_t ep = st.next();
           st.touched.clear();
           for (int64_t e = W.indptr[r]; e < W.indptr[r + 1]; ++e) {
             const float w = W.data[e];
@@ -113,12 +134,13 @@ void user_topn_sparse(const CsrView<float, I>& W, const LazyCsr<I>& R, const uin
               if (v == 0.0f) continue;  // explicit zeros are not candidates
               const int64_t c = static_cast<int64_t>(R.indices[t]);
               if (c < 0 || c >= m) throw std::out_of_range("R: column index out of range");
-              if (seen[c] != ep) {
-                seen[c] = ep;
-                acc[c] = 0.0f;
+              SparseScratch::Slot& sl = slots[c];
+              if (sl.epoch != ep) {
+                sl.epoch = ep;
+                sl.acc = 0.0f;
                 st.touched.push_back(c);
               }
-              acc[c] += w * v;
+              sl.acc += w * v;
             }
           }
           uint32_t ex = 0;
@@ -127,13 +149,15 @@ void user_topn_sparse(const CsrView<float, I>& W, const LazyCsr<I>& R, const uin
             for (int64_t e = exclude->indptr[r]; e < exclude->indptr[r + 1]; ++e)
               st.excl.stamp[static_cast<int64_t>(exclude->indices[e])] = ex;
           }
-          st.top.clear();
+          top.clear();
           for (const int64_t c : st.touched) {
+            const float s = slots[c].acc;
+            if (s < top.floor()) continue;
             if (keep && !keep[c]) continue;
             if (exclude && st.excl.stamp[c] == ex) continue;
-            st.top.push(acc[c], c);
+            top.push(s, c);
           }
-          st.top.write(items + r * n, scores + r * n);
+          top.write(items + r * n, scores + r * n);
         }
       });
 }

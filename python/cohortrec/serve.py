@@ -109,9 +109,9 @@ def load_state(path: str | Path, generation: int = 0, device: str = "cpu") -> Mo
     pop = np.asarray(b.popularity, dtype=np.float64)
     pop_order = np.lexsort((np.arange(pop.size), -pop))
     pop_order = pop_order[pop[pop_order] > 0].astype(np.int64)
-    P = rec.profiles_
+    P = getattr(rec, "profiles_", None)  # a GroupRecommender's group profiles (cold start)
     profiles = []
-    for k in range(P.shape[0]):  # each group's items best first (ties: smaller id)
+    for k in range(0 if P is None else P.shape[0]):  # each group's items best first (ties: smaller id)
         row = P[k]
         order = np.lexsort((row.indices, -row.data))
         profiles.append((row.indices[order].astype(np.int64), row.data[order].astype(np.float64)))

@@ -55,9 +55,10 @@ def prepare_dense(B: Any, name: str = "B") -> np.ndarray:
 
 
 def _query(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, idx_dtype: np.dtype,
-           name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           name: str, check: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     data = np.ascontiguousarray(data, dtype=np.float32)
-    check_finite(data, name)
+    if check:
+        check_finite(data, name)
     return (np.ascontiguousarray(indptr, dtype=np.int64), np.ascontiguousarray(indices, dtype=idx_dtype), data)
 
 
@@ -82,7 +83,8 @@ def _keep(keep: np.ndarray | None, m: int) -> np.ndarray | None:
 
 def user_topn_sparse(w_indptr: np.ndarray, w_indices: np.ndarray, w_data: np.ndarray, R: ModelCsr, n: int, *,
                      keep: np.ndarray | None = None, e_indptr: np.ndarray | None = None,
-                     e_indices: np.ndarray | None = None, n_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                     e_indices: np.ndarray | None = None, n_threads: int = 1,
+                     check: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Best ``n`` items per query row of ``W @ R`` (the same scores as :func:`topk_scores`).
 
     Parameters
@@ -97,16 +99,19 @@ def user_topn_sparse(w_indptr: np.ndarray, w_indices: np.ndarray, w_data: np.nda
     e_indptr, e_indices : ndarray, optional
         Items never returned per query row (CSR arrays, u rows).
     n_threads : int, default 1
+    check : bool, default True
+        Check that ``w_data`` is finite (callers that validated it pass False).
 
     Returns
     -------
     items : int64 ndarray (u, n), scores : float32 ndarray (u, n)
         Padded with -1 / -inf.
     """
-    n = check_int(n, "n", minimum=0)
+    if type(n) is not int or n < 0:
+        n = check_int(n, "n", minimum=0)
     u = len(w_indptr) - 1
     dt = R.indices.dtype
-    w = _query(w_indptr, w_indices, w_data, dt, "W")
+    w = _query(w_indptr, w_indices, w_data, dt, "W", check)
     e = _exclusion(e_indptr, e_indices, dt)
     items, scores = _outputs(u, n)
     _core.user_topn_sparse(*w, u, R.indptr, R.indices, R.data, R.n_cols, _keep(keep, R.n_cols), e[0], e[1],
@@ -117,18 +122,19 @@ def user_topn_sparse(w_indptr: np.ndarray, w_indices: np.ndarray, w_data: np.nda
 def user_topn_dense(w_indptr: np.ndarray, w_indices: np.ndarray, w_data: np.ndarray, B: np.ndarray, n: int, *,
                     keep: np.ndarray | None = None, e_indptr: np.ndarray | None = None,
                     e_indices: np.ndarray | None = None, drop_zero: bool = True,
-                    n_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                    n_threads: int = 1, check: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Best ``n`` items per query row of ``W @ B`` with ``B`` dense (from :func:`prepare_dense`).
 
     Scores are accumulated in float32 in the order of ``W``'s entries;
     non-finite scores, and zero scores with ``drop_zero``, are never
     returned. Other parameters and the result as in :func:`user_topn_sparse`.
     """
-    n = check_int(n, "n", minimum=0)
+    if type(n) is not int or n < 0:
+        n = check_int(n, "n", minimum=0)
     u = len(w_indptr) - 1
     dt = np.dtype(np.int32) if B.shape[0] <= np.iinfo(np.int32).max and B.shape[1] <= np.iinfo(np.int32).max \
         else np.dtype(np.int64)
-    w = _query(w_indptr, w_indices, w_data, dt, "W")
+    w = _query(w_indptr, w_indices, w_data, dt, "W", check)
     e = _exclusion(e_indptr, e_indices, dt)
     items, scores = _outputs(u, n)
     _core.user_topn_dense(*w, u, B, _keep(keep, B.shape[1]), e[0], e[1], bool(drop_zero), items, scores,

@@ -138,12 +138,15 @@ def _same_source(a: Any, b: Any) -> bool:
 
 def _scalar_id(value: Any, upper: int | None) -> int | None:
     """A scalar user id checked as :func:`_check_ids` would; None for the general path."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
-        return None  # errors (and 0-d arrays) with the general path's messages
+    if type(value) is not int and not isinstance(value, np.integer):
+        return None  # bools, other types, 0-d arrays: the general path (and its messages)
     v = int(value)
     if v < 0 or (upper is not None and v >= upper):
         return None
     return v
+
+
+_INT32, _INT64, _INT32_MAX = np.dtype(np.int32), np.dtype(np.int64), int(np.iinfo(np.int32).max)
 
 
 def _id_dtype(n: int) -> np.dtype:
@@ -387,7 +390,7 @@ class RecommenderBase(ABC):
         """
         self._check_fitted()
         N = check_int(N, "N", minimum=0)
-        if np.ndim(userid) == 0:
+        if isinstance(userid, (int, np.integer)) or np.ndim(userid) == 0:
             one = self._recommend_one(userid, user_items, N, filter_already_liked_items, filter_items,
                                       recalculate_user, items)
             if one is not None:
@@ -466,7 +469,7 @@ class RecommenderBase(ABC):
         idx, val = row
         n_cand = self.n_items_ if keep is None else int(keep.sum())
         width = min(N, n_cand)
-        id_dtype = _id_dtype(self.n_items_)
+        id_dtype = _INT32 if self.n_items_ <= _INT32_MAX else _INT64
         if width == 0:
             return np.zeros(0, dtype=id_dtype), np.zeros(0, dtype=np.float32)
         out = self._topn_one(uid, idx, val, width, idx if filter_already_liked_items else None, keep, recalculate)

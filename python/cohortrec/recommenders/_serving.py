@@ -18,10 +18,13 @@ def sparse_one(R: ModelCsr, idx: np.ndarray, val: np.ndarray, n: int, exclude: n
     """Top ``n`` of one query row ``(idx, val)`` times a prepared sparse model matrix.
 
     The same candidates and float32 scores as :func:`cohortrec.ops.topk_scores`
-    on the one-row matrix; one thread (requests run in parallel instead).
+    on the one-row matrix; one thread (requests run in parallel instead). The
+    row's values were validated by the caller (the model's own state, or a
+    row checked finite by the fast path).
     """
     ids, sc = user_topn_sparse(np.array([0, idx.size], dtype=np.int64), idx, val, R, n, keep=keep,
-                               e_indptr=_one_row(exclude), e_indices=exclude, n_threads=1)
+                               e_indptr=_one_row(exclude), e_indices=exclude, n_threads=1,
+                               check=False)
     return ids[0], sc[0]
 
 
@@ -29,5 +32,6 @@ def dense_one(B: np.ndarray, idx: np.ndarray, val: np.ndarray, n: int, exclude: 
               keep: np.ndarray | None, drop_zero: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Top ``n`` of one query row ``(idx, val)`` times a dense model matrix (EASE)."""
     ids, sc = user_topn_dense(np.array([0, idx.size], dtype=np.int64), idx, val, B, n, keep=keep,
-                              e_indptr=_one_row(exclude), e_indices=exclude, drop_zero=drop_zero, n_threads=1)
+                              e_indptr=_one_row(exclude), e_indices=exclude, drop_zero=drop_zero,
+                              n_threads=1, check=False)
     return ids[0], sc[0]
