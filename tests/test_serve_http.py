@@ -160,7 +160,7 @@ def test_reload_swaps_atomically_without_dropping_requests(model_dir):
 
     b = load_bundle(model_dir)
     uid = b.user_ids[5]
-    with ServerThread(model_dir) as srv:
+    with ServerThread(model_dir, offload=True) as srv:  # model calls in worker threads, racing the reload
         expected = call(srv, f"/recommend?user={uid}&n=5")[1]
         errors, answers = [], []
         stop = threading.Event()
