@@ -22,9 +22,10 @@ Bad input (unknown user or items, bad JSON, ``n`` out of range, wrong
 types, oversized bodies) gets a 4xx with ``{"error": message}``; the server
 never answers 500 to bad input and never stops on it.
 
-This module sits at the top floor: it imports the CLI's bundle loading and
-the library; nothing in the library imports it (the ``serve`` command of
-the CLI loads it by name when run).
+This module sits at the top floor (with the CLI): it imports the CLI's
+bundle loading (:func:`cohortrec.cli.load_bundle`) and the library; nothing
+in the library imports it (the ``serve`` command of the CLI loads it by
+name when run).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def _title(t: Any) -> str | None:
 
 def load_state(path: str | Path, generation: int = 0, device: str = "cpu") -> ModelState:
     """Load a ``discover`` output folder and warm its serving caches."""
-    from cohortrec.cli._bundle import load_bundle  # noqa: PLC0415
+    from cohortrec.cli import load_bundle  # noqa: PLC0415
 
     b = load_bundle(path, device=device, with_discovery=True)
     rec = b.recommender
@@ -396,7 +397,7 @@ class _App:
     async def reload(self, request: Any) -> Any:
         from starlette.responses import JSONResponse  # noqa: PLC0415
 
-        from cohortrec.cli._common import CLIError  # noqa: PLC0415
+        from cohortrec.cli import CLIError  # noqa: PLC0415
 
         body = await self._json(request)
         target = body.get("model", self.model_dir)
