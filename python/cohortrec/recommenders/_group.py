@@ -35,7 +35,7 @@ from cohortrec.recommenders._base import (
     scale_rows,
 )
 from cohortrec.recommenders._knn import _powered
-from cohortrec.recommenders._online import OnlineMixin, merge_neighbours
+from cohortrec.recommenders._online import OnlineMixin, affected_rows, merge_neighbours
 from cohortrec.recommenders._serving import sparse_one as _sparse_one
 
 __all__ = ["GroupRecommender"]
@@ -487,10 +487,11 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
         :meth:`recommend`); users without items join the largest group. The
         profiles, sizes and soft memberships are recomputed from the new
         matrix and labels (what a fit with these groups gives), the changed
-        users' in-group neighbours are searched anew, and every other user
+        users' in-group neighbours are searched anew (with those of the users
+        whose old neighbours included a changed user), and every other user
         merges its top-k among the changed users into its unchanged
-        neighbours: exact when users were only added, since the others'
-        routing and similarities do not change.
+        neighbours: exact, since the others' routing and similarities do
+        not change.
         """
         n = X.shape[0]
         self._stacked_cache = None
@@ -525,10 +526,11 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
         self.group_sizes_ = sizes
         self.profiles_ = self._profiles(X, labels, active, K)
         self.memberships_ = self._memberships(Z, active)
-        S_ch, pairs = self._neighbours(X[ch], ch, X, labels, active[ch])
+        redo = np.union1d(ch, affected_rows(self.similarity_, ch)).astype(np.int64)
+        S_redo, pairs = self._neighbours(X[redo], redo, X, labels, active[redo])
         others_q = np.full(n, -1, dtype=np.int64)
         C, pairs2 = self._neighbours(X, others_q, X[ch], labels[ch], active, q_labels=labels)
-        S = merge_neighbours(self.similarity_, n, ch, S_ch, C, int(self.k), **self._ops_kwargs())
+        S = merge_neighbours(self.similarity_, n, redo, S_redo, ch, C, int(self.k), **self._ops_kwargs())
         self.similarity_ = S
         self.n_similarities_ = int(self.n_similarities_) + int(pairs) + int(pairs2)
 

@@ -166,9 +166,9 @@ class UserKNN(OnlineMixin, RecommenderBase):
 
     # -- online updates --------------------------------------------------------
     def _update(self, X, changed_users, changed_items):
-        """Neighbours of the changed users recomputed (the rows a refit gives); the
-        others keep their unchanged neighbours and merge in their top-k among the
-        changed users (exact when users were only added)."""
+        """Neighbours of the changed users, and of the users whose neighbours
+        included one, recomputed; the others merge their top-k among the changed
+        users into their unchanged lists: the lists a refit gives."""
         self.similarity_ = knn_update(X, self.similarity_, changed_users, int(self.k), self.threshold,
                                       self._ops_kwargs())
 
@@ -276,10 +276,11 @@ class ItemKNN(OnlineMixin, RecommenderBase):
 
     # -- online updates --------------------------------------------------------
     def _update(self, X, changed_users, changed_items):
-        """Neighbours of the changed items recomputed (the rows a refit gives with
-        cosine); the others keep their unchanged neighbours and merge in their
-        top-k among the changed items. With ``similarity="bm25"`` the weights of
-        the other items also move a little (idf and lengths): not recomputed."""
+        """Neighbours of the changed items, and of the items whose neighbours
+        included one, recomputed; the others merge their top-k among the changed
+        items: the lists a refit gives with cosine. With ``similarity="bm25"``
+        the weights of the other items also move a little (idf and lengths):
+        not recomputed, a bounded difference."""
         V = self._item_matrix(X)
         self.similarity_ = knn_update(V, self.similarity_, changed_items, int(self.k), self.threshold,
                                       self._ops_kwargs())

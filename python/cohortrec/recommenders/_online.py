@@ -82,33 +82,49 @@ def drop_self_keep_k(S: sp.csr_matrix, self_ids: np.ndarray, k: int) -> sp.csr_m
     return _drop_ids_keep_k(S, self_ids, k)
 
 
-def merge_neighbours(S_old: sp.csr_matrix, n: int, changed: np.ndarray, S_changed: sp.csr_matrix,
-                     C_others: sp.csr_matrix, k: int, **kw: Any) -> sp.csr_matrix:
+def affected_rows(S_old: sp.csr_matrix, changed: np.ndarray) -> np.ndarray:
+    """Rows (not in ``changed``) whose stored neighbours include a changed row.
+
+    Such a row lost a neighbour whose similarity changed, and its
+    replacement may lie beyond the stored top-k: it must be recomputed.
+    """
+    n_old = S_old.shape[0]
+    if S_old.nnz == 0 or changed.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    is_changed = np.zeros(max(n_old, S_old.shape[1], int(changed.max()) + 1), dtype=bool)
+    is_changed[changed] = True
+    r = np.repeat(np.arange(n_old), np.diff(S_old.indptr))
+    hit = np.unique(r[is_changed[S_old.indices]])
+    return hit[~is_changed[hit]].astype(np.int64)
+
+
+def merge_neighbours(S_old: sp.csr_matrix, n: int, redo: np.ndarray, S_redo: sp.csr_matrix,
+                     changed: np.ndarray, C_others: sp.csr_matrix, k: int, **kw: Any) -> sp.csr_matrix:
     """New top-``k`` neighbour matrix (n x n) after the rows ``changed`` changed.
 
-    Rows ``changed`` are ``S_changed`` (recomputed: exact). Every other row
-    keeps its old neighbours that did not change and adds its top-``k``
-    among the changed rows (``C_others``, n x len(changed), columns =
-    positions in ``changed``); its top-``k`` of the union is exact when
-    only new rows were added, and otherwise can miss a neighbour that was
-    beyond the old top-``k`` (it was never stored).
+    Rows ``redo`` (the changed rows and the rows whose old neighbours
+    included one, see :func:`affected_rows`) are ``S_redo``, recomputed.
+    Every other row kept all its old neighbours (none changed) and adds its
+    top-``k`` among the changed rows (``C_others``, n x len(changed),
+    columns = positions in ``changed``): the top-``k`` of that union is the
+    exact new top-``k``, since its similarities to the unchanged rows did
+    not change and its old list was their top-``k``.
     """
-    is_changed = np.zeros(n, dtype=bool)
-    is_changed[changed] = True
+    is_redo = np.zeros(n, dtype=bool)
+    is_redo[redo] = True
     S = sp.csr_matrix(S_old)
     if S.shape != (n, n):
         S = sp.csr_matrix((S.data, S.indices, S.indptr), shape=(S.shape[0], n))
         if S.shape[0] < n:
             S = sp.vstack([S, sp.csr_matrix((n - S.shape[0], n), dtype=S.dtype)], format="csr")
-    # old entries that stay: not in a changed row, not pointing at a changed column
     r = np.repeat(np.arange(n), np.diff(S.indptr))
-    stay = ~is_changed[r] & ~is_changed[S.indices]
+    stay = ~is_redo[r]
     old = sp.csr_matrix((S.data[stay], (r[stay], S.indices[stay])), shape=(n, n))
     Cc = sp.csr_matrix(C_others).tocoo()
-    rows_other = ~is_changed[Cc.row]
+    rows_other = ~is_redo[Cc.row]
     new_cols = sp.csr_matrix((Cc.data[rows_other], (Cc.row[rows_other], changed[Cc.col[rows_other]])), shape=(n, n))
-    Sc = sp.csr_matrix(S_changed).tocoo()
-    fresh = sp.csr_matrix((Sc.data, (changed[Sc.row], Sc.col)), shape=(n, n))
+    Sc = sp.csr_matrix(S_redo).tocoo()
+    fresh = sp.csr_matrix((Sc.data, (redo[Sc.row], Sc.col)), shape=(n, n))
     M = sp.csr_matrix(old + new_cols + fresh, dtype=np.float32)
     out = row_topk(M, k, **kw).astype(np.float32)
     out.sort_indices()
@@ -119,19 +135,22 @@ def knn_update(X_new: sp.csr_matrix, S_old: sp.csr_matrix, changed: np.ndarray, 
                threshold: float | None, kw: dict[str, Any]) -> sp.csr_matrix:
     """Top-k cosine neighbour matrix of the rows of ``X_new`` after ``changed`` rows changed.
 
-    When a quarter of the rows or more changed, all are recomputed (the
-    refit: exact, and no slower than the two searches of the update).
+    The changed rows and the rows whose old neighbours included one are
+    searched anew; every other row merges its top-k among the changed rows
+    into its old list (exact: :func:`merge_neighbours`). When a quarter of
+    the rows or more must be searched, all are (the refit).
     """
     n = X_new.shape[0]
-    if changed.size * 4 >= n:
+    redo = np.union1d(changed, affected_rows(S_old, changed)).astype(np.int64)
+    if redo.size * 4 >= n:
         S = ops.cosine_topk(X_new, k=k, threshold=threshold, exclude_self=True, **kw)
         S.sort_indices()
         return S
-    Q = X_new[changed]
-    S_changed = ops.cosine_topk(Q, X_new, k=k + 1, threshold=threshold, exclude_self=False, **kw)
-    S_changed = drop_self_keep_k(S_changed, changed, k)
-    C = ops.cosine_topk(X_new, Q, k=min(k, changed.size), threshold=threshold, exclude_self=False, **kw)
-    return merge_neighbours(S_old, n, changed, S_changed, C, k, **kw)
+    S_redo = ops.cosine_topk(X_new[redo], X_new, k=k + 1, threshold=threshold, exclude_self=False, **kw)
+    S_redo = drop_self_keep_k(S_redo, redo, k)
+    C = ops.cosine_topk(X_new, X_new[changed], k=min(k, changed.size), threshold=threshold, exclude_self=False,
+                        **kw)
+    return merge_neighbours(S_old, n, redo, S_redo, changed, C, k, **kw)
 
 
 def users_of_items(X: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
