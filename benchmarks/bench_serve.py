@@ -409,8 +409,12 @@ def targets(lat_rows: list[list[str]], assign: list[str], thr_rows: list[list[st
             check(f"{ours} p99 <= {theirs} p99 (CPU, `row` calls)", f"{a[4]} vs {b[4]} ms", f(a[4]) <= f(b[4]))
     for name, r in lat.items():
         if not name.startswith("implicit"):
-            check(f"{name} p99 <= 1 ms (wall / CPU, `row` calls)", f"{r[3]} / {r[4]} ms", f(r[3]) <= 1.0)
-    check("assign_items p99 <= 0.5 ms (wall / CPU)", f"{assign[1]} / {assign[4]} ms", f(assign[1]) <= 0.5)
+            rows.append([f"{name} p99 <= 1 ms (wall / CPU, `row` calls)", f"{r[3]} / {r[4]} ms",
+                         ("met" if f(r[3]) <= 1.0 else "**not met**") + " / " +
+                         ("met" if f(r[4]) <= 1.0 else "**not met**")])
+    rows.append(["assign_items p99 <= 0.5 ms (wall / CPU)", f"{assign[1]} / {assign[4]} ms",
+                 ("met" if f(assign[1]) <= 0.5 else "**not met**") + " / " +
+                 ("met" if f(assign[4]) <= 0.5 else "**not met**")])
     for r in http_rows.get("ItemKNN", []):
         if r[0] == "8":
             check("HTTP ItemKNN, concurrency 8: >= 2,000 requests/s with p99 <= 10 ms",
@@ -524,7 +528,7 @@ def main() -> None:
           f"{args.thread_calls} calls per thread", "",
           table(["model", "1 thread", "2 threads", "2 / 1"], thr_rows), "",
           "## 3. HTTP (loopback): `GET /recommend?user=ID&n=10`", "",
-          f"`cohortrec serve` in a subprocess (uvicorn, one process, model calls in worker threads), an asyncio "
+          f"`cohortrec serve` in a subprocess (uvicorn, one process, model calls on the event loop), an asyncio "
           f"keep-alive client in the benchmark process on the same 2 cores; {args.requests} requests per level "
           f"(after 200 warm-up requests), at most {args.limit:.0f} s per level.", ""]
     for name, rows in http_rows.items():
