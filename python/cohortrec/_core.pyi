@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores']
+__all__: list[str] = ['cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_sparse']
 def _set_isa(name: str) -> None:
     """
     Force an instruction set (tests/benchmarks); 'auto' resets.
@@ -210,5 +210,25 @@ def topk_scores(w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.ty
 def topk_scores(w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int64], w_data: numpy.typing.NDArray[numpy.float64], n_rows: typing.SupportsInt | typing.SupportsIndex, n_inner: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64], r_indices: numpy.typing.NDArray[numpy.int64], r_data: numpy.typing.NDArray[numpy.float64], n_items: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64] | None, e_indices: numpy.typing.NDArray[numpy.int64] | None, items: numpy.typing.NDArray[numpy.int64], scores: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     Top-n of W @ R per row into pre-filled (u, n) arrays.
+    """
+@typing.overload
+def user_topn_dense(w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int32], w_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, B: numpy.typing.NDArray[numpy.float32], keep: numpy.typing.NDArray[numpy.bool] | None, e_indptr: numpy.typing.NDArray[numpy.int64] | None, e_indices: numpy.typing.NDArray[numpy.int32] | None, drop_zero: bool, items: numpy.typing.NDArray[numpy.int64], scores: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Top-n of W @ B (B dense, C-contiguous float32) per query row into pre-filled (u, n) arrays.
+    """
+@typing.overload
+def user_topn_dense(w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int64], w_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, B: numpy.typing.NDArray[numpy.float32], keep: numpy.typing.NDArray[numpy.bool] | None, e_indptr: numpy.typing.NDArray[numpy.int64] | None, e_indices: numpy.typing.NDArray[numpy.int64] | None, drop_zero: bool, items: numpy.typing.NDArray[numpy.int64], scores: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Top-n of W @ B (B dense, C-contiguous float32) per query row into pre-filled (u, n) arrays.
+    """
+@typing.overload
+def user_topn_sparse(w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int32], w_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64], r_indices: numpy.typing.NDArray[numpy.int32], r_data: numpy.typing.NDArray[numpy.float32], n_items: typing.SupportsInt | typing.SupportsIndex, keep: numpy.typing.NDArray[numpy.bool] | None, e_indptr: numpy.typing.NDArray[numpy.int64] | None, e_indices: numpy.typing.NDArray[numpy.int32] | None, items: numpy.typing.NDArray[numpy.int64], scores: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Top-n of W @ R per query row (R checked only where read) into pre-filled (u, n) arrays.
+    """
+@typing.overload
+def user_topn_sparse(w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int64], w_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64], r_indices: numpy.typing.NDArray[numpy.int64], r_data: numpy.typing.NDArray[numpy.float32], n_items: typing.SupportsInt | typing.SupportsIndex, keep: numpy.typing.NDArray[numpy.bool] | None, e_indptr: numpy.typing.NDArray[numpy.int64] | None, e_indices: numpy.typing.NDArray[numpy.int64] | None, items: numpy.typing.NDArray[numpy.int64], scores: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Top-n of W @ R per query row (R checked only where read) into pre-filled (u, n) arrays.
     """
 has_openmp: bool = True

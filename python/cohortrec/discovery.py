@@ -295,6 +295,207 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         Tn = l2_normalize_rows(T)
         return np.argmax(Tn @ self._text_centroids.T, axis=1).astype(np.int64)
 
+    # ------------------------------------------------- serving and updates
+    def _item_positions(self) -> dict[Any, int]:
+        """External item id -> column (built once per training item vocabulary)."""
+        ids = self.interactions_.item_ids
+        cached = self.__dict__.get("_item_pos")
+        if cached is not None and cached[0] is ids:
+            return cached[1]
+        pos = {v: i for i, v in enumerate(ids.tolist())}
+        self._item_pos = (ids, pos)
+        return pos
+
+    def _items_row(self, item_ids: Any, values: Any = None) -> sp.csr_matrix:
+        """One user's row over the training items from external item ids (unknown ids ignored)."""
+        if isinstance(item_ids, (str, bytes)) or not hasattr(item_ids, "__iter__"):
+            raise TypeError(f"item_ids must be a list of item ids, got {type(item_ids).__name__}")
+        items = list(item_ids)
+        if values is None:
+            vals = np.ones(len(items), dtype=np.float32)
+        else:
+            vals = np.asarray(values, dtype=np.float32).ravel()
+            if vals.shape != (len(items),):
+                raise ValueError(f"values must hold one value per item id ({len(items)}), got shape {vals.shape}")
+            if not np.isfinite(vals).all() or (vals < 0).any():
+                raise ValueError("values must be finite and non-negative")
+        pos = self._item_positions()
+        cols = np.fromiter((pos.get(i, -1) for i in items), dtype=np.int64, count=len(items))
+        known = cols >= 0
+        cols, vals = cols[known], vals[known]
+        if cols.size > 1:  # duplicates add up, as in an event log
+            order = np.argsort(cols, kind="stable")
+            cols, vals = cols[order], vals[order]
+            first = np.r_[True, cols[1:] != cols[:-1]]
+            vals = np.add.reduceat(vals, np.flatnonzero(first))
+            cols = cols[first]
+        nz = vals != 0
+        cols, vals = cols[nz], vals[nz]
+        return sp.csr_matrix((vals, cols.astype(np.int32), np.array([0, cols.size])),
+                             shape=(1, self.interactions_.n_items))
+
+    def assign_items(self, item_ids: Sequence[Any], values: Sequence[float] | None = None) -> int:
+        """Group of one new user given the ids of the items they interacted with.
+
+        The per-request form of :meth:`assign`: the same group as
+        ``assign(Interactions)`` of a one-user matrix with these items (value
+        1 each, or ``values``; repeated ids add up; unknown ids are ignored),
+        without building a frame or matching item vocabularies.
+
+        Parameters
+        ----------
+        item_ids : sequence
+            External item ids, as in the training data.
+        values : sequence of float, optional
+            Interaction strengths (default 1).
+
+        Returns
+        -------
+        int
+            The group, or ``-1`` when no item is known (and there is no text view).
+        """
+        check_fitted(self, "labels_")
+        row = self._items_row(item_ids, values)
+        if self.text_encoder is not None:  # the text view needs the item side data: general path
+            X1 = Interactions(row, pd.Index([0]), self.interactions_.item_ids)
+            return int(self.assign(X1)[0])
+        if row.nnz == 0:
+            return -1
+        fast = getattr(self.encoder_, "_transform_row", None)
+        Z = fast(row.indices, row.data) if fast is not None else self.encoder_.transform(row)
+        Z = np.asarray(Z, dtype=np.float64)
+        if hasattr(self.clusterer_, "predict") and self.clusterer is not None:
+            return int(np.asarray(self.clusterer_.predict(Z), dtype=np.int64)[0])
+        return int(self._nearest(Z)[0])
+
+    def partial_fit(self, new_interactions: Any, y: Any = None) -> GroupDiscovery:
+        """Add users (and new events of known users) without refitting.
+
+        The first call on an unfitted model is :meth:`fit`. Afterwards the
+        encoder and the clusterer stay as they are. Update rule:
+
+        * every user of ``new_interactions`` is embedded by fold-in (as in
+          :meth:`transform`); new users are appended, known users (same
+          external id) get the new events added to their history (which
+          needs the training data) and are re-embedded;
+        * each user goes to the group of the nearest centroid (as in
+          :meth:`assign`);
+        * every centroid stays what :meth:`fit` defines, the normalised sum of
+          its members' embeddings: each group's running sum ``S_g`` gains the
+          embeddings of the users who joined and loses those who left, and
+          ``c_g = S_g / ||S_g||``. With the labels of the other users fixed
+          this equals recomputing the centroids from all embeddings.
+          (A model loaded without its training data starts from
+          ``S_g = size_g * c_g``, i.e. as if its members were unit vectors
+          along the centroid.)
+
+        Attributes set: :attr:`drift_` (per group, ``1 - cos`` between the
+        centroid before and after) and :attr:`partial_fit_report_` (users
+        added and updated, groups moved, largest and mean drift).
+
+        Parameters
+        ----------
+        new_interactions : Interactions, scipy.sparse matrix or 2-D array
+            Items matched by id (unknown items ignored); the rows of a bare
+            matrix (columns = the training items) are new users, numbered on
+            from the training users.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "labels_"):  # the first call fits, as scikit-learn's partial_fit
+            return self.fit(new_interactions)
+        if self.n_groups_ == 0:
+            raise ValueError("partial_fit needs a model with at least one group")
+        A = self._align(new_interactions)
+        train = self.interactions_
+        has_data = getattr(self, "_has_data", True) and self.embeddings_ is not None
+        if not isinstance(new_interactions, Interactions):  # a bare matrix: new users, numbered on
+            start = len(self.user_ids_)
+            A = Interactions(A.matrix, pd.RangeIndex(start, start + A.n_users), train.item_ids)
+            old_pos = np.full(A.n_users, -1)
+        else:
+            old_pos = self.user_ids_.get_indexer(A.user_ids) if len(self.user_ids_) else np.full(A.n_users, -1)
+        if len(np.unique(old_pos[old_pos >= 0])) < int((old_pos >= 0).sum()) or A.user_ids.has_duplicates:
+            raise ValueError("new_interactions holds a user id twice")
+        known = old_pos >= 0
+        if known.any() and not has_data:
+            raise ValueError("partial_fit of known users needs the training data; this model was saved with "
+                             "include_data=False (only new users can be added)")
+        M = A.matrix.astype(train.matrix.dtype) if train.matrix.dtype != A.matrix.dtype else A.matrix
+        if known.any():  # a known user's row = old history + new events
+            M = sp.csr_matrix(M + sp.csr_matrix(
+                (np.ones(int(known.sum())), (np.flatnonzero(known), old_pos[known])),
+                shape=(A.n_users, train.n_users)) @ train.matrix)
+        A2 = Interactions(M, A.user_ids, train.item_ids)
+        Z = self._embed(A2, fit=False)
+        labels = self._nearest(Z)
+        if hasattr(self.clusterer_, "predict") and self.clusterer is not None:
+            labels = np.asarray(self.clusterer_.predict(Z), dtype=np.int64)
+        empty = np.diff(M.indptr) == 0
+        if self.text_encoder is None:
+            labels[empty] = -1
+        k = self.n_groups_
+        sums = self._centroid_sums()
+        old_c = np.asarray(self.centroids_, dtype=np.float64).copy()
+        ok = labels >= 0
+        sums = sums + np.asarray(_onehot(labels[ok], k) @ Z[ok])
+        if known.any():
+            prev = self.labels_[old_pos[known]]
+            keep = prev >= 0
+            sums = sums - np.asarray(_onehot(prev[keep], k) @ self.embeddings_[old_pos[known]][keep])
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        C = np.where(norms > 0, sums / np.where(norms > 0, norms, 1.0), old_c)
+        self.centroids_ = C
+        self._sums = (C, sums)  # valid while centroids_ is this array (fit replaces it)
+        if hasattr(self, "_text_centroids"):
+            del self._text_centroids
+        cos = np.clip(np.sum(old_c * C, axis=1), -1.0, 1.0)
+        self.drift_ = 1.0 - cos
+        # append new users, update known ones
+        labels_all = self.labels_.copy()
+        labels_all[old_pos[known]] = labels[known]
+        new = ~known
+        self.labels_ = np.concatenate([labels_all, labels[new]])
+        self.user_ids_ = self.user_ids_.append(A.user_ids[new])
+        if has_data:
+            E = np.asarray(self.embeddings_, dtype=np.float64).copy()
+            E[old_pos[known]] = Z[known]
+            self.embeddings_ = np.concatenate([E, Z[new]])
+            T = train.matrix.tolil(copy=True) if known.any() else None
+            if T is not None:
+                T[old_pos[known]] = M[np.flatnonzero(known)]
+                base = sp.csr_matrix(T)
+            else:
+                base = train.matrix
+            users = None
+            if train.users is not None:
+                users = pd.concat([train.users, pd.DataFrame(index=A.user_ids[new])])
+            self.interactions_ = Interactions(sp.vstack([base, M[np.flatnonzero(new)]], format="csr"),
+                                              self.user_ids_, train.item_ids, users=users, items=train.items)
+            self._features = None
+        self.partial_fit_report_ = {
+            "n_new_users": int(new.sum()), "n_updated_users": int(known.sum()),
+            "n_unassigned": int((~ok).sum()), "max_drift": float(self.drift_.max()) if k else 0.0,
+            "mean_drift": float(self.drift_.mean()) if k else 0.0,
+            "groups_moved": int((self.drift_ > 0).sum()),
+        }
+        return self
+
+    def _centroid_sums(self) -> np.ndarray:
+        """Unnormalised centroid sums ``S_g`` (see :meth:`partial_fit`)."""
+        cached = self.__dict__.get("_sums")
+        if cached is not None and cached[0] is self.centroids_:
+            return cached[1]
+        k = self.n_groups_
+        ok = self.labels_ >= 0
+        if getattr(self, "embeddings_", None) is not None:
+            return np.asarray(_onehot(self.labels_[ok], k) @ np.asarray(self.embeddings_, np.float64)[ok])
+        sizes = np.bincount(self.labels_[ok], minlength=k).astype(np.float64)
+        return np.asarray(self.centroids_, dtype=np.float64) * sizes[:, None]
+
     # ---------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str], *, include_data: bool = True) -> Path:
         """Write the fitted model to the folder ``path`` (no pickle).

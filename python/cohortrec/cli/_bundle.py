@@ -100,7 +100,7 @@ def save_bundle(folder: Path, *, discovery: Any, recommender: Any, data_name: st
 
 def load_bundle(path: str | Path, *, device: str = "auto", with_discovery: bool = True) -> Bundle:
     """Read a model folder: ``DIR`` (a ``discover`` output) or ``DIR/model``."""
-    from cohortrec.recommenders import GroupRecommender  # noqa: PLC0415
+    from cohortrec.recommenders import load_model  # noqa: PLC0415
 
     p = Path(path).expanduser()
     if not p.exists():
@@ -113,7 +113,7 @@ def load_bundle(path: str | Path, *, device: str = "auto", with_discovery: bool 
         meta = read_json(folder / "meta.json", "model file")
         if meta.get("format") != FORMAT:
             raise ValueError(f"unsupported model format {meta.get('format')!r} (this cohortrec reads {FORMAT})")
-        rec = GroupRecommender.load(folder / "recommender.npz")
+        rec = load_model(folder / "recommender.npz")  # a GroupRecommender from discover; any saved model serves
         disc = None
         if with_discovery:
             from cohortrec.discovery import GroupDiscovery  # noqa: PLC0415

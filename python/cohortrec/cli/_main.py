@@ -23,6 +23,7 @@ EPILOG = """examples:
   cohortrec recommend --model cohortrec-output --user u0000042 -n 10
   cohortrec recommend --model cohortrec-output --user new-visitor --items i000017,i000230
   cohortrec evaluate path/to/ml-latest-small --models popularity,ease,group
+  cohortrec serve --model cohortrec-output --port 8000        # HTTP: /recommend, /group, /metrics
   cohortrec info
 """
 
@@ -60,6 +61,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
     if not (v > 0 and v != float("inf")):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return v
+
+
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number in [0, 65535], got {text!r}") from None
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number in [0, 65535], got {text!r}")
     return v
 
 
@@ -144,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"folder for evaluation.csv and evaluation.md (default {DEFAULT_OUT}; '' = do not save)")
     e.set_defaults(func="evaluate")
 
+    sv = sub.add_parser("serve", parents=[device, common], help="serve a saved model over HTTP (needs the "
+                        "'serve' extra)",
+                        description="Serve a model written by 'cohortrec discover' over HTTP (Starlette + uvicorn: "
+                        "pip install 'cohortrec[serve]'): GET /recommend?user=ID&n=10, POST /recommend "
+                        "{\"items\": [...]}, POST /group, GET /healthz, GET /metrics, POST /reload.")
+    sv.add_argument("--model", required=True, metavar="DIR", help="the --out folder of 'cohortrec discover'")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+    sv.set_defaults(func="serve")
+
     i = sub.add_parser("info", parents=[common], help="version, devices, CUDA status, threads, optional parts")
     i.add_argument("--json", action="store_true", help="as JSON")
     i.set_defaults(func="info")
@@ -163,6 +184,13 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         from cohortrec.cli._evaluate import run_evaluate  # noqa: PLC0415
 
         return run_evaluate(args, console)
+    if args.func == "serve":
+        import importlib  # noqa: PLC0415
+
+        serve = importlib.import_module("cohortrec.serve")  # the top floor, loaded by name
+        serve.run(args.model, args.host, args.port, device="cpu" if args.device == "cpu" else "auto",
+                  log_level="warning" if args.quiet else "info")
+        return 0
     from cohortrec.cli._info import run_info  # noqa: PLC0415
 
     return run_info(args, console)

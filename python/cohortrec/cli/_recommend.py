@@ -83,8 +83,9 @@ def recommend_user(b: Bundle, user: str, n: int, items: list[str] | None,
         g = int(disc.assign(X1)[0])
         if g >= 0:
             k = int(np.searchsorted(b.group_values, g)) if b.group_values.size else g
-            prof = b.recommender.profiles_
-            scores = prof[k].toarray().ravel() if k < prof.shape[0] else np.zeros(len(b.item_ids))
+            prof = getattr(b.recommender, "profiles_", None)  # None: a bundle with another model
+            has = prof is not None and k < prof.shape[0]
+            scores = prof[k].toarray().ravel() if has else np.zeros(len(b.item_ids))
             order, sc = _top(scores, n, known)
             out = [(int(i), float(s)) for i, s in zip(order, sc) if s > 0]
             if len(out) < n:  # a small group profile: fill with popular items

@@ -103,6 +103,37 @@ class SVDEncoder(TransformerMixin, BaseEstimator):
         Z = np.asarray(self._weighted(M, fit=False) @ self.components_.T)
         return l2_normalize_rows(Z) if self.normalize else Z
 
+    def _transform_row(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """:meth:`transform` of one canonical row (sorted distinct ``indices``, float32
+        ``values``), shape (1, n_components), without building sparse matrices.
+
+        The same floating-point operations in the same order as
+        :meth:`transform` on the one-row CSR matrix (scipy's row sum and
+        sequential sparse-dense product), so the same embedding bit for bit:
+        the per-request path of :meth:`cohortrec.GroupDiscovery.assign_items`.
+        """
+        check_fitted(self, "components_")
+        v = np.asarray(values)
+        if v.dtype not in (np.float32, np.float64):
+            v = v.astype(np.float64)
+        nz = v != 0
+        idx, v = np.asarray(indices)[nz], v[nz]
+        if self.weighting in ("tfidf", "bm25"):
+            v = np.log1p(v) * self.idf_[idx].astype(v.dtype)
+        elif self.weighting == "binary":
+            v = np.ones_like(v)
+        elif self.weighting == "log1p":
+            v = np.log1p(v)
+        # scipy's row sum is np.add.reduceat over the row's squares
+        s = np.sqrt(np.add.reduceat(v * v, [0])) if v.size else np.zeros(1, v.dtype)
+        inv = np.divide(1.0, s, out=np.zeros_like(s, dtype=np.float64), where=s > 0)
+        v = v * inv.astype(v.dtype)
+        # scipy's sparse x dense product: y += x_j * V[:, j] in the row's order (cumsum is sequential)
+        terms = self.components_[:, idx] * v.astype(np.float64)[None, :]
+        z = np.cumsum(terms, axis=1)[:, -1:].T if idx.size else np.zeros((1, self.components_.shape[0]))
+        z = np.ascontiguousarray(z)
+        return l2_normalize_rows(z) if self.normalize else z
+
     # ---------------------------------------------------------- persistence
     _FORMAT = 1
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
@@ -28,6 +29,8 @@ __all__ = ["NotFittedError", "RecommenderBase", "RecommenderWarning", "load_mode
 
 _FORMAT_VERSION = 1
 _REGISTRY: dict[str, type[RecommenderBase]] = {}
+#: guards the lazily built serving caches (built once per fitted state)
+_SERVE_LOCK = threading.RLock()
 
 
 class RecommenderWarning(UserWarning):
@@ -106,6 +109,44 @@ def _check_ids(ids: Any, name: str, upper: int | None, what: str) -> tuple[np.nd
                              if upper is not None else
                              f"{name} contains {what} id {bad}; ids must be {rng_txt}")
     return arr, scalar
+
+
+def _checked_row(X: Any, r: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row ``r`` of a user-given CSR matrix, its structure checked where it is read
+    (the same errors as :func:`cohortrec._validation.check_csr_structure`)."""
+    ptr, ind = X.indptr, X.indices
+    if ptr.ndim != 1 or ptr.shape[0] != X.shape[0] + 1 or ind.shape != X.data.shape:
+        check_sparse_structure(X, "user_items")  # raises with the full message
+    if not np.issubdtype(ind.dtype, np.integer) or not np.issubdtype(ptr.dtype, np.integer):
+        check_sparse_structure(X, "user_items")
+    b, e = int(ptr[r]), int(ptr[r + 1])
+    if not 0 <= b <= e <= ind.shape[0]:
+        raise ValueError(f"user_items: indptr is corrupt at row {r} ({b}, {e}) for {ind.shape[0]} stored values")
+    idx = ind[b:e]
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n_items):
+        raise ValueError(f"user_items: row {r} holds a column index outside [0, {n_items})")
+    return idx, X.data[b:e]
+
+
+def _same_source(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same_source(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b
+    return a is b
+
+
+def _scalar_id(value: Any, upper: int | None) -> int | None:
+    """A scalar user id checked as :func:`_check_ids` would; None for the general path."""
+    if type(value) is not int and not isinstance(value, np.integer):
+        return None  # bools, other types, 0-d arrays: the general path (and its messages)
+    v = int(value)
+    if v < 0 or (upper is not None and v >= upper):
+        return None
+    return v
+
+
+_INT32, _INT64, _INT32_MAX = np.dtype(np.int32), np.dtype(np.int64), int(np.iinfo(np.int32).max)
 
 
 def _id_dtype(n: int) -> np.dtype:
@@ -349,6 +390,11 @@ class RecommenderBase(ABC):
         """
         self._check_fitted()
         N = check_int(N, "N", minimum=0)
+        if isinstance(userid, (int, np.integer)) or np.ndim(userid) == 0:
+            one = self._recommend_one(userid, user_items, N, filter_already_liked_items, filter_items,
+                                      recalculate_user, items)
+            if one is not None:
+                return one
         upper = None if recalculate_user else self.n_users_
         ids, scalar = _check_ids(userid, "userid", upper, "user")
         keep = _id_mask(self.n_items_, items, filter_items, ("items", "filter_items"), "item")
@@ -398,6 +444,116 @@ class RecommenderBase(ABC):
               exclude: sp.csr_matrix | None, keep: np.ndarray | None,
               recalculate: bool) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores), shape (len(userids), n), padded -1 / -inf."""
+
+    # -- per-request fast path ----------------------------------------------
+    def _recommend_one(self, userid: Any, user_items: Any | None, N: int, filter_already_liked_items: bool,
+                       filter_items: Any | None, recalculate_user: bool,
+                       items: Any | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`recommend` for one scalar ``userid`` without the batch machinery.
+
+        The same checks as the batch path, applied to what one user reads:
+        the id, ``N``, the item filters, and ``user_items``' type, shape and
+        dtype, with the values of the user's row checked (finite) instead of
+        the whole matrix. Returns ``None`` where the batch path must decide
+        (a conversion with a warning, a non-canonical row, a model without a
+        per-user kernel), which then gives the same answer.
+        """
+        recalculate = bool(recalculate_user)
+        uid = _scalar_id(userid, None if recalculate else self.n_users_)
+        if uid is None:
+            return None
+        keep = _id_mask(self.n_items_, items, filter_items, ("items", "filter_items"), "item")
+        row = self._user_row_one(uid, user_items, required=recalculate and user_items is None)
+        if row is None:
+            return None
+        idx, val = row
+        n_cand = self.n_items_ if keep is None else int(keep.sum())
+        width = min(N, n_cand)
+        id_dtype = _INT32 if self.n_items_ <= _INT32_MAX else _INT64
+        if width == 0:
+            return np.zeros(0, dtype=id_dtype), np.zeros(0, dtype=np.float32)
+        out = self._topn_one(uid, idx, val, width, idx if filter_already_liked_items else None, keep, recalculate)
+        if out is None:
+            return None
+        ids, sc = out
+        valid = ids >= 0
+        return ids[valid].astype(id_dtype, copy=False), sc[valid].astype(np.float32, copy=False)
+
+    def _user_row_one(self, uid: int, user_items: Any | None,
+                      required: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        """(indices, float32 values) of the user's canonical row, or None to use the batch path."""
+        if user_items is None:
+            if required:
+                raise ValueError("recalculate_user=True needs user_items: the interactions "
+                                 "to compute the users' representation from")
+            X = self.user_items_
+            r = uid
+        else:
+            X = user_items
+            if not isinstance(X, (sp.csr_matrix, sp.csr_array)) or X.ndim != 2:
+                return None  # conversions (with their warnings) and errors: the batch path
+            dt = X.dtype
+            if not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer) or dt == np.bool_):
+                return None
+            if X.shape[1] != self.n_items_:
+                return None
+            if X.shape[0] == 1:
+                check_sparse_structure(X, "user_items")  # one row: the whole check is cheap
+                r = 0
+            elif uid < X.shape[0]:
+                r = uid
+            else:
+                raise IndexError(f"userid {uid} is out of range for user_items with {X.shape[0]} rows")
+        if user_items is None:
+            b, e = int(X.indptr[r]), int(X.indptr[r + 1])
+            return X.indices[b:e], X.data[b:e]
+        idx, val = _checked_row(X, r, self.n_items_)
+        if idx.size > 1 and not (idx[1:] > idx[:-1]).all():
+            return None  # unsorted or duplicate entries: canonicalised by the batch path
+        val = val.astype(np.float32, copy=False)
+        if val.size and not np.isfinite(val).all():
+            raise ValueError("user_items contains NaN or infinite values")
+        if val.size and not val.all():  # explicit zeros are not interactions
+            nz = val != 0
+            idx, val = idx[nz], val[nz]
+        return idx, val
+
+    def _topn_one(self, userid: int, idx: np.ndarray, val: np.ndarray, n: int, exclude: np.ndarray | None,
+                  keep: np.ndarray | None, recalculate: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        """(ids, scores) of length ``n`` (padded -1 / -inf) for one user given as a row.
+
+        The default builds a one-row matrix and calls :meth:`_topn`; models
+        override it with a direct kernel call. ``None``: use the batch path.
+        """
+        m = self.n_items_
+        row = sp.csr_matrix((val.astype(np.float32, copy=False), idx, np.array([0, idx.size])), shape=(1, m))
+        excl = None
+        if exclude is not None:
+            excl = sp.csr_matrix((np.ones(exclude.size, np.float32), exclude, np.array([0, exclude.size])),
+                                 shape=(1, m))
+        ids, sc = self._topn(np.array([userid], dtype=np.int64), row, n, excl, keep, recalculate)
+        return ids[0], sc[0]
+
+    def _serve_cached(self, name: str, source: Any, build: Any) -> Any:
+        """A serving structure derived from ``source``, built once per fitted state.
+
+        Keyed by the identity of ``source`` (an array, or a tuple of arrays
+        and float parameters compared by value): fit, load and the partial
+        fits replace the model's arrays, never change them in place. Built
+        under a lock, read-only afterwards: safe to share between threads.
+        """
+        cache = self.__dict__.get("_serve_cache")
+        hit = None if cache is None else cache.get(name)
+        if hit is not None and _same_source(hit[0], source):
+            return hit[1]
+        with _SERVE_LOCK:
+            cache = self.__dict__.setdefault("_serve_cache", {})
+            hit = cache.get(name)
+            if hit is not None and _same_source(hit[0], source):
+                return hit[1]
+            value = build()
+            cache[name] = (source, value)
+            return value
 
     # -- similar users / items ---------------------------------------------
     def _user_vectors(self) -> sp.csr_matrix:
@@ -610,8 +766,8 @@ class RecommenderBase(ABC):
         if not sp.issparse(UI):
             raise ValueError(f"model file {file!r} lacks the training matrix user_items_")
         try:
-            if UI.shape[0]:
-                self.recommend(0, UI[0], N=1)
+            if UI.shape[0]:  # the batch path (an array of one id): it validates every model array
+                self.recommend(np.zeros(1, dtype=np.int64), UI[0], N=1)
         except (ValueError, IndexError, TypeError) as exc:
             raise ValueError(f"model file {file!r} is inconsistent: {exc}") from None
 

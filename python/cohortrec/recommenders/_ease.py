@@ -9,12 +9,16 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from cohortrec._validation import check_float, check_int
-from cohortrec.recommenders._base import RecommenderBase, dense_topn
+from cohortrec.ops import prepare_dense, resolve_threads, user_topn_dense
+from cohortrec.recommenders._base import RecommenderBase
+from cohortrec.recommenders._online import OnlineMixin
+from cohortrec.recommenders._serving import dense_one
 
 __all__ = ["EASE", "ease_weights"]
 
 
-def ease_weights(X: sp.csr_matrix, l2: float, dropout: float = 0.0) -> np.ndarray:
+def ease_weights(X: sp.csr_matrix, l2: float, dropout: float = 0.0, *,
+                 return_diag: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Closed-form EASE item-item weights.
 
     ``P = (X^T X + Lambda)^-1``, ``B = I - P diag(1 / diag(P))``, i.e.
@@ -31,15 +35,20 @@ def ease_weights(X: sp.csr_matrix, l2: float, dropout: float = 0.0) -> np.ndarra
         L2 regularisation ``lambda`` (> 0 makes the Gram matrix invertible).
     dropout : float in [0, 1), default 0
 
+    return_diag : bool, default False
+        Also return ``diag(P)`` (with ``B`` it determines ``P``: what the
+        online update :meth:`EASE.partial_fit_users` starts from).
+
     Returns
     -------
     ndarray of float64, shape (n_items, n_items)
+        ``B`` (and ``diag(P)``, shape (n_items,), with ``return_diag``).
     """
     X = sp.csr_matrix(X, dtype=np.float64)
     G = np.asarray((X.T @ X).toarray(), dtype=np.float64, order="F")
     G[np.diag_indices_from(G)] += l2 + dropout / (1.0 - dropout) * np.diag(G)
     if G.shape[0] == 0:
-        return G
+        return (G, np.zeros(0)) if return_diag else G
     # Cholesky inverse of the symmetric positive definite Gram matrix
     c, info = lapack.dpotrf(G, lower=False, overwrite_a=True, clean=False)
     if info != 0:
@@ -49,9 +58,10 @@ def ease_weights(X: sp.csr_matrix, l2: float, dropout: float = 0.0) -> np.ndarra
     if info != 0:
         raise np.linalg.LinAlgError(f"inverting X^T X + l2 I failed (potri info={info})")
     _symmetrize_upper(P)
-    P /= -np.diag(P)[None, :]  # in place: B = -P / diag(P) column-wise
+    d = np.diag(P).copy()
+    P /= -d[None, :]  # in place: B = -P / diag(P) column-wise
     P[np.diag_indices_from(P)] = 0.0
-    return P
+    return (P, d) if return_diag else P
 
 
 def _symmetrize_upper(P: np.ndarray, block: int = 1024) -> None:
@@ -65,7 +75,7 @@ def _symmetrize_upper(P: np.ndarray, block: int = 1024) -> None:
         sub[np.tril_indices(i1 - i0, -1)] = sub.T[np.tril_indices(i1 - i0, -1)]
 
 
-class EASE(RecommenderBase):
+class EASE(OnlineMixin, RecommenderBase):
     """EASE^R linear item-item model (Steck 2019), fitted in closed form.
 
     ``score(u, .) = x_u B`` with ``B`` minimising
@@ -119,7 +129,7 @@ class EASE(RecommenderBase):
     """
 
     _param_names: ClassVar[tuple[str, ...]] = ("l2", "min_item_users", "dropout", "beta")
-    _state_names: ClassVar[tuple[str, ...]] = ("user_items_", "item_weights_", "items_")
+    _state_names: ClassVar[tuple[str, ...]] = ("user_items_", "item_weights_", "items_", "gram_inverse_diag_")
 
     def __init__(self, l2: float = 100.0, min_item_users: int = 1, dropout: float = 0.0,
                  beta: float = 0.0, *, device: str = "auto", n_threads: int | None = None,
@@ -143,23 +153,121 @@ class EASE(RecommenderBase):
         counts = np.bincount(X.indices, minlength=X.shape[1])
         self.items_ = np.flatnonzero(counts >= min_users).astype(np.int64)
         Xs = X[:, self.items_] if len(self.items_) < X.shape[1] else X
-        B = ease_weights(Xs, l2, dropout)
+        B, self.gram_inverse_diag_ = ease_weights(Xs, l2, dropout, return_diag=True)
         if beta > 0:
             pop = np.maximum(counts[self.items_], 1).astype(np.float64)
             B *= (pop ** -beta)[None, :]
         self.item_weights_ = B.astype(np.float32)
 
     def _topn(self, userids, rows, n, exclude, keep, recalculate):
+        # x_u B for a batch of users with the fused native kernel (sparse rows
+        # times the dense B, exclusion and top-n in one pass per user; no
+        # users x items score matrix). The one-user path calls the same kernel.
         self._check_device_dense("recommend")
-        B = self.item_weights_
+        B, pos = self._serving_state()
+        R = rows if pos is None else _to_kept(rows, pos)
+        e_ptr = e_idx = None
+        if exclude is not None:
+            E = sp.csr_matrix(exclude) if pos is None else _to_kept(exclude, pos)
+            e_ptr, e_idx = E.indptr, E.indices
+        k = keep if keep is None or pos is None else keep[self.items_]
+        ids, sc = user_topn_dense(R.indptr, R.indices, R.data, B, n, keep=k, e_indptr=e_ptr, e_indices=e_idx,
+                                  drop_zero=True, n_threads=resolve_threads(self.n_threads))
+        return self._to_items(ids), sc
+
+    # -- online updates --------------------------------------------------------
+    def _update(self, X, changed_users, changed_items):
+        """Users: a Woodbury update of ``P = (X^T X + l2 I)^-1`` by the changed rows
+        (``P`` is rebuilt from ``B`` and ``diag(P)``; the kept items stay those
+        of the fit). Exact up to float32 rounding of ``B``; O(n_kept^2 r) for
+        r changed users instead of O(n_kept^3). Items (new or changed
+        columns), ``dropout > 0`` or a model saved before ``diag(P)`` was
+        stored: a refit on the new matrix."""
+        d = getattr(self, "gram_inverse_diag_", None)
+        old = self.user_items_
+        if (X.shape[1] != old.shape[1] or float(self.dropout) != 0.0 or d is None
+                or np.size(d) != len(self.items_) or len(self.items_) == 0):
+            self._fit(X)
+            return
+        if changed_users.size == 0:
+            return
         items = self.items_
-        full = len(items) == rows.shape[1]
-        sub = rows if full else rows[:, items]
-        part = np.asarray(sub @ B, dtype=np.float32).reshape(len(userids), B.shape[1])
-        if full:
-            scores = part
-        else:
-            scores = np.full((len(userids), rows.shape[1]), -np.inf, dtype=np.float32)
-            scores[:, items] = part
-        scores[scores == 0] = -np.inf  # no connection to the user's items: not a candidate
-        return dense_topn(scores, n, exclude, keep, n_threads=self.n_threads)
+        full = len(items) == X.shape[1]
+        existing = changed_users[changed_users < old.shape[0]]
+        U_new = X[changed_users]
+        U_old = old[existing]
+        if not full:
+            U_new, U_old = U_new[:, items], U_old[:, items]
+        U = sp.vstack([U_new, U_old], format="csr", dtype=np.float64)
+        sign = np.r_[np.ones(U_new.shape[0]), -np.ones(U_old.shape[0])]
+        counts_old = np.bincount(old.indices, minlength=old.shape[1])[items]
+        counts_new = np.bincount(X.indices, minlength=X.shape[1])[items]
+        beta = float(self.beta)
+        P = np.asarray(self.item_weights_, dtype=np.float64)
+        if beta > 0:
+            P = P / (np.maximum(counts_old, 1).astype(np.float64) ** -beta)[None, :]
+        P *= -d[None, :]  # P_ij = -B_ij P_jj off the diagonal
+        P[np.diag_indices_from(P)] = d
+        UP = np.asarray(U @ P)                          # r x n_kept
+        K = np.diag(sign) + np.asarray(UP @ U.T.toarray())  # S^-1 + U P U^T, S = diag(sign)
+        KUP = np.linalg.solve(K, UP)
+        from scipy.linalg import blas  # noqa: PLC0415
+
+        Pt = P.T  # Fortran-ordered view: dgemm updates P in place
+        Pt = blas.dgemm(-1.0, UP, KUP, beta=1.0, c=Pt, trans_a=True, overwrite_c=True)
+        P = Pt.T
+        d_new = np.diag(P).copy()
+        P /= -d_new[None, :]
+        P[np.diag_indices_from(P)] = 0.0
+        if beta > 0:
+            P *= (np.maximum(counts_new, 1).astype(np.float64) ** -beta)[None, :]
+        self.item_weights_ = P.astype(np.float32)
+        self.gram_inverse_diag_ = d_new
+
+    def _after_load(self) -> None:
+        if getattr(self, "gram_inverse_diag_", None) is None:
+            self.gram_inverse_diag_ = None
+
+    # -- serving ---------------------------------------------------------------
+    def _serving_state(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(B as C-contiguous float32, position of each item among the kept ones or None when all are kept)."""
+        def build():
+            B = prepare_dense(self.item_weights_, "item_weights_")
+            pos = None
+            if len(self.items_) < self.user_items_.shape[1]:
+                pos = np.full(self.user_items_.shape[1], -1, dtype=np.int64)
+                pos[self.items_] = np.arange(len(self.items_))
+            return B, pos
+        return self._serve_cached("dense", self.item_weights_, build)
+
+    def _to_items(self, ids: np.ndarray) -> np.ndarray:
+        if len(self.items_) == self.user_items_.shape[1]:
+            return ids
+        if len(self.items_) == 0:
+            return np.full_like(ids, -1)
+        out = np.where(ids >= 0, self.items_[np.maximum(ids, 0)], -1)
+        return out.astype(np.int64, copy=False)
+
+    def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
+        B, pos = self._serving_state()
+        if pos is not None:
+            p = pos[idx]
+            sel = p >= 0
+            idx, val = p[sel], val[sel]
+            if exclude is not None:
+                pe = pos[exclude]
+                exclude = pe[pe >= 0]
+            if keep is not None:
+                keep = keep[self.items_]
+        ids, sc = dense_one(B, idx, val, n, exclude, keep)
+        return self._to_items(ids), sc
+
+
+def _to_kept(M: sp.csr_matrix, pos: np.ndarray) -> sp.csr_matrix:
+    """The columns of ``M`` that are kept items, renumbered by ``pos`` (-1 = dropped); stays canonical."""
+    M = sp.csr_matrix(M)
+    p = pos[M.indices]
+    sel = p >= 0
+    counts = np.bincount(np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))[sel], minlength=M.shape[0])
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return sp.csr_matrix((M.data[sel], p[sel], indptr), shape=(M.shape[0], int((pos >= 0).sum())))

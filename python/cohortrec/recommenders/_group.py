@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from cohortrec import ops
 from cohortrec._validation import as_generator, check_int, l2_normalize_rows
 from cohortrec.cluster import KMeans
-from cohortrec.ops import row_topk
+from cohortrec.ops import prepare_csr, row_topk
 from cohortrec.recommenders._base import (
     RecommenderBase,
     RecommenderWarning,
@@ -35,6 +35,8 @@ from cohortrec.recommenders._base import (
     scale_rows,
 )
 from cohortrec.recommenders._knn import _powered
+from cohortrec.recommenders._online import OnlineMixin, affected_rows, merge_neighbours
+from cohortrec.recommenders._serving import sparse_one as _sparse_one
 
 __all__ = ["GroupRecommender"]
 
@@ -68,7 +70,7 @@ def _merge_topk(r: np.ndarray, c: np.ndarray, v: np.ndarray, n_rows: int, n_cols
     return row_topk(M, k, exclude=E, **kw).astype(np.float32)
 
 
-class GroupRecommender(RecommenderBase):
+class GroupRecommender(OnlineMixin, RecommenderBase):
     """Group-aware CF: in-group neighbours blended with soft group profiles.
 
     Parameters
@@ -460,17 +462,92 @@ class GroupRecommender(RecommenderBase):
 
     def _topn(self, userids, rows, n, exclude, keep, recalculate):
         if recalculate:
-            S, M = self._fold_in(userids, rows)
+            W = self._blend_weights(*self._fold_in(userids, rows))
         else:
-            S, M = rows_of(self.similarity_, userids), rows_of(self.memberships_, userids)
+            W = rows_of(self._weights(), userids)
+        R = mask_columns(self._stacked(), keep)
+        ids, sc = ops.topk_scores(W, R, n=n, exclude=exclude, **self._ops_kwargs())
+        return ids, sc.astype(np.float32, copy=False)
+
+    def _blend_weights(self, S: sp.csr_matrix, M: sp.csr_matrix) -> sp.csr_matrix:
+        """``[(1 - blend) S / rowsum(S) | blend M]``: the scoring weights of users
+        with neighbours ``S`` and memberships ``M`` (row by row)."""
         S = _powered(S, float(self.power))
         tot = np.asarray(S.sum(axis=1)).ravel()
         S = scale_rows(S, np.divide(1.0, tot, out=np.zeros_like(tot), where=tot > 0))
         blend = float(self.blend)
-        W = sp.hstack([S * (1.0 - blend), M * blend], format="csr", dtype=np.float32)
-        R = mask_columns(self._stacked(), keep)
-        ids, sc = ops.topk_scores(W, R, n=n, exclude=exclude, **self._ops_kwargs())
-        return ids, sc.astype(np.float32, copy=False)
+        return sp.hstack([S * (1.0 - blend), M * blend], format="csr", dtype=np.float32)
+
+    # -- online updates --------------------------------------------------------
+    def _update(self, X, changed_users, changed_items):
+        """Online update with the group centroids (and the SVD basis) held fixed.
+
+        Changed and new users are put in the group of the nearest centroid
+        (the clusterer's ``predict`` when it has one, as for new users in
+        :meth:`recommend`); users without items join the largest group. The
+        profiles, sizes and soft memberships are recomputed from the new
+        matrix and labels (what a fit with these groups gives), the changed
+        users' in-group neighbours are searched anew (with those of the users
+        whose old neighbours included a changed user), and every other user
+        merges its top-k among the changed users into its unchanged
+        neighbours: exact, since the others' routing and similarities do
+        not change.
+        """
+        n = X.shape[0]
+        self._stacked_cache = None
+        grow = X.shape[1] - self.user_items_.shape[1]
+        if grow > 0:  # new items: zero weight in the fixed group space
+            if self.components_ is None:
+                self.centroids_ = np.hstack([self.centroids_, np.zeros((self.centroids_.shape[0], grow),
+                                                                       self.centroids_.dtype)])
+            else:
+                self.components_ = np.vstack([self.components_, np.zeros((grow, self.components_.shape[1]),
+                                                                         self.components_.dtype)])
+        active = np.diff(X.indptr) > 0
+        Z = self._embed(l2_normalize_rows(X))
+        labels = np.zeros(n, dtype=np.int64)
+        labels[:len(self.labels_)] = self.labels_[:n]
+        ch = changed_users
+        K = self.centroids_.shape[0]
+        ch_active = ch[active[ch]]
+        if ch_active.size:
+            sel = np.zeros(n, dtype=bool)
+            sel[ch_active] = True
+            labels[ch_active] = self._assign(Z, sel, X)
+        sizes = np.bincount(labels[active], minlength=K).astype(np.int64)
+        empty = ch[~active[ch]]
+        if empty.size:
+            labels[empty] = int(np.argmax(sizes)) if sizes.size else 0
+        grown = np.arange(len(self.labels_), n)  # users in an id gap: no items
+        gap = np.setdiff1d(grown, ch)
+        if gap.size:
+            labels[gap] = int(np.argmax(sizes)) if sizes.size else 0
+        self.labels_ = labels
+        self.group_sizes_ = sizes
+        self.profiles_ = self._profiles(X, labels, active, K)
+        self.memberships_ = self._memberships(Z, active)
+        redo = np.union1d(ch, affected_rows(self.similarity_, ch)).astype(np.int64)
+        S_redo, pairs = self._neighbours(X[redo], redo, X, labels, active[redo])
+        others_q = np.full(n, -1, dtype=np.int64)
+        C, pairs2 = self._neighbours(X, others_q, X[ch], labels[ch], active, q_labels=labels)
+        S = merge_neighbours(self.similarity_, n, redo, S_redo, ch, C, int(self.k), **self._ops_kwargs())
+        self.similarity_ = S
+        self.n_similarities_ = int(self.n_similarities_) + int(pairs) + int(pairs2)
+
+    # -- serving ---------------------------------------------------------------
+    def _weights(self) -> sp.csr_matrix:
+        """Scoring weights of every training user, built once per fitted state."""
+        key = (self.similarity_, self.memberships_, float(self.power), float(self.blend))
+        return self._serve_cached("weights", key, lambda: self._blend_weights(self.similarity_, self.memberships_))
+
+    def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
+        if recalculate:
+            return None  # fold-in routes the user through the groups: the batch path
+        W = self._weights()
+        R = self._serve_cached("R", (self.user_items_, self.profiles_),
+                               lambda: prepare_csr(self._stacked(), "stacked"))
+        b, e = W.indptr[userid], W.indptr[userid + 1]
+        return _sparse_one(R, W.indices[b:e], W.data[b:e], n, exclude, keep)
 
     def _stacked(self) -> sp.csr_matrix:
         R = getattr(self, "_stacked_cache", None)

@@ -9,11 +9,14 @@ import scipy.sparse as sp
 
 from cohortrec import ops
 from cohortrec._validation import check_int
+from cohortrec.ops import prepare_csr
 from cohortrec.recommenders._base import (
     RecommenderBase,
     mask_columns,
     rows_of,
 )
+from cohortrec.recommenders._online import OnlineMixin, knn_update
+from cohortrec.recommenders._serving import sparse_one as _sparse_one
 
 __all__ = ["ItemKNN", "UserKNN", "bm25_weight"]
 
@@ -86,7 +89,7 @@ def _powered(S: sp.csr_matrix, power: float) -> sp.csr_matrix:
     return S
 
 
-class UserKNN(RecommenderBase):
+class UserKNN(OnlineMixin, RecommenderBase):
     """User-based collaborative filtering with cosine neighbours.
 
     ``score(u, j) = sum over the k most similar users v of sim(u, v)^power
@@ -153,13 +156,38 @@ class UserKNN(RecommenderBase):
         return _drop_ids_keep_k(S, drop, self.k)
 
     def _topn(self, userids, rows, n, exclude, keep, recalculate):
-        W = _powered(self._neighbours(userids, rows, recalculate), float(self.power))
+        if recalculate:
+            W = _powered(self._neighbours(userids, rows, recalculate), float(self.power))
+        else:
+            W = rows_of(self._weights(), userids)
         R = mask_columns(self.user_items_, keep)
         ids, sc = ops.topk_scores(W, R, n=n, exclude=exclude, **self._ops_kwargs())
         return ids, sc.astype(np.float32, copy=False)
 
+    # -- online updates --------------------------------------------------------
+    def _update(self, X, changed_users, changed_items):
+        """Neighbours of the changed users, and of the users whose neighbours
+        included one, recomputed; the others merge their top-k among the changed
+        users into their unchanged lists: the lists a refit gives."""
+        self.similarity_ = knn_update(X, self.similarity_, changed_users, int(self.k), self.threshold,
+                                      self._ops_kwargs())
 
-class ItemKNN(RecommenderBase):
+    # -- serving ---------------------------------------------------------------
+    def _weights(self) -> sp.csr_matrix:
+        """Neighbour weights ``sim ** power`` of every training user (built once)."""
+        return self._serve_cached("weights", (self.similarity_, float(self.power)),
+                                  lambda: _powered(self.similarity_, float(self.power)))
+
+    def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
+        if recalculate:
+            return None  # fold-in searches all users: the batch path
+        W = self._weights()
+        R = self._serve_cached("R", self.user_items_, lambda: prepare_csr(self.user_items_, "user_items_"))
+        b, e = W.indptr[userid], W.indptr[userid + 1]
+        return _sparse_one(R, W.indices[b:e], W.data[b:e], n, exclude, keep)
+
+
+class ItemKNN(OnlineMixin, RecommenderBase):
     """Item-based collaborative filtering with cosine or BM25-weighted neighbours.
 
     ``score(u, j) = sum over the user's items i of x_ui * sim(i, j)`` where
@@ -241,3 +269,18 @@ class ItemKNN(RecommenderBase):
         R = mask_columns(self.similarity_, keep)
         ids, sc = ops.topk_scores(rows, R, n=n, exclude=exclude, **self._ops_kwargs())
         return ids, sc.astype(np.float32, copy=False)
+
+    def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
+        R = self._serve_cached("R", self.similarity_, lambda: prepare_csr(self.similarity_, "similarity_"))
+        return _sparse_one(R, idx, val, n, exclude, keep)
+
+    # -- online updates --------------------------------------------------------
+    def _update(self, X, changed_users, changed_items):
+        """Neighbours of the changed items, and of the items whose neighbours
+        included one, recomputed; the others merge their top-k among the changed
+        items: the lists a refit gives with cosine. With ``similarity="bm25"``
+        the weights of the other items also move a little (idf and lengths):
+        not recomputed, a bounded difference."""
+        V = self._item_matrix(X)
+        self.similarity_ = knn_update(V, self.similarity_, changed_items, int(self.k), self.threshold,
+                                      self._ops_kwargs())

@@ -82,6 +82,25 @@ class Popularity(RecommenderBase):
         pop = np.append(self.item_popularity_, np.float32(-np.inf))  # slot -1: padding
         return ids, pop[ids]
 
+    def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
+        # The global ranking minus the user's items, with NumPy on a prefix of
+        # it: the first n + |exclude| ranked items always hold the answer.
+        order = self._order()
+        if keep is not None:
+            order = order[keep[order]]
+        ids = np.full(n, -1, dtype=np.int64)
+        if exclude is None or exclude.size == 0:
+            cand = order[:n]
+        else:
+            cand = order[:n + exclude.size]
+            ex = np.sort(exclude) if exclude.size > 1 and not (exclude[1:] > exclude[:-1]).all() else exclude
+            at = np.minimum(np.searchsorted(ex, cand), ex.size - 1)
+            cand = cand[ex[at] != cand][:n]
+        ids[:cand.size] = cand
+        sc = np.full(n, -np.inf, dtype=np.float32)
+        sc[:cand.size] = self.item_popularity_[cand]
+        return ids, sc
+
     def _order(self) -> np.ndarray:
         """Items with a positive score, best first (ties: smaller id)."""
         order = getattr(self, "_order_cache", None)

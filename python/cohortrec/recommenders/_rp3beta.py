@@ -9,11 +9,13 @@ import scipy.sparse as sp
 
 from cohortrec import ops
 from cohortrec._validation import check_float, check_int
+from cohortrec.ops import prepare_csr
 from cohortrec.recommenders._base import (
     RecommenderBase,
     mask_columns,
     scale_rows,
 )
+from cohortrec.recommenders._serving import sparse_one as _sparse_one
 
 __all__ = ["RP3beta", "rp3beta_weights"]
 
@@ -174,3 +176,7 @@ class RP3beta(RecommenderBase):
         R = mask_columns(self.similarity_, keep)
         ids, sc = ops.topk_scores(rows, R, n=n, exclude=exclude, **self._ops_kwargs())
         return ids, sc.astype(np.float32, copy=False)
+
+    def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
+        R = self._serve_cached("R", self.similarity_, lambda: prepare_csr(self.similarity_, "similarity_"))
+        return _sparse_one(R, idx, val, n, exclude, keep)

@@ -1,0 +1,229 @@
+#include "cpu/user_topn.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "common/parallel.hpp"
+#include "common/topk.hpp"
+
+namespace cohortrec::cpu {
+
+namespace {
+
+// Up to this n the bounded heap; above it the buffered selection (same
+// total order, so the same result either way).
+constexpr int64_t kHeapMaxN = 48;
+constexpr int64_t kRowsPerTask = 8;
+
+/// Selection of the best n under "score desc, id asc", heap or buffer.
+class Selector {
+ public:
+  explicit Selector(int64_t n) : heap_(n <= kHeapMaxN ? n : 0), buf_(n > kHeapMaxN ? n : 0), use_heap_(n <= kHeapMaxN) {}
+  void clear() {
+    if (use_heap_) heap_.clear(); else buf_.clear();
+  }
+  float floor() const { return use_heap_ ? heap_.floor() : buf_.floor(); }
+  void push(float s, int64_t j) {
+    if (use_heap_) heap_.push(s, j); else buf_.push(s, j);
+  }
+  void write(int64_t* it, float* sc) {
+    const auto& best = use_heap_ ? heap_.sorted() : buf_.sorted();
+    for (size_t q = 0; q < best.size(); ++q) {
+      it[q] = best[q].id;
+      sc[q] = best[q].score;
+    }
+  }
+
+ private:
+  TopK<float, int64_t> heap_;
+  TopKBuffer<float, int64_t> buf_;
+  bool use_heap_;
+};
+
+/// Epoch-stamped marks over m ids: a row marks its ids, the next row's
+/// epoch invalidates them without clearing.
+struct Marks {
+  std::vector<uint32_t> stamp;
+  uint32_t epoch = 0;
+  void reset(int64_t m) { stamp.assign(static_cast<size_t>(m), 0u); epoch = 0; }
+  uint32_t next() {
+    if (++epoch == std::numeric_limits<uint32_t>::max()) {
+      std::fill(stamp.begin(), stamp.end(), 0u);
+      epoch = 1;
+    }
+    return epoch;
+  }
+};
+
+template <typename I>
+void check_shapes(const CsrView<float, I>& W, const CsrView<float, I>* exclude, int64_t m, int64_t n) {
+  if (n < 0) throw std::invalid_argument("n must be >= 0");
+  if (m < 0) throw std::invalid_argument("the model must have >= 0 items");
+  if (exclude && (exclude->n_rows != W.n_rows || exclude->n_cols != m))
+    throw std::invalid_argument("exclude must have shape (W.shape[0], n_items)");
+}
+
+}  // namespace
+
+/// Per-OS-thread scratch of the sparse kernel, reused across calls (no
+/// per-request allocation or clearing): for every item its accumulator next
+/// to the epoch of the row that last touched it (one cache line per update),
+/// and epoch stamps of the excluded items. thread_local: never shared
+/// between threads; a stale stamp (an older epoch, also after a row that
+/// threw) is simply not the current one.
+struct SparseScratch {
+  struct Slot {
+    float acc;
+    uint32_t epoch;
+  };
+  std::vector<Slot> slots;
+  Marks excl;
+  std::vector<int64_t> touched;
+  uint32_t epoch = 0;
+  void fit(int64_t m) {
+    if (static_cast<int64_t>(slots.size()) < m) {
+      slots.assign(static_cast<size_t>(m), Slot{0.0f, 0u});
+      excl.reset(m);
+      epoch = 0;
+    }
+  }
+  uint32_t next() {
+    if (++epoch == std::numeric_limits<uint32_t>::max()) {
+      for (auto& sl : slots) sl.epoch = 0;
+      epoch = 1;
+    }
+    return epoch;
+  }
+};
+
+template <typename I>
+void user_topn_sparse(const CsrView<float, I>& W, const LazyCsr<I>& R, const uint8_t* keep,
+                      const CsrView<float, I>* exclude, int64_t n, int64_t* items, float* scores, int n_threads) {
+  const int64_t m = R.n_cols;
+  check_shapes(W, exclude, m, n);
+  if (W.n_cols != R.n_rows) throw std::invalid_argument("W.shape[1] must equal R.shape[0]");
+  if (R.n_rows > 0 && (R.indptr[0] < 0 || R.indptr[R.n_rows] > R.nnz))
+    throw std::out_of_range("R: indptr out of range of the stored entries");
+  const int64_t u = W.n_rows;
+  if (u == 0 || m == 0 || n == 0) return;
+  const int64_t n_tasks = (u + kRowsPerTask - 1) / kRowsPerTask;
+  parallel_tasks(
+      n_tasks, n_threads, [&] { return Selector(n); },
+      [&](Selector& top, int64_t task) {
+        thread_local SparseScratch scratch;
+        SparseScratch& st = scratch;
+        st.fit(m);
+        SparseScratch::Slot* slots = st.slots.data();
+        const int64_t r0 = task * kRowsPerTask, r1 = std::min(u, r0 + kRowsPerTask);
+        for (int64_t r = r0; r < r1; ++r) {
+          const uint32_t ep = st.next();
+          st.touched.clear();
+          for (int64_t e = W.indptr[r]; e < W.indptr[r + 1]; ++e) {
+            const float w = W.data[e];
+            if (w == 0.0f) continue;
+            const int64_t j = static_cast<int64_t>(W.indices[e]);  // < R.n_rows: W was checked
+            const int64_t b = R.indptr[j], f = R.indptr[j + 1];
+            if (b < 0 || f < b || f > R.nnz) throw std::out_of_range("R: indptr is not monotone within the stored entries");
+            for (int64_t t = b; t < f; ++t) {
+              const float v = R.data[t];
+              if (v == 0.0f) continue;  // explicit zeros are not candidates
+              const int64_t c = static_cast<int64_t>(R.indices[t]);
+              if (c < 0 || c >= m) throw std::out_of_range("R: column index out of range");
+              SparseScratch::Slot& sl = slots[c];
+              if (sl.epoch != ep) {
+                sl.epoch = ep;
+                sl.acc = 0.0f;
+                st.touched.push_back(c);
+              }
+              sl.acc += w * v;
+            }
+          }
+          uint32_t ex = 0;
+          if (exclude) {
+            ex = st.excl.next();
+            for (int64_t e = exclude->indptr[r]; e < exclude->indptr[r + 1]; ++e)
+              st.excl.stamp[static_cast<int64_t>(exclude->indices[e])] = ex;
+          }
+          top.clear();
+          for (const int64_t c : st.touched) {
+            const float s = slots[c].acc;
+            if (s < top.floor()) continue;
+            if (keep && !keep[c]) continue;
+            if (exclude && st.excl.stamp[c] == ex) continue;
+            top.push(s, c);
+          }
+          top.write(items + r * n, scores + r * n);
+        }
+      });
+}
+
+template <typename I>
+void user_topn_dense(const CsrView<float, I>& W, const float* B, int64_t b_stride, int64_t m, const uint8_t* keep,
+                     const CsrView<float, I>* exclude, bool drop_zero, int64_t n, int64_t* items, float* scores,
+                     int n_threads) {
+  check_shapes(W, exclude, m, n);
+  if (b_stride < m) throw std::invalid_argument("B: row stride must be >= its number of columns");
+  const int64_t u = W.n_rows;
+  if (u == 0 || m == 0 || n == 0) return;
+  const int64_t n_tasks = (u + kRowsPerTask - 1) / kRowsPerTask;
+  struct State {
+    std::unique_ptr<float[]> acc;
+    Marks excl;
+    Selector top;
+  };
+  parallel_tasks(
+      n_tasks, n_threads,
+      [&] {
+        State st{std::unique_ptr<float[]>(new float[static_cast<size_t>(m)]), {}, Selector(n)};
+        if (exclude) st.excl.reset(m);
+        return st;
+      },
+      [&](State& st, int64_t task) {
+        const int64_t r0 = task * kRowsPerTask, r1 = std::min(u, r0 + kRowsPerTask);
+        float* __restrict acc = st.acc.get();
+        for (int64_t r = r0; r < r1; ++r) {
+          std::fill(acc, acc + m, 0.0f);
+          for (int64_t e = W.indptr[r]; e < W.indptr[r + 1]; ++e) {
+            const float w = W.data[e];
+            if (w == 0.0f) continue;
+            const float* __restrict row = B + static_cast<int64_t>(W.indices[e]) * b_stride;
+            for (int64_t c = 0; c < m; ++c) acc[c] += w * row[c];
+          }
+          uint32_t ex = 0;
+          if (exclude) {
+            ex = st.excl.next();
+            for (int64_t e = exclude->indptr[r]; e < exclude->indptr[r + 1]; ++e)
+              st.excl.stamp[static_cast<int64_t>(exclude->indices[e])] = ex;
+          }
+          st.top.clear();
+          const float inf = std::numeric_limits<float>::infinity();
+          for (int64_t c = 0; c < m; ++c) {
+            const float s = acc[c];
+            if (!(s >= st.top.floor())) continue;  // also drops NaN
+            if (s == inf || s == -inf || (drop_zero && s == 0.0f)) continue;
+            if (keep && !keep[c]) continue;
+            if (exclude && st.excl.stamp[c] == ex) continue;
+            st.top.push(s, c);
+          }
+          st.top.write(items + r * n, scores + r * n);
+        }
+      });
+}
+
+template void user_topn_sparse<int32_t>(const CsrView<float, int32_t>&, const LazyCsr<int32_t>&, const uint8_t*,
+                                        const CsrView<float, int32_t>*, int64_t, int64_t*, float*, int);
+template void user_topn_sparse<int64_t>(const CsrView<float, int64_t>&, const LazyCsr<int64_t>&, const uint8_t*,
+                                        const CsrView<float, int64_t>*, int64_t, int64_t*, float*, int);
+template void user_topn_dense<int32_t>(const CsrView<float, int32_t>&, const float*, int64_t, int64_t,
+                                       const uint8_t*, const CsrView<float, int32_t>*, bool, int64_t, int64_t*,
+                                       float*, int);
+template void user_topn_dense<int64_t>(const CsrView<float, int64_t>&, const float*, int64_t, int64_t,
+                                       const uint8_t*, const CsrView<float, int64_t>*, bool, int64_t, int64_t*,
+                                       float*, int);
+
+}  // namespace cohortrec::cpu

@@ -1,0 +1,50 @@
+#pragma once
+// Per-request scoring of a few users against a fitted model matrix, fused
+// with exclusion of the users' own items, a candidate mask and top-n
+// selection: the serving path of the recommenders (one user per request).
+#include <cstdint>
+
+#include "common/csr.hpp"
+
+namespace cohortrec::cpu {
+
+/// A CSR model matrix (j x m) that is *not* validated up front: only the
+/// parts a query touches are checked (row bounds of the rows visited, the
+/// column id of every entry read), so a request costs O(work), not
+/// O(nnz(R)), and a corrupt matrix still cannot make the kernel read or
+/// write out of bounds.
+template <typename I>
+struct LazyCsr {
+  int64_t n_rows = 0;
+  int64_t n_cols = 0;
+  int64_t nnz = 0;  // length of indices and data
+  const int64_t* indptr = nullptr;
+  const I* indices = nullptr;
+  const float* data = nullptr;
+};
+
+/// For each row u of W (u x j): scores = W[u, :] @ R (sparse j x m),
+/// accumulated in float32 in the order of W's and R's stored entries (the
+/// same operations as topk_scores, so the same scores). Candidates are the
+/// items reached through a nonzero W entry and a nonzero R entry, with
+/// keep[item] != 0 (keep may be null) and not stored in row u of `exclude`
+/// (may be null). The best n (score desc, id asc) are written to
+/// items / scores (u x n, pre-filled with -1 / -inf).
+/// \brief Per-call, per-thread epoch-stamped dense accumulator over the m
+/// items (nothing shared between calls or threads); rows split across
+/// n_threads; throws std::out_of_range on an invalid entry of R it reads.
+template <typename I>
+void user_topn_sparse(const CsrView<float, I>& W, const LazyCsr<I>& R, const uint8_t* keep,
+                      const CsrView<float, I>* exclude, int64_t n, int64_t* items, float* scores, int n_threads);
+
+/// For each row u of W (u x j): scores = W[u, :] @ B with B dense (j x m,
+/// row-major, row stride b_stride), accumulated in float32 in the order of
+/// W's stored entries from 0. Candidates are the finite scores (non-zero
+/// when drop_zero) with keep[item] != 0 and not in row u of `exclude`;
+/// best n as in user_topn_sparse. The EASE scoring step.
+template <typename I>
+void user_topn_dense(const CsrView<float, I>& W, const float* B, int64_t b_stride, int64_t m, const uint8_t* keep,
+                     const CsrView<float, I>* exclude, bool drop_zero, int64_t n, int64_t* items, float* scores,
+                     int n_threads);
+
+}  // namespace cohortrec::cpu

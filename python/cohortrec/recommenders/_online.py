@@ -1,0 +1,239 @@
+"""Online updates (``partial_fit_users`` / ``partial_fit_items``) shared by the models.
+
+Conventions follow implicit: ``partial_fit_users(userids, user_items)`` takes
+one row of ``user_items`` per id and *replaces* those users' interactions
+(ids at or beyond ``n_users`` add users; a gap is filled with users without
+items); ``partial_fit_items(itemids, item_users)`` does the same for item
+columns given as items x users rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from cohortrec import ops
+from cohortrec.ops import row_topk
+
+__all__ = ["check_update", "merge_neighbours", "replace_rows"]
+
+
+def check_update(ids: Any, rows: Any, n_cols: int, *, id_name: str, rows_name: str,
+                 what: str) -> tuple[np.ndarray, sp.csr_matrix]:
+    """(unique int64 ids, canonical float32 CSR rows aligned with them)."""
+    from cohortrec.recommenders._base import _check_ids, check_user_items  # noqa: PLC0415
+
+    arr, _ = _check_ids(ids, id_name, None, what)
+    R = check_user_items(rows, rows_name, n_items=n_cols, stacklevel=4)
+    if R.shape[0] != arr.size:
+        raise ValueError(f"{rows_name} must hold one row per entry of {id_name} ({arr.size}), got shape {R.shape}")
+    if np.unique(arr).size != arr.size:
+        raise ValueError(f"{id_name} holds an id twice")
+    return arr, R
+
+
+def replace_rows(X: sp.csr_matrix, ids: np.ndarray, rows: sp.csr_matrix) -> sp.csr_matrix:
+    """``X`` with row ``ids[r]`` set to ``rows[r]`` (grown to ``max(ids) + 1`` rows); a new matrix."""
+    n = max(X.shape[0], int(ids.max()) + 1 if ids.size else 0)
+    keep = np.ones(n, dtype=bool)
+    keep[ids] = False
+    src_old = np.flatnonzero(keep[:X.shape[0]])
+    # rows of the result: old rows not replaced, then the new rows, placed by a permutation
+    counts = np.zeros(n, dtype=np.int64)
+    counts[src_old] = np.diff(X.indptr)[src_old]
+    counts[ids] = np.diff(rows.indptr)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    nnz = int(indptr[-1])
+    idx_dtype = np.int64 if max(X.shape[1], nnz) > np.iinfo(np.int32).max else np.int32
+    indices = np.empty(nnz, dtype=idx_dtype)
+    data = np.empty(nnz, dtype=np.float32)
+    for (M, src, dst) in ((X, src_old, src_old), (rows, np.arange(ids.size), ids)):
+        if src.size == 0:
+            continue
+        lens = np.diff(M.indptr)[src]
+        starts_src = np.repeat(M.indptr[src], lens)
+        starts_dst = np.repeat(indptr[dst], lens)
+        off = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
+        indices[starts_dst + off] = M.indices[starts_src + off]
+        data[starts_dst + off] = M.data[starts_src + off]
+    return sp.csr_matrix((data, indices, indptr), shape=(n, X.shape[1]))
+
+
+def replace_cols(X: sp.csr_matrix, ids: np.ndarray, cols: sp.csr_matrix) -> sp.csr_matrix:
+    """``X`` with column ``ids[r]`` set to row ``r`` of ``cols`` (items x users), grown as needed."""
+    Xt = sp.csr_matrix(X.T)
+    Xt.sort_indices()
+    if cols.shape[1] < X.shape[0]:
+        cols = sp.csr_matrix((cols.data, cols.indices, cols.indptr), shape=(cols.shape[0], X.shape[0]))
+    if Xt.shape[1] < cols.shape[1]:
+        Xt = sp.csr_matrix((Xt.data, Xt.indices, Xt.indptr), shape=(Xt.shape[0], cols.shape[1]))
+    Yt = replace_rows(Xt, ids, cols)
+    Y = sp.csr_matrix(Yt.T)
+    Y.sort_indices()
+    return Y
+
+
+def drop_self_keep_k(S: sp.csr_matrix, self_ids: np.ndarray, k: int) -> sp.csr_matrix:
+    from cohortrec.recommenders._knn import _drop_ids_keep_k  # noqa: PLC0415
+
+    return _drop_ids_keep_k(S, self_ids, k)
+
+
+def affected_rows(S_old: sp.csr_matrix, changed: np.ndarray) -> np.ndarray:
+    """Rows (not in ``changed``) whose stored neighbours include a changed row.
+
+    Such a row lost a neighbour whose similarity changed, and its
+    replacement may lie beyond the stored top-k: it must be recomputed.
+    """
+    n_old = S_old.shape[0]
+    if S_old.nnz == 0 or changed.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    is_changed = np.zeros(max(n_old, S_old.shape[1], int(changed.max()) + 1), dtype=bool)
+    is_changed[changed] = True
+    r = np.repeat(np.arange(n_old), np.diff(S_old.indptr))
+    hit = np.unique(r[is_changed[S_old.indices]])
+    return hit[~is_changed[hit]].astype(np.int64)
+
+
+def merge_neighbours(S_old: sp.csr_matrix, n: int, redo: np.ndarray, S_redo: sp.csr_matrix,
+                     changed: np.ndarray, C_others: sp.csr_matrix, k: int, **kw: Any) -> sp.csr_matrix:
+    """New top-``k`` neighbour matrix (n x n) after the rows ``changed`` changed.
+
+    Rows ``redo`` (the changed rows and the rows whose old neighbours
+    included one, see :func:`affected_rows`) are ``S_redo``, recomputed.
+    Every other row kept all its old neighbours (none changed) and adds its
+    top-``k`` among the changed rows (``C_others``, n x len(changed),
+    columns = positions in ``changed``): the top-``k`` of that union is the
+    exact new top-``k``, since its similarities to the unchanged rows did
+    not change and its old list was their top-``k``.
+    """
+    is_redo = np.zeros(n, dtype=bool)
+    is_redo[redo] = True
+    S = sp.csr_matrix(S_old)
+    if S.shape != (n, n):
+        S = sp.csr_matrix((S.data, S.indices, S.indptr), shape=(S.shape[0], n))
+        if S.shape[0] < n:
+            S = sp.vstack([S, sp.csr_matrix((n - S.shape[0], n), dtype=S.dtype)], format="csr")
+    r = np.repeat(np.arange(n), np.diff(S.indptr))
+    stay = ~is_redo[r]
+    old = sp.csr_matrix((S.data[stay], (r[stay], S.indices[stay])), shape=(n, n))
+    Cc = sp.csr_matrix(C_others).tocoo()
+    rows_other = ~is_redo[Cc.row]
+    new_cols = sp.csr_matrix((Cc.data[rows_other], (Cc.row[rows_other], changed[Cc.col[rows_other]])), shape=(n, n))
+    Sc = sp.csr_matrix(S_redo).tocoo()
+    fresh = sp.csr_matrix((Sc.data, (redo[Sc.row], Sc.col)), shape=(n, n))
+    M = sp.csr_matrix(old + new_cols + fresh, dtype=np.float32)
+    out = row_topk(M, k, **kw).astype(np.float32)
+    out.sort_indices()
+    return out
+
+
+def knn_update(X_new: sp.csr_matrix, S_old: sp.csr_matrix, changed: np.ndarray, k: int,
+               threshold: float | None, kw: dict[str, Any]) -> sp.csr_matrix:
+    """Top-k cosine neighbour matrix of the rows of ``X_new`` after ``changed`` rows changed.
+
+    The changed rows and the rows whose old neighbours included one are
+    searched anew; every other row merges its top-k among the changed rows
+    into its old list (exact: :func:`merge_neighbours`). When a quarter of
+    the rows or more must be searched, all are (the refit).
+    """
+    n = X_new.shape[0]
+    redo = np.union1d(changed, affected_rows(S_old, changed)).astype(np.int64)
+    if redo.size * 4 >= n:
+        S = ops.cosine_topk(X_new, k=k, threshold=threshold, exclude_self=True, **kw)
+        S.sort_indices()
+        return S
+    S_redo = ops.cosine_topk(X_new[redo], X_new, k=k + 1, threshold=threshold, exclude_self=False, **kw)
+    S_redo = drop_self_keep_k(S_redo, redo, k)
+    C = ops.cosine_topk(X_new, X_new[changed], k=min(k, changed.size), threshold=threshold, exclude_self=False,
+                        **kw)
+    return merge_neighbours(S_old, n, redo, S_redo, changed, C, k, **kw)
+
+
+def users_of_items(X: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    """Users (rows of ``X``) with an entry in one of the columns ``items`` (ids beyond X ignored)."""
+    items = items[items < X.shape[1]]
+    if items.size == 0 or X.nnz == 0:
+        return np.zeros(0, dtype=np.int64)
+    mask = np.zeros(X.shape[1], dtype=bool)
+    mask[items] = True
+    r = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    return np.unique(r[mask[X.indices]]).astype(np.int64)
+
+
+def items_of_users(X: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+    users = users[users < X.shape[0]]
+    if users.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(X[users].indices).astype(np.int64)
+
+
+class OnlineMixin:
+    """``partial_fit_users`` / ``partial_fit_items`` on top of a model's ``_update``.
+
+    ``_update(X_new, changed_users, changed_items)`` receives the whole new
+    training matrix and the ids of the users / items whose interactions
+    changed (new ones included) and replaces the fitted state.
+    """
+
+    def partial_fit_users(self, userids: Any, user_items: Any) -> Any:
+        """Add or replace users without a refit (implicit's ``partial_fit_users``).
+
+        Parameters
+        ----------
+        userids : array-like of int
+            Users to set; ids at or beyond :attr:`n_users_` add users (users in a gap
+            get no items).
+        user_items : scipy.sparse.csr_matrix, shape (len(userids), n_items)
+            The users' complete interactions (they replace the stored rows).
+
+        Returns
+        -------
+        self
+        """
+        self._check_fitted()
+        ids, R = check_update(userids, user_items, self.n_items_, id_name="userids", rows_name="user_items",
+                              what="user")
+        if ids.size == 0:
+            return self
+        old = self.user_items_
+        X = replace_rows(old, ids, R)
+        changed_items = np.unique(np.concatenate([items_of_users(old, ids), R.indices.astype(np.int64)]))
+        self._update(X, ids, changed_items)
+        self.user_items_ = X
+        self._item_users_cache = None
+        return self
+
+    def partial_fit_items(self, itemids: Any, item_users: Any) -> Any:
+        """Add or replace items without a refit (implicit's ``partial_fit_items``).
+
+        Parameters
+        ----------
+        itemids : array-like of int
+            Items to set; ids at or beyond :attr:`n_items_` add items.
+        item_users : scipy.sparse.csr_matrix, shape (len(itemids), n_users)
+            The items' complete interactions, items x users (they replace the
+            stored columns).
+
+        Returns
+        -------
+        self
+        """
+        self._check_fitted()
+        ids, R = check_update(itemids, item_users, self.n_users_, id_name="itemids", rows_name="item_users",
+                              what="item")
+        if ids.size == 0:
+            return self
+        old = self.user_items_
+        X = replace_cols(old, ids, R)
+        changed_users = np.unique(np.concatenate([users_of_items(old, ids), R.indices.astype(np.int64)]))
+        self._update(X, changed_users, ids)
+        self.user_items_ = X
+        self._item_users_cache = None
+        return self
+
+    def _update(self, X: sp.csr_matrix, changed_users: np.ndarray, changed_items: np.ndarray) -> None:
+        raise NotImplementedError

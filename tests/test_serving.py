@@ -1,0 +1,248 @@
+"""The per-request (one user) path of the recommenders and its kernels.
+
+* every model: ``recommend(u)`` (fast path) gives exactly what the batch path
+  gives for ``recommend([u])``, for every combination of inputs and filters;
+* the kernels: ``user_topn_sparse`` equals :func:`cohortrec.ops.topk_scores`
+  bit for bit, ``user_topn_dense`` equals a NumPy reference; corrupt model
+  matrices raise instead of reading out of bounds;
+* validation: the same errors on both paths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cohortrec import ops
+from cohortrec.ops._user_topn import prepare_csr, prepare_dense, user_topn_dense, user_topn_sparse
+from cohortrec.recommenders import EASE, GroupRecommender, ItemKNN, Popularity, RP3beta, UserKNN
+
+
+def random_x(seed: int, n_users: int = 70, n_items: int = 45, density: float = 0.12,
+             ties: bool = True) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    X = sp.random(n_users, n_items, density=density, format="csr", dtype=np.float32,
+                  random_state=np.random.RandomState(seed))
+    X.data = ((1.0 + rng.integers(0, 3, size=X.nnz)) if ties else (0.5 + rng.random(X.nnz))).astype(np.float32)
+    keep = np.ones(n_users, np.float32)
+    keep[3] = 0.0  # an empty user
+    X = sp.csr_matrix(sp.diags(keep) @ X)
+    X.eliminate_zeros()
+    return X
+
+
+MODELS = {
+    "itemknn": lambda: ItemKNN(k=7),
+    "itemknn-bm25": lambda: ItemKNN(k=9, similarity="bm25"),
+    "userknn": lambda: UserKNN(k=6, power=2.0),
+    "rp3beta": lambda: RP3beta(k=10, alpha=0.8, beta=0.4),
+    "ease": lambda: EASE(l2=3.0),
+    "ease-kept": lambda: EASE(l2=2.0, min_item_users=3, beta=0.3),
+    "popularity": lambda: Popularity(),
+    "popularity-sum": lambda: Popularity(weighting="sum"),
+    "group": lambda: GroupRecommender(n_groups=4, k=5, soft=2, search_groups=2, random_state=0),
+}
+
+
+def batch_one(model, u, **kw):
+    ids, sc = model.recommend(np.array([u]), **kw)
+    valid = ids[0] >= 0
+    return ids[0][valid], sc[0][valid]
+
+
+def assert_same(a, b):
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[0].dtype == b[0].dtype
+    np.testing.assert_array_equal(a[1], b[1])  # bit for bit
+    assert a[1].dtype == np.float32 and b[1].dtype == np.float32
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_user_equals_batch(name, seed):
+    X = random_x(seed, ties=seed != 2)
+    model = MODELS[name]().fit(X)
+    rng = np.random.default_rng(seed)
+    filt = rng.choice(X.shape[1], 6, replace=False)
+    only = rng.choice(X.shape[1], 20, replace=False)
+    variants = [
+        {},
+        {"user_items": X},
+        {"filter_already_liked_items": False},
+        {"N": 100},
+        {"N": 0},
+        {"N": 3, "filter_items": filt},
+        {"N": 5, "items": only},
+        {"user_items": X, "items": only, "filter_already_liked_items": False},
+    ]
+    for u in [0, 3, 5, X.shape[0] - 1]:
+        for kw in variants:
+            assert_same(model.recommend(u, **kw), batch_one(model, u, **kw))
+            assert_same(model.recommend(np.int64(u), **kw), batch_one(model, u, **kw))
+        # one row given (implicit's convention), also a changed row
+        row = X[u]
+        assert_same(model.recommend(u, row), batch_one(model, u, user_items=row))
+        other = X[(u + 1) % X.shape[0]]
+        assert_same(model.recommend(u, other, N=8), batch_one(model, u, user_items=other, N=8))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_one_user_after_save_load(name, tmp_path):
+    X = random_x(5)
+    model = MODELS[name]().fit(X)
+    before = [model.recommend(u) for u in range(X.shape[0])]
+    model.save(tmp_path / "m")
+    loaded = type(model).load(tmp_path / "m")
+    for u in range(X.shape[0]):
+        assert_same(loaded.recommend(u), before[u])
+
+
+@pytest.mark.parametrize("name", ["ease", "ease-kept"])
+def test_ease_matches_dense_reference(name):
+    X = random_x(11, ties=False)
+    model = MODELS[name]().fit(X)
+    B = np.zeros((X.shape[1], X.shape[1]), np.float64)
+    B[np.ix_(model.items_, model.items_)] = model.item_weights_
+    for u in range(X.shape[0]):
+        s = X[u].toarray().ravel().astype(np.float64) @ B
+        s[X[u].indices] = -np.inf
+        s[s == 0] = -np.inf
+        ids = np.lexsort((np.arange(s.size), -s))
+        ids = ids[np.isfinite(s[ids])][:10]
+        got_ids, got_sc = model.recommend(u, N=10)
+        np.testing.assert_allclose(got_sc, s[ids], rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(np.sort(got_ids), np.sort(ids))
+
+
+def test_fast_path_validation_matches_batch():
+    X = random_x(3)
+    for model in (ItemKNN(k=5).fit(X), EASE(l2=1.0).fit(X), UserKNN(k=4).fit(X)):
+        for bad, exc in [(-1, IndexError), (X.shape[0], IndexError), (1.5, TypeError), (True, TypeError),
+                         ("3", TypeError)]:
+            with pytest.raises(exc):
+                model.recommend(bad)
+            with pytest.raises(exc):
+                model.recommend(np.array([bad]) if not isinstance(bad, str) else np.array([bad]))
+        with pytest.raises(ValueError, match="N must"):
+            model.recommend(0, N=-1)
+        with pytest.raises(IndexError, match="items"):
+            model.recommend(0, items=[X.shape[1]])
+        with pytest.raises(ValueError, match="cannot both"):
+            model.recommend(0, items=[1], filter_items=[2])
+        with pytest.raises(ValueError, match="columns"):
+            model.recommend(0, sp.csr_matrix((1, X.shape[1] + 1), dtype=np.float32))
+        with pytest.raises(IndexError, match="out of range"):
+            model.recommend(5, X[:3])
+        nan_row = X[0].copy()
+        nan_row.data = nan_row.data.copy()
+        nan_row.data[0] = np.nan
+        with pytest.raises(ValueError, match="NaN"):
+            model.recommend(0, nan_row)
+        with pytest.raises(TypeError):
+            model.recommend(0, [[1, 2]])
+
+
+def test_non_canonical_and_dense_rows_fall_back():
+    X = random_x(4)
+    model = ItemKNN(k=5).fit(X)
+    row = X[1].tocoo()
+    dup = sp.csr_matrix((np.r_[row.data, row.data], (np.r_[row.row, row.row], np.r_[row.col, row.col])),
+                        shape=row.shape)
+    dup.has_sorted_indices = False
+    assert_same(model.recommend(1, dup), batch_one(model, 1, user_items=dup))
+    with pytest.warns(UserWarning):
+        got = model.recommend(1, X[1].toarray())
+    assert_same(got, batch_one(model, 1))
+    row64 = sp.csr_matrix(X[1], dtype=np.float64)
+    assert_same(model.recommend(1, row64), batch_one(model, 1, user_items=row64))
+    row0 = X[1].copy()
+    row0.data[0] = 0.0  # an explicit zero is not an interaction
+    assert_same(model.recommend(1, row0), batch_one(model, 1, user_items=row0))
+
+
+def test_recalculate_user_uses_batch_for_neighbour_models():
+    X = random_x(6)
+    for model in (UserKNN(k=4).fit(X), GroupRecommender(n_groups=3, k=4, random_state=0).fit(X)):
+        new = X[2]
+        assert_same(model.recommend(1000, new, recalculate_user=True),
+                    batch_one(model, 1000, user_items=new, recalculate_user=True))
+
+
+# ---------------------------------------------------------------------------
+# kernels
+# ---------------------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(0, 70), u=st.integers(0, 12),
+       with_keep=st.booleans(), with_excl=st.booleans(), idx64=st.booleans())
+def test_user_topn_sparse_equals_topk_scores(seed, n, u, with_keep, with_excl, idx64):
+    rng = np.random.default_rng(seed)
+    j, m = int(rng.integers(1, 30)), int(rng.integers(1, 60))
+    W = sp.random(u, j, density=0.3, format="csr", dtype=np.float32, random_state=np.random.RandomState(seed))
+    R = sp.random(j, m, density=0.3, format="csr", dtype=np.float32, random_state=np.random.RandomState(seed + 1))
+    R.data = np.round(R.data * 4) / 4  # ties and explicit zeros
+    W.data = np.round(W.data * 4) / 4
+    keep = rng.random(m) < 0.7 if with_keep else None
+    E = sp.random(u, m, density=0.2, format="csr", dtype=np.float32,
+                  random_state=np.random.RandomState(seed + 2)) if with_excl else None
+    if idx64:
+        W.indices = W.indices.astype(np.int64)
+    Rm = R.copy()
+    if keep is not None:
+        Rm = sp.csr_matrix(Rm.multiply(keep[None, :].astype(np.float32)))
+    ref_ids, ref_sc = ops.topk_scores(W, Rm, n=n, exclude=E, n_threads=1)
+    ids, sc = user_topn_sparse(W.indptr, W.indices, W.data, prepare_csr(R), n, keep=keep,
+                               e_indptr=None if E is None else E.indptr,
+                               e_indices=None if E is None else E.indices, n_threads=2)
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_array_equal(sc, ref_sc.astype(np.float32))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(0, 70), u=st.integers(0, 12),
+       with_keep=st.booleans(), with_excl=st.booleans(), drop_zero=st.booleans())
+def test_user_topn_dense_matches_numpy(seed, n, u, with_keep, with_excl, drop_zero):
+    rng = np.random.default_rng(seed)
+    j, m = int(rng.integers(1, 30)), int(rng.integers(1, 60))
+    W = sp.random(u, j, density=0.3, format="csr", dtype=np.float32, random_state=np.random.RandomState(seed))
+    B = np.round(rng.standard_normal((j, m)) * 2).astype(np.float32) / 2  # ties, zeros, exact sums
+    keep = rng.random(m) < 0.7 if with_keep else None
+    E = sp.random(u, m, density=0.2, format="csr", dtype=np.float32,
+                  random_state=np.random.RandomState(seed + 2)) if with_excl else None
+    W.data = np.round(W.data * 4).astype(np.float32) / 4
+    ids, sc = user_topn_dense(W.indptr, W.indices, W.data, prepare_dense(B), n, keep=keep,
+                              e_indptr=None if E is None else E.indptr,
+                              e_indices=None if E is None else E.indices, drop_zero=drop_zero, n_threads=2)
+    S = (W.toarray().astype(np.float64) @ B.astype(np.float64))  # exact: quarter multiples
+    for r in range(u):
+        s = S[r].copy()
+        if keep is not None:
+            s[~keep] = -np.inf
+        if E is not None:
+            s[E[r].indices] = -np.inf
+        if drop_zero:
+            s[s == 0] = -np.inf
+        order = np.lexsort((np.arange(m), -s))
+        order = order[np.isfinite(s[order])][:n]
+        exp_ids = np.full(n, -1)
+        exp_ids[:order.size] = order
+        np.testing.assert_array_equal(ids[r], exp_ids)
+        np.testing.assert_array_equal(sc[r][:order.size], s[order].astype(np.float32))
+
+
+def test_kernel_rejects_corrupt_model_matrix():
+    R = prepare_csr(sp.csr_matrix(np.eye(4, dtype=np.float32)))
+    bad_idx = R._replace(indices=np.array([0, 1, 9, 3], dtype=R.indices.dtype))
+    with pytest.raises(IndexError):
+        user_topn_sparse(np.array([0, 1]), np.array([2]), np.array([1.0], np.float32), bad_idx, 3)
+    bad_ptr = R._replace(indptr=np.array([0, 1, 7, 3, 4], dtype=np.int64))
+    with pytest.raises((IndexError, ValueError)):
+        user_topn_sparse(np.array([0, 1]), np.array([1]), np.array([1.0], np.float32), bad_ptr, 3)
+    with pytest.raises(IndexError):  # query id beyond the model's rows
+        user_topn_sparse(np.array([0, 1]), np.array([4]), np.array([1.0], np.float32), R, 3)
+    with pytest.raises(IndexError):
+        user_topn_dense(np.array([0, 1]), np.array([4]), np.array([1.0], np.float32), np.eye(4, dtype=np.float32), 3)
+    with pytest.raises(ValueError, match="NaN"):
+        user_topn_sparse(np.array([0, 1]), np.array([1]), np.array([np.nan], np.float32), R, 3)
