@@ -21,7 +21,8 @@ def data(seed=0, n_users=300, n_items=120, density=0.06, ties=False):
     rng = np.random.default_rng(seed)
     X = sp.random(n_users, n_items, density=density, format="csr", dtype=np.float32,
                   random_state=np.random.RandomState(seed))
-    X.data = (1 + rng.integers(0, 3, X.nnz)).astype(np.float32) if ties else (0.5 + rng.random(X.nnz)).astype(np.float32)
+    values = 1 + rng.integers(0, 3, X.nnz) if ties else 0.5 + rng.random(X.nnz)
+    X.data = values.astype(np.float32)
     return X
 
 
