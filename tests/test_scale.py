@@ -35,3 +35,60 @@ def test_cosine_silhouette_edge_cases():
         cosine_silhouette(X, [0, 0, 0, 0, 0])
     with pytest.raises(ValueError, match="one label per row"):
         cosine_silhouette(X, [0, 1])
+
+
+# ------------------------------------------------------------ GroupRecommender neighbour search
+def _shop_matrix(n=600, m=120, seed=0):
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, m, density=0.06, format="csr", random_state=seed, dtype=np.float32)
+    X.data[:] = 1.0
+    X = X.tolil()
+    X[rng.integers(0, n, 5)] = 0  # some users without items
+    return sp.csr_matrix(X)
+
+
+@pytest.mark.parametrize("search_groups", [1, 3])
+def test_group_neighbours_blocked_equal_unblocked(monkeypatch, search_groups):
+    from cohortrec.recommenders import GroupRecommender
+    from cohortrec.recommenders import _group
+
+    X = _shop_matrix()
+    labels = np.random.default_rng(1).integers(0, 5, X.shape[0])
+    a = GroupRecommender(k=7, search_groups=search_groups, random_state=0).fit(X, groups=labels)
+    monkeypatch.setattr(_group, "_NEIGHBOUR_BLOCK_PAIRS", 50)  # blocks of a couple of queries
+    b = GroupRecommender(k=7, search_groups=search_groups, random_state=0).fit(X, groups=labels)
+    assert a.n_similarities_ == b.n_similarities_
+    assert (a.similarity_ != b.similarity_).nnz == 0
+    np.testing.assert_array_equal(a.similarity_.indices, b.similarity_.indices)
+    users = np.arange(40)
+    ia, sa = a.recommend(users, X[users], N=5)
+    ib, sb = b.recommend(users, X[users], N=5, recalculate_user=True)
+    ia2, sa2 = a.recommend(users, X[users], N=5, recalculate_user=True)
+    np.testing.assert_array_equal(ia2, ib)
+    np.testing.assert_allclose(sa2, sb, rtol=1e-6)
+
+
+def test_group_max_candidates_bounds_the_search():
+    from cohortrec.recommenders import GroupRecommender
+
+    X = _shop_matrix(800)
+    labels = np.random.default_rng(2).integers(0, 3, X.shape[0])
+    full = GroupRecommender(k=5, search_groups=1, random_state=0).fit(X, groups=labels)
+    big = GroupRecommender(k=5, search_groups=1, random_state=0, max_candidates=10_000).fit(X, groups=labels)
+    assert (full.similarity_ != big.similarity_).nnz == 0  # a cap above every group changes nothing
+    cap = GroupRecommender(k=5, search_groups=1, random_state=0, max_candidates=50).fit(X, groups=labels)
+    S = cap.similarity_.tocoo()
+    # neighbours come from at most 50 members of each group, and from the user's own group
+    assert np.all(labels[S.row] == labels[S.col])
+    for g in range(3):
+        assert np.unique(S.col[labels[S.col] == g]).size <= 50
+    assert cap.n_similarities_ < full.n_similarities_
+    # every user with items still gets neighbours (the sample is searched for all of them)
+    has = np.diff(X.indptr) > 0
+    assert (np.diff(cap.similarity_.indptr)[has] > 0).mean() > 0.9
+    again = GroupRecommender(k=5, search_groups=1, random_state=0, max_candidates=50).fit(X, groups=labels)
+    assert (again.similarity_ != cap.similarity_).nnz == 0  # the sample is fixed by random_state
+    with pytest.raises(ValueError, match="max_candidates"):
+        GroupRecommender(max_candidates=0).fit(X)
