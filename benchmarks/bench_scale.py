@@ -7,8 +7,7 @@ generator itself never holds the whole log in pandas: 100 items per 1,000
 users up to 100,000 items, about 27 events per user (views, carts,
 purchases), Parquet with ``user_id, item_id, timestamp, event, category``.
 Then runs the default ``cohortrec discover DATA`` in a subprocess and records
-per-stage wall time and peak RSS (from the CLI's ``timings.json``, which holds
-both), total wall time and peak RSS of the process, and the adjusted Rand
+per-stage wall time and peak RSS (from the CLI's ``stages.json``), total wall time and peak RSS of the process, and the adjusted Rand
 index of the groups against the planted groups.
 
     python benchmarks/bench_scale.py --users 100000 300000          # develop
@@ -209,8 +208,9 @@ def run_case(n_users: int, encoder: str, workdir: Path, seed: int, extra: list[s
         row["error"] = (stderr.strip().splitlines() or ["?"])[-1]
         print(stderr[-3000:], file=sys.stderr)
         return row
-    timings = json.loads((out / "timings.json").read_text())
-    row["stages"] = timings
+    stages = json.loads((out / "stages.json").read_text())
+    row["stages"] = {"seconds": {r["stage"]: r["seconds"] for r in stages},
+                     "peak_rss_gib": {r["stage"]: r["peak_rss_gib"] for r in stages if r["peak_rss_gib"] is not None}}
     g = pd.read_parquet(out / "groups.parquet", columns=["user_id", "group"])
     truth = pd.Series(y, index=np.arange(n_users)).reindex(g["user_id"].to_numpy()).to_numpy()
     row["ari"] = float(adjusted_rand_score(truth, g["group"].to_numpy()))
@@ -252,7 +252,7 @@ def _markdown(rows: list[dict], args: argparse.Namespace) -> str:
          f"Command: `python benchmarks/bench_scale.py {' '.join(sys.argv[1:])}`", "",
          "Planted-group shop logs (make_shop's model, 8 groups, 100 items per 1,000 users up to 100k, "
          "about 27 events per user, Parquet); `cohortrec discover DATA` with the default settings in a "
-         "subprocess. Stage times and per-stage peak RSS from the CLI's `timings.json`; total peak RSS "
+         "subprocess. Stage times and per-stage peak RSS from the CLI's `stages.json`; total peak RSS "
          "is the child's `ru_maxrss`. The machine is shared with other jobs (2 cores): the load "
          "average before/after each case is recorded, and times vary with it.", "",
          "| users | items | events | encoder | wall s | peak RSS GiB | ARI | groups | largest group | "
