@@ -309,6 +309,10 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
     from cohortrec.cli._data import load_data  # noqa: PLC0415
     from cohortrec.cli._evaluate import evaluation_rows, run_protocol  # noqa: PLC0415
 
+    if getattr(args, "scheduler", None):
+        from cohortrec.cli._dask import run_discover_dask  # noqa: PLC0415
+
+        return run_discover_dask(args, console)
     check_device_available(args.device)
     out = Path(args.out).expanduser()
     if out.exists() and not out.is_dir():
