@@ -71,15 +71,20 @@ def _build(n_items: int, hidden: Sequence[int], latent: int, variational: bool, 
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.normal_(m.bias, std=0.001)
 
-        def encode(self, batch, dropout: float):
-            """``batch`` = (rows, cols, values, n_rows) of a sparse user x item block."""
+        def encode(self, batch, dropout: float, w_first=None):
+            """``batch`` = (rows, cols, values, n_rows) of a sparse user x item block.
+
+            ``w_first``: the first layer's weight restricted to some columns (items), with
+            ``cols`` indexing them (the training path that updates only the batch's items).
+            """
             r, c, v, b = batch
             norm = torch.zeros(b, dtype=v.dtype, device=v.device).index_add_(0, r, v * v).sqrt()
             v = v / norm.clamp_min(1e-12)[r]
             v = torch.nn.functional.dropout(v, p=dropout, training=dropout > 0)
-            xs = torch.sparse_coo_tensor(torch.stack([r, c]), v, (b, n_items), check_invariants=False)
             first = self.enc[0] if len(self.enc) else self.head
-            x = torch.sparse.mm(xs, first.weight.t()) + first.bias
+            W = first.weight if w_first is None else w_first
+            xs = torch.sparse_coo_tensor(torch.stack([r, c]), v, (b, W.shape[1]), check_invariants=False)
+            x = torch.sparse.mm(xs, W.t()) + first.bias
             if len(self.enc):
                 x = torch.tanh(x)
                 for lin in self.enc[1:]:
@@ -99,6 +104,54 @@ def _build(n_items: int, hidden: Sequence[int], latent: int, variational: bool, 
             return z
 
     return MultVAE()
+
+
+class _LazyColumnAdam:
+    """Adam on the columns (items) of the first layer's weight that a batch touches.
+
+    The input layer has one column per item; dense Adam would read and write
+    all ``hidden x n_items`` weights and moments at every step, which at
+    100,000 items costs several times the rest of the step. As in
+    ``torch.optim.SparseAdam`` (and TensorFlow's LazyAdam), only the columns
+    of the batch's items are updated, each with its own step count for the
+    bias correction; untouched columns keep their moments. ``take`` gathers
+    the batch's columns into a leaf tensor ``block`` that the forward pass
+    uses; ``step`` applies Adam to them and writes them back.
+    """
+
+    def __init__(self, weight, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+        torch = _torch()
+        self.weight = weight
+        self.lr, self.wd, self.b1, self.b2, self.eps = lr, weight_decay, betas[0], betas[1], eps
+        self.m = torch.zeros_like(weight)
+        self.v = torch.zeros_like(weight)
+        self.t = torch.zeros(weight.shape[1], dtype=weight.dtype, device=weight.device)
+        self.cols = self.inverse = self.block = None
+
+    def take(self, cols) -> None:
+        torch = _torch()
+        self.cols, self.inverse = torch.unique(cols, return_inverse=True)
+        self.block = self.weight.detach()[:, self.cols].clone().requires_grad_(True)
+
+    def step(self) -> None:
+        torch = _torch()
+        g = self.block.grad
+        if g is None:
+            return
+        with torch.no_grad():
+            cols, w = self.cols, self.block.detach()
+            if self.wd:
+                g = g + self.wd * w
+            t = self.t[cols] + 1.0
+            self.t[cols] = t
+            m = self.m[:, cols].mul_(self.b1).add_(g, alpha=1.0 - self.b1)
+            v = self.v[:, cols].mul_(self.b2).addcmul_(g, g, value=1.0 - self.b2)
+            self.m[:, cols] = m
+            self.v[:, cols] = v
+            mhat = m / (1.0 - self.b1 ** t)
+            vhat = v / (1.0 - self.b2 ** t)
+            self.weight[:, cols] = w - self.lr * mhat / (vhat.sqrt() + self.eps)
+        self.block = None
 
 
 class InteractionEncoder(TransformerMixin, BaseEstimator):
@@ -282,9 +335,13 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         return (torch.from_numpy(B.row.astype(np.int64)).to(dev), torch.from_numpy(B.col.astype(np.int64)).to(dev),
                 torch.from_numpy(B.data.astype(np.float32)).to(dev), int(B.shape[0]))
 
-    def _loss(self, net, batch, beta: float, dropout: float, out_map=None):
+    def _loss(self, net, batch, beta: float, dropout: float, out_map=None, lazy=None):
         torch = _torch()
-        mu, logvar = net.encode(batch, dropout)
+        if lazy is not None:  # the first layer sees only the batch's items (see _LazyColumnAdam)
+            r, c, v, b = batch
+            mu, logvar = net.encode((r, lazy.inverse, v, b), dropout, w_first=lazy.block)
+        else:
+            mu, logvar = net.encode(batch, dropout)
         if logvar is not None and dropout > 0:
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         else:
@@ -344,7 +401,10 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         }
         net = _build(m, [int(h) for h in self.hidden], int(self.n_components), self.model == "vae",
                      n_out).to(self._device)
-        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
+        first = net.enc[0] if len(net.enc) else net.head
+        opt = torch.optim.Adam([p for p in net.parameters() if p is not first.weight], lr=float(self.lr),
+                               weight_decay=float(self.weight_decay))
+        lazy = _LazyColumnAdam(first.weight, lr=float(self.lr), weight_decay=float(self.weight_decay))
         perm = rs.permutation(n)
         n_val = int(round(float(self.holdout) * n)) if self.holdout else 0
         n_val = min(n_val, n - 1)
@@ -364,10 +424,13 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
             for s in range(0, order.size, bs):
                 rows = order[s:s + bs]
                 beta = float(self.beta) * min(1.0, step / max(int(self.anneal_steps), 1))
-                loss = self._loss(net, self._batch(M, rows), beta, float(self.dropout), out_map)
+                batch = self._batch(M, rows)
+                lazy.take(batch[1])
+                loss = self._loss(net, batch, beta, float(self.dropout), out_map, lazy)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                lazy.step()
                 step += 1
                 total += float(loss.detach()) * rows.size
                 bar.update(1, epoch=epoch + 1)
