@@ -92,3 +92,21 @@ def test_group_max_candidates_bounds_the_search():
     assert (again.similarity_ != cap.similarity_).nnz == 0  # the sample is fixed by random_state
     with pytest.raises(ValueError, match="max_candidates"):
         GroupRecommender(max_candidates=0).fit(X)
+
+
+def test_discovery_restarts_on_a_sample(monkeypatch):
+    from sklearn.metrics import adjusted_rand_score
+
+    import cohortrec.discovery as disc
+    from cohortrec.datasets import make_shop
+    from cohortrec.discovery import GroupDiscovery
+
+    X, y = make_shop(3000, 300, 5, seed=4)
+    full = GroupDiscovery("svd", n_groups=5, random_state=0).fit(X)
+    monkeypatch.setattr(disc, "KMEANS_SAMPLE", 600)
+    sampled = GroupDiscovery("svd", n_groups=5, random_state=0).fit(X)
+    assert sampled.labels_.shape == (3000,) and sampled.n_groups_ == 5
+    assert adjusted_rand_score(full.labels_, sampled.labels_) > 0.9
+    assert adjusted_rand_score(y, sampled.labels_) > adjusted_rand_score(y, full.labels_) - 0.05
+    # the model refined on everyone: its centres fit the full data (one Lloyd run from the sample's best)
+    assert sampled.clusterer_.labels_.shape == (3000,)
