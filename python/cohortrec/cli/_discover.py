@@ -35,9 +35,10 @@ SAMPLE_REASON = ("training cost bounded by a sample: the Mult-VAE trains on at m
                  "output, then embeds every user by fold-in; on planted-group shops of 100k users this keeps "
                  "the groups' agreement with the planted ones (benchmarks/results/scale-*.md)")
 
-#: the group recommender searches each group's neighbours among at most this many members
-#: (a fixed random sample of the group): linear cost in users instead of quadratic
-RECOMMENDER_MAX_CANDIDATES = 10_000
+#: the group recommender searches a user's neighbours among at most this many candidates in all
+#: (split over the groups searched: a fixed random sample of each group), so that its cost is
+#: linear in the users instead of quadratic; small groups are searched whole
+RECOMMENDER_CANDIDATES = 15_000
 
 #: rows per row group of groups.parquet
 GROUPS_ROW_GROUP = 262_144
@@ -354,7 +355,7 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
         # neighbours searched in the user's group and its nearest others (about a third of the groups)
         search = max(1, min(8, -(-disc.n_groups_ // 3)))
         rec = GroupRecommender(n_groups=max(disc.n_groups_, 1), search_groups=search, random_state=args.seed,
-                               device=args.device, max_candidates=RECOMMENDER_MAX_CANDIDATES)
+                               device=args.device, max_candidates=max(1_000, RECOMMENDER_CANDIDATES // search))
         rec.fit(B, groups=disc.labels_)
     evaluation = None
     if args.evaluate:
