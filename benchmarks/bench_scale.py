@@ -221,6 +221,44 @@ def run_case(n_users: int, encoder: str, workdir: Path, seed: int, extra: list[s
     return row
 
 
+def run_dask_case(n_users: int, workers: list[int], workdir: Path, seed: int, encoder: str,
+                  extra: list[str]) -> list[dict]:
+    """The same log as a folder of Parquet files; ``discover --scheduler`` on a LocalCluster of each size."""
+    import pandas as pd  # noqa: PLC0415
+    from distributed import LocalCluster  # noqa: PLC0415
+    from sklearn.metrics import adjusted_rand_score  # noqa: PLC0415
+
+    data = workdir / f"shop-{n_users}-parts"
+    t = time.perf_counter()
+    y, stats = write_shop(data, n_users, seed, files=max(8, n_users // 50_000))
+    gen_s = time.perf_counter() - t
+    rows = []
+    for w in workers:
+        out = workdir / f"out-dask-{n_users}-{w}"
+        with LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=40, protocol="tcp://", host="127.0.0.1") as cluster:
+            cmd = [sys.executable, "-m", "cohortrec", "discover", str(data), "--scheduler", cluster.scheduler_address,
+                   "--encoder", encoder, "--out", str(out), *extra]
+            load_before = _load()
+            t = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            wall = time.perf_counter() - t
+        row = {"users": n_users, "items": stats["items"], "events": stats["events"], "encoder": encoder,
+               "workers": w, "gen_s": gen_s, "wall_s": wall, "rc": proc.returncode, "load_before": load_before,
+               "load_after": _load(), "cmd": " ".join(cmd[1:])}
+        if proc.returncode == 0:
+            g = pd.read_parquet(out / "groups.parquet", columns=["user_id", "group"])
+            truth = pd.Series(y, index=np.arange(n_users)).reindex(g["user_id"].to_numpy()).to_numpy()
+            row["ari"] = float(adjusted_rand_score(truth, g["group"].to_numpy()))
+            row["stages"] = json.loads((out / "timings.json").read_text())
+        else:
+            row["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1]
+            print(proc.stderr[-3000:], file=sys.stderr)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
 def _plot(rows: list[dict], path: Path) -> None:
     import matplotlib  # noqa: PLC0415
 
@@ -291,17 +329,45 @@ def _markdown(rows: list[dict], args: argparse.Namespace) -> str:
     return "\n".join(L) + "\n"
 
 
+def _dask_markdown(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    L = ["", "## Dask: `cohortrec discover FOLDER --scheduler ADDRESS` on a LocalCluster", "",
+         "One thread per worker process, on the same shared 2-core machine (so 2 workers can at best use both "
+         "cores; the client's own work, the encoder's training on the sample, is not distributed).", "",
+         "| users | events | encoder | workers | wall s | ARI | stages (s) | load before | load after |",
+         "|---:|---:|---|---:|---:|---:|---|---|---|"]
+    for r in rows:
+        st = ", ".join(f"{k}: {v:.1f}" for k, v in (r.get("stages") or {}).items())
+        L.append(f"| {r['users']} | {r['events']} | {r['encoder']} | {r['workers']} | {r['wall_s']:.1f} | "
+                 f"{r.get('ari', float('nan')):.3f} | {st or r.get('error', '')} | {r['load_before']} | "
+                 f"{r['load_after']} |")
+    if len(rows) >= 2 and all(r["rc"] == 0 for r in rows):
+        base = rows[0]["wall_s"]
+        L += ["", "Speed-up over the first row: " + ", ".join(f"{r['workers']} workers {base / r['wall_s']:.2f}x"
+                                                           for r in rows)]
+    return "\n".join(L) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--users", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    p.add_argument("--users", type=int, nargs="*", default=[100_000, 300_000, 1_000_000])
     p.add_argument("--encoder", nargs="+", default=["auto"], help="discover --encoder values (default auto)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tmp", default=None, help="folder for the generated data (default: a temp dir)")
     p.add_argument("--out", default=None, help="results .md path ('-' = print only)")
     p.add_argument("--extra", default="", help="more discover arguments, e.g. '--groups 8'")
+    p.add_argument("--dask-users", type=int, default=None,
+                   help="also run discover --scheduler on a LocalCluster at this size (a folder of Parquet files)")
+    p.add_argument("--dask-workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--dask-encoder", default="auto")
     args = p.parse_args(argv)
-    rows = []
+    rows: list[dict] = []
+    dask_rows: list[dict] = []
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        if args.dask_users:
+            dask_rows = run_dask_case(args.dask_users, args.dask_workers, Path(tmp), args.seed, args.dask_encoder,
+                                      args.extra.split())
         for n in args.users:
             for enc in args.encoder:
                 r = run_case(n, enc, Path(tmp), args.seed, args.extra.split())
@@ -309,14 +375,15 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(r)
             for f in Path(tmp).glob(f"shop-{n}.parquet"):
                 f.unlink()
-    md = _markdown(rows, args)
+    md = _markdown(rows, args) + _dask_markdown(dask_rows)
     if args.out == "-":
         print(md)
         return 0
     out = Path(args.out) if args.out else HERE / "results" / f"scale-{_dt.date.today()}.md"
     out.write_text(md)
-    (out.with_suffix(".json")).write_text(json.dumps(rows, indent=1))
-    _plot(rows, out.with_suffix(".png"))
+    (out.with_suffix(".json")).write_text(json.dumps({"local": rows, "dask": dask_rows}, indent=1))
+    if rows:
+        _plot(rows, out.with_suffix(".png"))
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

@@ -137,3 +137,33 @@ def test_distributed_kmeans_is_sklearn_shaped(client):
     for bad, match in ((dict(n_init=0), "n_init"), (dict(init="nope"), "init must be")):
         with pytest.raises(ValueError, match=match):
             cd.KMeans(4, **bad).fit(blocks)
+
+
+def test_read_parquet_events_skips_the_shuffle_only_for_whole_user_partitions(client, shop_folder, tmp_path):
+    import scipy.sparse as sp
+
+    from cohortrec import distributed as cd
+
+    folder, truth = shop_folder
+    auto = cd.read_parquet_events(folder, user="user_id", item="item_id", client=client)
+    forced = cd.read_parquet_events(folder, user="user_id", item="item_id", client=client, shuffle=True)
+
+    def as_frame(blocks):
+        mats = client.gather(blocks.futures)
+        ids = np.concatenate(blocks.row_ids)
+        M = sp.vstack(mats, format="csr")
+        order = np.argsort(ids)
+        return ids[order], M[order]
+
+    ia, Ma = as_frame(auto)
+    ib, Mb = as_frame(forced)
+    np.testing.assert_array_equal(ia, ib)
+    assert (Ma != Mb).nnz == 0 and len(ia) == len(truth)
+    # interleaved users across files: the ranges overlap, so the events are shuffled (no user split in two)
+    ev = pd.read_parquet(folder)
+    ev.iloc[::2].to_parquet(tmp_path / "a.parquet", index=False)
+    ev.iloc[1::2].to_parquet(tmp_path / "b.parquet", index=False)
+    mixed = cd.read_parquet_events(tmp_path, user="user_id", item="item_id", client=client)
+    im, Mm = as_frame(mixed)
+    np.testing.assert_array_equal(im, ia)
+    assert (Mm != Ma).nnz == 0

@@ -206,6 +206,7 @@ def read_parquet_events(
     item: str,
     weight: str | None = None,
     client: Client | None = None,
+    shuffle: bool | None = None,
 ) -> RowBlocks:
     """Row blocks of a user x item CSR from a Parquet event log.
 
@@ -223,6 +224,11 @@ def read_parquet_events(
     weight : str, optional
         Column of event weights (1 per event by default).
     client : distributed.Client, optional
+    shuffle : bool, optional
+        Shuffle the events by user (True), or trust that every partition
+        holds whole users (False). Default: shuffle unless the partitions'
+        user-id ranges are disjoint (then no user can span two), which one
+        pass over the user column finds out.
 
     Returns
     -------
@@ -239,7 +245,10 @@ def read_parquet_events(
         raise ValueError(f"columns {missing} not found in {path}; it has {list(ddf.columns)}")
     ddf = ddf[cols]
     items = np.sort(np.asarray(ddf[item].dropna().unique().compute()))
-    ddf = ddf.shuffle(on=user)
+    if shuffle is None:
+        shuffle = not _disjoint_user_ranges(ddf, user)
+    if shuffle:
+        ddf = ddf.shuffle(on=user)
     item_f = c.scatter(items, broadcast=True)
     parts = ddf.to_delayed()
     blocks = c.compute([delayed(_events_to_csr)(p, user, item, weight, item_f) for p in parts])
@@ -251,6 +260,21 @@ def read_parquet_events(
         row_ids=[meta[i][1] for i in keep],
         col_ids=items,
     )
+
+
+def _user_range(df: Any, user: str) -> list:
+    u = df[user].dropna()
+    return [[u.min(), u.max()]] if len(u) else []
+
+
+def _disjoint_user_ranges(ddf: Any, user: str) -> bool:
+    """Whether the partitions' [min, max] user ids do not overlap (so each holds whole users)."""
+    parts = dask.compute(*[delayed(_user_range)(p, user) for p in ddf.to_delayed()])
+    ranges = sorted(r[0] for r in parts if r)
+    try:
+        return all(a[1] < b[0] for a, b in zip(ranges, ranges[1:]))
+    except TypeError:  # ids that do not order
+        return False
 
 
 def _events_to_csr(df: Any, user: str, item: str, weight: str | None, items: np.ndarray) -> tuple:
