@@ -110,3 +110,41 @@ def test_discovery_restarts_on_a_sample(monkeypatch):
     assert adjusted_rand_score(y, sampled.labels_) > adjusted_rand_score(y, full.labels_) - 0.05
     # the model refined on everyone: its centres fit the full data (one Lloyd run from the sample's best)
     assert sampled.clusterer_.labels_.shape == (3000,)
+
+
+# ------------------------------------------------------------ duplicate events
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(0, 60), seed=st.integers(0, 2**31 - 1), kinds=st.lists(st.sampled_from("ifdz"), min_size=1,
+                                                                             max_size=4))
+def test_duplicated_rows_matches_pandas(n, seed, kinds):
+    import pandas as pd
+
+    from cohortrec.preprocessing import _duplicated_rows
+
+    rng = np.random.default_rng(seed)
+    cols = {}
+    for j, kind in enumerate(kinds):
+        if kind == "i":
+            cols[f"c{j}"] = rng.integers(0, 3, n)
+        elif kind == "f":
+            cols[f"c{j}"] = rng.choice([0.0, -0.0, 1.5, 2.0], n)
+        elif kind == "d":
+            cols[f"c{j}"] = pd.to_datetime(rng.integers(0, 3, n), unit="s")
+        else:
+            cols[f"c{j}"] = rng.choice([1.0, np.nan], n)
+    df = pd.DataFrame(cols)
+    np.testing.assert_array_equal(_duplicated_rows(df), df.duplicated().to_numpy())
+
+
+def test_duplicated_rows_survives_hash_collisions(monkeypatch):
+    import pandas as pd
+
+    from cohortrec import preprocessing
+    from cohortrec.preprocessing import _duplicated_rows
+
+    df = pd.DataFrame({"a": [1, 2, 1, 2, 3, 1], "b": [5, 6, 5, 6, 7, 9]})
+    # every row hashes alike: distinct rows collide, and the function must still agree with pandas
+    monkeypatch.setattr(preprocessing, "_row_hash", lambda cols, n: np.zeros(n, np.uint64))
+    np.testing.assert_array_equal(_duplicated_rows(df), df.duplicated().to_numpy())
+    same = pd.DataFrame({"a": [4, 4, 4], "b": [1, 1, 1]})  # all equal: no collision between distinct rows
+    np.testing.assert_array_equal(_duplicated_rows(same), [False, True, True])
