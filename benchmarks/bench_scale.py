@@ -361,9 +361,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="also run discover --scheduler on a LocalCluster at this size (a folder of Parquet files)")
     p.add_argument("--dask-workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--dask-encoder", default="auto")
+    p.add_argument("--include", nargs="*", default=[],
+                   help="results .json files of earlier runs whose rows join this report (e.g. the 1M case run "
+                        "separately on a quieter machine)")
     args = p.parse_args(argv)
     rows: list[dict] = []
     dask_rows: list[dict] = []
+    for prev in args.include:
+        doc = json.loads(Path(prev).read_text())
+        rows += doc.get("local", [])
+        dask_rows += doc.get("dask", [])
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         if args.dask_users:
             dask_rows = run_dask_case(args.dask_users, args.dask_workers, Path(tmp), args.seed, args.dask_encoder,
@@ -375,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(r)
             for f in Path(tmp).glob(f"shop-{n}.parquet"):
                 f.unlink()
+    rows.sort(key=lambda r: (r["users"], r["encoder"]))
     md = _markdown(rows, args) + _dask_markdown(dask_rows)
     if args.out == "-":
         print(md)
