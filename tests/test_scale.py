@@ -148,3 +148,49 @@ def test_duplicated_rows_survives_hash_collisions(monkeypatch):
     np.testing.assert_array_equal(_duplicated_rows(df), df.duplicated().to_numpy())
     same = pd.DataFrame({"a": [4, 4, 4], "b": [1, 1, 1]})  # all equal: no collision between distinct rows
     np.testing.assert_array_equal(_duplicated_rows(same), [False, True, True])
+
+
+# ------------------------------------------------------------ progress lines
+def test_progress_plain_lines_when_not_a_terminal():
+    import io
+
+    from cohortrec._progress import Progress, format_seconds
+
+    out = io.StringIO()
+    p = Progress(100, "stage x", stream=out, unit="row", interval=0.0)
+    p.update(25, loss=0.5)
+    p.update(25)
+    p.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("  stage x: 25/100 row (25%)")
+    assert "row/s" in lines[0] and "ETA" in lines[0] and "loss=0.5" in lines[0]
+    assert "50/100 row (50%)" in lines[1]
+    quiet = io.StringIO()
+    q = Progress(10, "s", stream=quiet, interval=3600.0)  # nothing before the first interval
+    q.update(10)
+    assert quiet.getvalue() == ""
+    off = io.StringIO()
+    Progress(10, "s", stream=off, interval=0.0, enabled=False).update(5)
+    assert off.getvalue() == ""
+    assert format_seconds(75) == "1:15" and format_seconds(4000) == "1:06:40"
+
+
+def test_console_stage_records_peak_memory_and_heartbeat(monkeypatch):
+    import io
+    import time
+
+    from cohortrec.cli import _common
+
+    monkeypatch.setattr(_common._Heartbeat, "interval", 0.05)
+    out = io.StringIO()
+    c = _common.Console(stream=out)
+    with c.stage("slow step"):
+        time.sleep(0.2)
+    text = out.getvalue()
+    assert "... slow step: running for" in text and "- slow step:" in text
+    assert c.peak_rss["slow step"] > 0
+    q = io.StringIO()
+    cq = _common.Console(quiet=True, stream=q)
+    with cq.stage("quiet step"):
+        time.sleep(0.1)
+    assert q.getvalue() == "" and "quiet step" in cq.timings
