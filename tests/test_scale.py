@@ -194,3 +194,65 @@ def test_console_stage_records_peak_memory_and_heartbeat(monkeypatch):
     with cq.stage("quiet step"):
         time.sleep(0.1)
     assert q.getvalue() == "" and "quiet step" in cq.timings
+
+
+# ------------------------------------------------------------ Parquet files and folders in the CLI loader
+def _events_frame(n_users=60, seed=0):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    n = n_users * 6
+    return pd.DataFrame({"user_id": rng.integers(0, n_users, n), "item_id": rng.integers(0, 40, n),
+                         "timestamp": pd.to_datetime(rng.integers(0, 10**6, n), unit="s"),
+                         "category": rng.choice(["a", "b", "c"], n), "unused": rng.random(n)})
+
+
+def test_load_parquet_folder_reads_only_used_columns(tmp_path):
+    import pandas as pd
+
+    from cohortrec.cli._common import Console
+    from cohortrec.cli._data import load_data
+
+    df = _events_frame()
+    folder = tmp_path / "events"
+    folder.mkdir()
+    df.iloc[:150].to_parquet(folder / "part-0.parquet", index=False)
+    df.iloc[150:].to_parquet(folder / "part-1.parquet", index=False)
+    df.iloc[:0].to_parquet(folder / "part-2.parquet", index=False)  # an empty partition adds nothing
+    one = tmp_path / "one.parquet"
+    df.to_parquet(one, index=False)
+    a = load_data(str(folder), Console(quiet=True)).interactions
+    b = load_data(str(one), Console(quiet=True)).interactions
+    assert a.shape == b.shape and (a.matrix != b.matrix).nnz == 0
+    assert list(a.item_ids) == list(b.item_ids) and "categories" in a.items.columns
+    assert "unused" not in a.events.columns
+    ref = pd.crosstab(df["user_id"], df["item_id"])
+    assert a.nnz == int((ref.to_numpy() > 0).sum())
+
+
+def test_load_parquet_bad_inputs(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from cohortrec.cli import _data
+    from cohortrec.cli._common import CLIError, Console
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    pd.DataFrame({"user_id": [1, 2], "item_id": [3, 4]}).to_parquet(folder / "a.parquet")
+    pd.DataFrame({"user_id": ["x"], "item_id": [3]}).to_parquet(folder / "b.parquet")
+    with pytest.raises(CLIError, match="different schemas: b.parquet differs from a.parquet"):
+        _data.load_data(str(folder), Console(quiet=True))
+    empty = tmp_path / "empty.parquet"
+    pd.DataFrame({"user_id": pd.Series([], dtype="int64"), "item_id": pd.Series([], dtype="int64")}).to_parquet(empty)
+    with pytest.raises(CLIError, match="no rows"):
+        _data.load_data(str(empty), Console(quiet=True))
+    big = tmp_path / "big.parquet"
+    _events_frame().to_parquet(big, index=False)
+
+    class Tiny:
+        available = 1000
+
+    psutil = pytest.importorskip("psutil")
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Tiny())
+    with pytest.raises(CLIError, match="more than the .* available.*--scheduler"):
+        _data.load_data(str(big), Console(quiet=True))
