@@ -38,7 +38,7 @@ SAMPLE_REASON = ("training cost bounded by a sample: the Mult-VAE trains on at m
 #: the group recommender searches a user's neighbours among at most this many candidates in all
 #: (split over the groups searched: a fixed random sample of each group), so that its cost is
 #: linear in the users instead of quadratic; small groups are searched whole
-RECOMMENDER_CANDIDATES = 15_000
+RECOMMENDER_CANDIDATES = 6_000
 
 #: rows per row group of groups.parquet
 GROUPS_ROW_GROUP = 262_144
@@ -356,7 +356,7 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
         search = max(1, min(8, -(-disc.n_groups_ // 3)))
         rec = GroupRecommender(n_groups=max(disc.n_groups_, 1), search_groups=search, random_state=args.seed,
                                device=args.device, max_candidates=max(1_000, RECOMMENDER_CANDIDATES // search))
-        rec.fit(B, groups=disc.labels_)
+        rec.fit(B, groups=disc.labels_, show_progress=not console.quiet)
     evaluation = None
     if args.evaluate:
         with console.stage("evaluate (popularity, group)"):

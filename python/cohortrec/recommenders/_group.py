@@ -201,7 +201,8 @@ class GroupRecommender(RecommenderBase):
         ----------
         user_items : scipy.sparse.csr_matrix, shape (n_users, n_items)
         show_progress : bool, default False
-            Unused (implicit compatibility).
+            Progress of the neighbour search (a bar on a terminal, else a
+            line every 10 s: users done, rate, time left).
         groups : array-like of int, shape (n_users,), optional
             Precomputed group label of every user (any integers; relabelled
             to ``0..n_groups_-1`` in sorted order). New users are then
@@ -212,10 +213,12 @@ class GroupRecommender(RecommenderBase):
         self
         """
         self._given_groups = None if groups is None else np.asarray(groups)
+        self._show_progress = bool(show_progress)
         try:
             super().fit(user_items, show_progress)
         finally:
             self._given_groups = None
+            self._show_progress = False
         return self
 
     def _check_params(self) -> None:
@@ -405,13 +408,19 @@ class GroupRecommender(RecommenderBase):
         block = max(1, _NEIGHBOUR_BLOCK_PAIRS // max(route.shape[1] * (int(self.k) + 1), 1))
         if n_q <= block:
             return self._neighbours_block(Q, qids, X, route, q_active, pools, sampled, fit)
+        from cohortrec._progress import Progress  # noqa: PLC0415
+
         parts, pairs = [], 0
+        bar = Progress(n_q, "GroupRecommender: neighbours", unit="user",
+                       enabled=fit and getattr(self, "_show_progress", False))
         for s in range(0, n_q, block):
             e = min(s + block, n_q)
             S, p = self._neighbours_block(Q[s:e], qids[s:e], X, route[s:e], q_active[s:e], pools, sampled,
                                           fit)
             parts.append(S)
             pairs += p
+            bar.update(e - s)
+        bar.close()
         return sp.vstack(parts, format="csr", dtype=np.float32), int(pairs)
 
     def _candidate_pools(self, labels: np.ndarray, train_active: np.ndarray,
