@@ -80,18 +80,36 @@ class DistributedGroups:
     def n_groups(self) -> int:
         return int(self.centroids.shape[0])
 
-    def recommend(self, N: int = 10) -> list[Any]:
+    def recommend(self, N: int = 10, profile_size: int = 1000) -> list[Any]:
         """Top-``N`` unseen items of the user's group, per block (futures of ``(user_ids, item_ids, scores)``).
 
-        Computed on the workers; gather them, or write them from the
-        workers (as ``cohortrec discover --scheduler`` does), block by block.
+        Scores are the share of the group's users with the item, among the
+        group's ``profile_size`` most frequent items (so a block costs
+        ``users x profile_size``, not ``users x items``); a user who has
+        seen nearly all of them gets fewer than ``N`` (item -1, score 0).
+        Computed on the workers; gather them block by block (as
+        ``cohortrec discover --scheduler`` does).
         """
         c = cd._client(self.client)
         sizes = np.bincount(self.labels[self.labels >= 0], minlength=self.n_groups).astype(np.float64)
-        P = sp.csr_matrix(self.group_item_counts.multiply(1.0 / np.maximum(sizes, 1.0)[:, None]))
+        P = _top_per_row(sp.csr_matrix(self.group_item_counts.multiply(1.0 / np.maximum(sizes, 1.0)[:, None])),
+                         int(profile_size))
         Pf = c.scatter(P, broadcast=True, hash=False)
         return [c.submit(_recommend_block, b, lab, ids, Pf, int(N), pure=False)
                 for b, lab, ids in zip(self.blocks.futures, self.label_futures, self.blocks.row_ids)]
+
+
+def _top_per_row(P: sp.csr_matrix, size: int) -> sp.csr_matrix:
+    """The ``size`` largest entries of every row (ties: smaller column)."""
+    rows, cols, vals = [], [], []
+    for g in range(P.shape[0]):
+        lo, hi = P.indptr[g], P.indptr[g + 1]
+        idx, v = P.indices[lo:hi], P.data[lo:hi]
+        keep = np.lexsort((idx, -v))[:size]
+        rows.append(np.full(keep.size, g))
+        cols.append(idx[keep])
+        vals.append(v[keep])
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=P.shape)
 
 
 # ------------------------------------------------------------------ worker functions
