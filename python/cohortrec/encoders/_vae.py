@@ -207,7 +207,9 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         original Mult-VAE.
     random_state : int, RandomState or None
     verbose : bool, default True
-        tqdm progress bar (shown only when stderr is a terminal).
+        Progress of training and fold-in on stderr: a tqdm bar on a
+        terminal, else a plain line every 10 s (batches done, rate, time
+        left) for runs that last that long.
 
     Attributes
     ----------
