@@ -7,7 +7,8 @@ generator itself never holds the whole log in pandas: 100 items per 1,000
 users up to 100,000 items, about 27 events per user (views, carts,
 purchases), Parquet with ``user_id, item_id, timestamp, event, category``.
 Then runs the default ``cohortrec discover DATA`` in a subprocess and records
-per-stage wall time and peak RSS (from the CLI's ``stages.json``), total wall time and peak RSS of the process, and the adjusted Rand
+per-stage wall time and peak RSS (from the CLI's ``stages.json``), total wall
+time and peak RSS of the process, and the adjusted Rand
 index of the groups against the planted groups.
 
     python benchmarks/bench_scale.py --users 100000 300000          # develop

@@ -51,8 +51,7 @@ def _shop_matrix(n=600, m=120, seed=0):
 
 @pytest.mark.parametrize("search_groups", [1, 3])
 def test_group_neighbours_blocked_equal_unblocked(monkeypatch, search_groups):
-    from cohortrec.recommenders import GroupRecommender
-    from cohortrec.recommenders import _group
+    from cohortrec.recommenders import GroupRecommender, _group
 
     X = _shop_matrix()
     labels = np.random.default_rng(1).integers(0, 5, X.shape[0])
