@@ -26,11 +26,11 @@ PKG = Path(cohortrec.__file__).parent
 
 # floor of each top-level module or subpackage (higher floors may import lower ones)
 FLOORS = {
-    "_validation": 0, "_version": 0, "_errors": 0, "_io": 0,
+    "_validation": 0, "_version": 0, "_errors": 0, "_io": 0, "_progress": 0,
     "ops": 1,
     "interactions": 2, "preprocessing": 2, "datasets": 2,
     "cluster": 3, "encoders": 3, "recommenders": 3, "evaluation": 3, "privacy": 3,
-    "distributed": 4, "discovery": 4,
+    "distributed": 4, "discovery": 4, "distributed_discovery": 4,
     "report": 5,
     "cli": 6, "serve": 6, "__main__": 7, "__init__": 7,
 }

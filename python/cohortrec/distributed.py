@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
 
 from cohortrec import ops
 from cohortrec._validation import check_int, check_sparse_structure
@@ -204,6 +206,7 @@ def read_parquet_events(
     item: str,
     weight: str | None = None,
     client: Client | None = None,
+    shuffle: bool | None = None,
 ) -> RowBlocks:
     """Row blocks of a user x item CSR from a Parquet event log.
 
@@ -221,6 +224,11 @@ def read_parquet_events(
     weight : str, optional
         Column of event weights (1 per event by default).
     client : distributed.Client, optional
+    shuffle : bool, optional
+        Shuffle the events by user (True), or trust that every partition
+        holds whole users (False). Default: shuffle unless the partitions'
+        user-id ranges are disjoint (then no user can span two), which one
+        pass over the user column finds out.
 
     Returns
     -------
@@ -237,7 +245,10 @@ def read_parquet_events(
         raise ValueError(f"columns {missing} not found in {path}; it has {list(ddf.columns)}")
     ddf = ddf[cols]
     items = np.sort(np.asarray(ddf[item].dropna().unique().compute()))
-    ddf = ddf.shuffle(on=user)
+    if shuffle is None:
+        shuffle = not _disjoint_user_ranges(ddf, user)
+    if shuffle:
+        ddf = ddf.shuffle(on=user)
     item_f = c.scatter(items, broadcast=True)
     parts = ddf.to_delayed()
     blocks = c.compute([delayed(_events_to_csr)(p, user, item, weight, item_f) for p in parts])
@@ -249,6 +260,21 @@ def read_parquet_events(
         row_ids=[meta[i][1] for i in keep],
         col_ids=items,
     )
+
+
+def _user_range(df: Any, user: str) -> list:
+    u = df[user].dropna()
+    return [[u.min(), u.max()]] if len(u) else []
+
+
+def _disjoint_user_ranges(ddf: Any, user: str) -> bool:
+    """Whether the partitions' [min, max] user ids do not overlap (so each holds whole users)."""
+    parts = dask.compute(*[delayed(_user_range)(p, user) for p in ddf.to_delayed()])
+    ranges = sorted(r[0] for r in parts if r)
+    try:
+        return all(a[1] < b[0] for a, b in zip(ranges, ranges[1:]))
+    except TypeError:  # ids that do not order
+        return False
 
 
 def _events_to_csr(df: Any, user: str, item: str, weight: str | None, items: np.ndarray) -> tuple:
@@ -336,8 +362,11 @@ def _block_row(block: Any, i: int) -> np.ndarray:
     return (row.toarray() if sp.issparse(row) else np.asarray(row)).reshape(-1)
 
 
-class KMeans:
+class KMeans(ClusterMixin, BaseEstimator):
     """K-means (Lloyd) over row blocks on a Dask cluster.
+
+    A scikit-learn estimator: ``get_params`` / ``set_params``, ``fit``,
+    ``predict``, ``fit_predict``, fitted attributes ending in ``_``.
 
     Each iteration maps ``ops.kmeans_assign`` + ``ops.kmeans_update`` over
     the blocks on the workers and adds the per-block sums and counts on the
@@ -348,11 +377,17 @@ class KMeans:
     Parameters
     ----------
     n_clusters : int, default 8
-    init : {"k-means||", "k-means++"} or ndarray of shape (n_clusters, d)
+    init : {"k-means||", "k-means++", "random"} or ndarray of shape (n_clusters, d)
         ``"k-means||"`` is scalable k-means++ (Bahmani et al. 2012): a few
         oversampling rounds on the cluster, then weighted k-means++ on the
         candidates. ``"k-means++"`` runs k-means++ on a uniform sample of
-        at most ``init_sample`` rows gathered to the client.
+        at most ``init_sample`` rows gathered to the client. ``"random"``:
+        ``n_clusters`` distinct random rows. An array gives the initial
+        centres (then ``n_init`` runs are all the same: one is run).
+    n_init : int, default 1
+        Runs with different initialisations (seeds drawn from
+        ``random_state``); the one with the lowest inertia is kept. Every
+        run is a full distributed Lloyd, so each costs as much as a fit.
     max_iter : int, default 300
     tol : float, default 1e-4
         Relative tolerance on the centre shift, scaled like scikit-learn's
@@ -384,6 +419,7 @@ class KMeans:
         n_clusters: int = 8,
         *,
         init: str | np.ndarray = "k-means||",
+        n_init: int = 1,
         max_iter: int = 300,
         tol: float = 1e-4,
         random_state: int | None = None,
@@ -397,6 +433,7 @@ class KMeans:
     ) -> None:
         self.n_clusters = n_clusters
         self.init = init
+        self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
@@ -412,9 +449,25 @@ class KMeans:
     _after_iteration: Callable[[int], None] | None = None
 
     def fit(self, X: Any, y: None = None) -> KMeans:
-        """Cluster the rows of ``X`` (see :func:`as_row_blocks` for the inputs)."""
+        """Cluster the rows of ``X`` (see :func:`as_row_blocks` for the inputs).
+
+        Parameters
+        ----------
+        X : dask.array.Array, RowBlocks, or sequence of ndarray / CSR / dask.delayed
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
         k = check_int(self.n_clusters, "n_clusters", minimum=1)
-        max_iter = check_int(self.max_iter, "max_iter", minimum=1)
+        check_int(self.max_iter, "max_iter", minimum=1)
+        n_init = check_int(self.n_init, "n_init", minimum=1)
+        if isinstance(self.init, str):
+            if self.init not in ("k-means||", "k-means++", "random"):
+                raise ValueError(f"init must be 'k-means||', 'k-means++', 'random' or an array, got {self.init!r}")
+        else:
+            n_init = 1  # the same centres every run
         c = _client(self.client)
         blocks = as_row_blocks(X, c)
         n, d = blocks.shape
@@ -427,7 +480,23 @@ class KMeans:
         s2 = sum(m[2] for m in moments)
         variance = np.maximum(s2 / n - (s / n) ** 2, 0.0)
         tol_abs = float(self.tol) * float(np.mean(variance)) if d else 0.0
+        best = None
+        for _ in range(n_init):
+            run = self._fit_once(c, blocks, k, d, rng, tol_abs)
+            if best is None or run[2] < best[2]:
+                best = run
+        centers, labels, inertia, it = best
+        self.cluster_centers_ = centers
+        self.labels_ = labels
+        self.inertia_ = inertia
+        self.n_iter_ = it
+        self.n_features_in_ = d
+        return self
 
+    def _fit_once(self, c: Client, blocks: RowBlocks, k: int, d: int, rng: np.random.Generator,
+                  tol_abs: float) -> tuple[np.ndarray, np.ndarray, float, int]:
+        """One initialisation and its Lloyd iterations: (centres, labels, inertia, iterations)."""
+        max_iter = int(self.max_iter)
         centers = self._initial_centers(c, blocks, k, d, rng)
         labels_prev: list[bytes] | None = None
         it = 0
@@ -456,12 +525,8 @@ class KMeans:
         # Final E-step so labels_ and inertia_ match the returned centres
         # (gathers the labels once, at the end).
         final = _map_blocks(c, _block_assign, blocks, centers, self.device, self.n_threads)
-        self.cluster_centers_ = centers
-        self.labels_ = np.concatenate([lab for lab, _ in final]) if final else np.zeros(0, np.int64)
-        self.inertia_ = float(sum(inertia for _, inertia in final))
-        self.n_iter_ = it
-        self.n_features_in_ = d
-        return self
+        labels_out = np.concatenate([lab for lab, _ in final]) if final else np.zeros(0, np.int64)
+        return centers, labels_out, float(sum(inertia for _, inertia in final)), it
 
     def _stats(self, c: Client, blocks: RowBlocks, centers: np.ndarray) -> list[tuple]:
         return _map_blocks(c, _block_stats, blocks, centers, self.device, self.n_threads)
@@ -478,7 +543,9 @@ class KMeans:
             return self._init_plusplus_sample(c, blocks, k, rng)
         if init == "k-means||":
             return self._init_parallel(c, blocks, k, rng)
-        raise ValueError(f"init must be 'k-means||', 'k-means++' or an array, got {init!r}")
+        if init == "random":
+            return self._random_rows(c, blocks, k, rng).astype(np.float64)
+        raise ValueError(f"init must be 'k-means||', 'k-means++', 'random' or an array, got {init!r}")
 
     def _random_rows(self, c: Client, blocks: RowBlocks, m: int, rng: np.random.Generator) -> np.ndarray:
         n = blocks.shape[0]
@@ -526,6 +593,7 @@ class KMeans:
 
     def predict(self, X: Any) -> np.ndarray:
         """Nearest learned centre of every row of ``X`` (gathered)."""
+        check_is_fitted(self, "cluster_centers_")
         c = _client(self.client)
         blocks = as_row_blocks(X, c)
         out = _map_blocks(c, _block_labels, blocks, self.cluster_centers_, self.device, self.n_threads)

@@ -127,7 +127,7 @@ def clean_events(df: pd.DataFrame, *, negative: str = "drop") -> tuple[pd.DataFr
     if "dwell" in out.columns or "price" in out.columns:
         log("negative dwell/price", len(out), touched, "negative dwell/price set to NaN")
 
-    dup = out.duplicated().to_numpy()
+    dup = _duplicated_rows(out)
     log("duplicate events", len(out), dup.sum(), "exact duplicate rows dropped")
     out = out.loc[~dup]
     if "timestamp" in out.columns and not pd.api.types.is_datetime64_any_dtype(out["timestamp"]):
@@ -137,6 +137,60 @@ def clean_events(df: pd.DataFrame, *, negative: str = "drop") -> tuple[pd.DataFr
         else:
             out["timestamp"] = pd.to_datetime(ts)
     return out.reset_index(drop=True), pd.DataFrame(rows)
+
+
+def _duplicated_rows(df: pd.DataFrame) -> np.ndarray:
+    """``df.duplicated().to_numpy()`` (keep the first of exact duplicates), faster for numeric columns.
+
+    When every column is numeric or datetime (with no missing values, whose
+    equality pandas treats specially), rows are hashed to 64 bits, sorted
+    by hash (stably), and rows equal to their predecessor in that order are
+    duplicates, checked column by column, so a hash collision can never drop
+    a row. If colliding distinct rows interleave with duplicates, it falls back
+    to pandas. Other frames go to pandas directly.
+    """
+    n = len(df)
+    if n < 2:
+        return np.zeros(n, dtype=bool)
+    cols = []
+    for c in df.columns:
+        s = df[c]
+        if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)) \
+                or pd.api.types.is_bool_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype) or s.isna().any():
+            return df.duplicated().to_numpy()
+        a = s.to_numpy()
+        if a.dtype.kind == "M":
+            a = a.view(np.int64)
+        elif a.dtype.kind == "f":
+            a = a.astype(np.float64)
+            a = np.where(a == 0.0, 0.0, a).view(np.int64)  # -0.0 == 0.0
+        else:
+            a = a.astype(np.int64, copy=False)
+        cols.append(a)
+    h = _row_hash(cols, n)
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    same_hash = hs[1:] == hs[:-1]
+    equal = same_hash.copy()
+    for a in cols:
+        ao = a[order]
+        equal &= ao[1:] == ao[:-1]
+    if (same_hash & ~equal).any():  # a collision between distinct rows: let pandas decide
+        return df.duplicated().to_numpy()
+    dup = np.zeros(n, dtype=bool)
+    dup[order[1:][equal]] = True  # a run of equal rows keeps its first (stable sort: earliest row)
+    return dup
+
+
+def _row_hash(cols: list[np.ndarray], n: int) -> np.ndarray:
+    """64-bit hash of every row of int64 columns (splitmix-style mixing)."""
+    h = np.full(n, 0x9E3779B97F4A7C15, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for a in cols:
+            x = a.view(np.uint64) * np.uint64(0xBF58476D1CE4E5B9)
+            x ^= x >> np.uint64(31)
+            h = (h ^ x) * np.uint64(0x94D049BB133111EB)
+    return h
 
 
 def _check_csr(X: Any, name: str = "X") -> sp.csr_matrix:

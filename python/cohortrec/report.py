@@ -606,6 +606,10 @@ def _header_html(ctx: _Context, page_title: str, data_label: str, now: str, vers
     facts_html = "".join(f'<li><span class="v">{_esc(v)}</span><span class="k">{_esc(key)}</span></li>'
                          for key, v in facts)
     enc = type(getattr(ctx.discovery, "encoder_", None)).__name__
+    trained = getattr(getattr(ctx.discovery, "encoder_", None), "training_summary_", None) or {}
+    if trained and trained.get("n_train_users", 0) < trained.get("n_users", 0):
+        enc += (f" (trained on an activity-stratified sample of {int(trained['n_train_users']):,} users; "
+                "everyone embedded by fold-in)")
     clu = type(getattr(ctx.discovery, "clusterer_", None)).__name__
     nav_html = "".join(f'<a href="#{i}">{_esc(t)}</a>' for i, t in nav)
     return (f'<header class="top" id="header"><h1>{_esc(page_title)}</h1>'

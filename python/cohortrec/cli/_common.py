@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -30,6 +31,8 @@ class Console:
         self.quiet = quiet
         self.stream = stream if stream is not None else sys.stderr
         self.timings: dict[str, float] = {}
+        #: peak resident memory (GiB) of the process during every stage (Linux; else the peak so far)
+        self.peak_rss: dict[str, float] = {}
 
     @property
     def bars(self) -> bool:
@@ -67,14 +70,24 @@ class Console:
             status = tqdm(total=None, desc=f"- {name}", bar_format="{desc} ... {elapsed}", file=self.stream,
                           leave=False)
         t = time.perf_counter()
+        _reset_peak_rss()
+        beat = None
+        if status is None and not self.quiet:
+            beat = _Heartbeat(self, name)
         try:
             yield
         finally:
             dt = time.perf_counter() - t
             if status is not None:
                 status.close()
+            if beat is not None:
+                beat.stop()
         self.timings[name] = self.timings.get(name, 0.0) + dt
-        self.say(f"- {name}: {dt:.2f} s")
+        peak = peak_rss_gib()
+        if peak is not None:
+            self.peak_rss[name] = max(self.peak_rss.get(name, 0.0), peak)
+        self.say(f"- {name}: {dt:.2f} s" + (f" (peak memory {peak:.2f} GiB)" if peak is not None and dt >= 2.0
+                                             else ""))
 
     def report_timings(self) -> None:
         """The time of every stage, and the total, on stderr."""
@@ -85,6 +98,57 @@ class Console:
         lines += [f"  {k:<{width}}  {v:8.2f} s" for k, v in self.timings.items()]
         lines.append(f"  {'total':<{width}}  {sum(self.timings.values()):8.2f} s")
         print("\n".join(lines), file=self.stream, flush=True)
+
+
+class _Heartbeat:
+    """A line every ``interval`` seconds while a stage runs (stderr not a terminal), so a job log
+    shows the run is alive even in a stage without its own progress lines."""
+
+    interval = 30.0
+
+    def __init__(self, console: Console, name: str) -> None:
+        self._console = console
+        self._name = name
+        self._stop = threading.Event()
+        self._t0 = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name="cohortrec-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            peak = peak_rss_gib()
+            mem = f", memory {peak:.2f} GiB" if peak is not None else ""
+            self._console.say(f"  ... {self._name}: running for {time.perf_counter() - self._t0:.0f} s{mem}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+
+
+def _reset_peak_rss() -> None:
+    """Restart the kernel's peak-RSS counter (Linux: ``/proc/self/clear_refs``); no-op elsewhere."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_gib() -> float | None:
+    """Peak resident memory (GiB) since the last reset (VmHWM), else of the whole process; None if unknown."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024**2
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource  # noqa: PLC0415
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    except (ImportError, OSError):
+        return None
 
 
 def one_line(message: Any) -> str:

@@ -112,8 +112,93 @@ def load_data(
         raise CLIError(f"DATA {str(data)!r} does not exist (give a CSV/Parquet event log or a dataset folder, "
                        "or no DATA for the built-in synthetic data)")
     if path.is_dir():
+        if parquet_parts(path):
+            return _event_file(path, user_col=user_col, item_col=item_col, weight_col=weight_col, time_col=time_col)
         return _folder(path)
     return _event_file(path, user_col=user_col, item_col=item_col, weight_col=weight_col, time_col=time_col)
+
+
+def parquet_parts(path: Path) -> list[Path]:
+    """The Parquet files of a folder (a Parquet dataset: ``*.parquet`` / ``*.pq``, sorted, recursive)."""
+    if not path.is_dir():
+        return []
+    return sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(_PARQUET_SUFFIXES)
+                  and not p.name.startswith((".", "_")))
+
+
+def parquet_schema(path: Path) -> Any:
+    """The Arrow schema of a Parquet file or folder; a folder's files must agree (else CLIError)."""
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    files = parquet_parts(path) if path.is_dir() else [path]
+    if not files:
+        raise CLIError(f"DATA folder {str(path)!r} holds no Parquet files")
+    schema = None
+    for f in files:
+        try:
+            sch = pq.read_schema(f)
+        except Exception as exc:  # pyarrow raises several types for a bad file
+            raise CLIError(f"DATA {str(f)!r} could not be read as Parquet ({_first_line(exc)})") from None
+        sch = sch.remove_metadata()
+        if schema is None:
+            schema, first = sch, f
+        elif not sch.equals(schema):
+            a = {n: str(t) for n, t in zip(schema.names, schema.types)}
+            b = {n: str(t) for n, t in zip(sch.names, sch.types)}
+            diff = sorted(set(a.items()) ^ set(b.items()))
+            raise CLIError(f"the Parquet files of {str(path)!r} have different schemas: {f.name} differs from "
+                           f"{first.name} in {diff[:4]} (all files of a dataset need the same columns and types)")
+    return schema
+
+
+def _first_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def _read_parquet_columns(path: Path, columns: list[Any]) -> pd.DataFrame:
+    """Only ``columns`` of a Parquet file or folder, through pyarrow (no copy of the other columns).
+
+    Dictionary-encoded strings become pandas categoricals; a folder's files are concatenated
+    (empty files included: they add no rows).
+    """
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    files = parquet_parts(path) if path.is_dir() else [path]
+    _check_fits_in_memory(path, files, columns)
+    try:
+        tables = [pq.read_table(f, columns=[str(c) for c in columns]) for f in files]
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise CLIError(f"DATA {str(path)!r} could not be read as Parquet ({_first_line(exc)})") from None
+    return table.to_pandas(self_destruct=True, split_blocks=True)
+
+
+def _check_fits_in_memory(path: Path, files: list[Path], columns: list[Any]) -> None:
+    """One-line error when the columns to read clearly exceed the memory available."""
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    try:
+        import psutil  # noqa: PLC0415
+
+        avail = psutil.virtual_memory().available
+    except ImportError:
+        return
+    need = 0
+    for f in files:
+        md = pq.ParquetFile(f).metadata
+        names = md.schema.names
+        for rg in range(md.num_row_groups):
+            g = md.row_group(rg)
+            for ci in range(g.num_columns):
+                if names[ci] in columns:
+                    need += g.column(ci).total_uncompressed_size
+    # the events, their codes and the matrix take several times the raw columns
+    if need * 4 > avail:
+        raise CLIError(f"DATA {str(path)!r} needs about {need * 4 / 1024**3:.1f} GiB of memory to load "
+                       f"({need / 1024**3:.1f} GiB of columns), more than the {avail / 1024**3:.1f} GiB available: "
+                       "split it into a folder of Parquet files and run on a Dask cluster "
+                       "(cohortrec discover DATA --scheduler ADDRESS)")
 
 
 def _shop(n_users: int, seed: int) -> LoadedData:
@@ -233,7 +318,37 @@ def _pick(df: pd.DataFrame, given: str | None, names: tuple[str, ...], flag: str
 
 def _event_file(path: Path, *, user_col: str | None, item_col: str | None, weight_col: str | None,
                 time_col: str | None) -> LoadedData:
-    df = _read_events(path)
+    if path.is_dir() or path.name.lower().endswith(_PARQUET_SUFFIXES):
+        return _parquet_events(path, user_col=user_col, item_col=item_col, weight_col=weight_col,
+                               time_col=time_col)
+    return _events_frame(_read_events(path), path, user_col=user_col, item_col=item_col, weight_col=weight_col,
+                         time_col=time_col)
+
+
+def _parquet_events(path: Path, *, user_col: str | None, item_col: str | None, weight_col: str | None,
+                    time_col: str | None) -> LoadedData:
+    """A Parquet file or folder: the columns are chosen on the schema, then only those are read."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise CLIError(f"DATA {str(path)!r} is empty (0 bytes): expected a Parquet event log")
+    schema = parquet_schema(path)
+    names = list(schema.names)
+    dups = sorted({n for n in names if names.count(n) > 1})
+    if dups:
+        raise CLIError(f"DATA {str(path)!r} has duplicate column names: {dups}")
+    head = pd.DataFrame(columns=names)
+    roles = _roles(head, path, user_col=user_col, item_col=item_col, weight_col=weight_col, time_col=time_col)
+    cols = [c for c in roles.values() if c is not None]
+    df = _read_parquet_columns(path, cols)
+    if len(df) == 0:
+        raise CLIError(f"DATA {str(path)!r} has a header but no rows (columns found: {names})")
+    return _events_frame(df, path, user_col=roles["user"], item_col=roles["item"], weight_col=roles["weight"],
+                         time_col=roles["time"], title_col=roles["title"], cats_col=roles["cats"],
+                         explicit={"weight": weight_col is not None})
+
+
+def _roles(df: pd.DataFrame, path: Path, *, user_col: str | None, item_col: str | None, weight_col: str | None,
+           time_col: str | None) -> dict[str, Any]:
+    """Which column plays which role (user, item, weight, time, title, cats); CLIError when unclear."""
     used: set[Any] = set()
     user = _pick(df, user_col, _USER_NAMES, "--user-col", "user ids", path, used, True)
     used.add(user)
@@ -245,6 +360,30 @@ def _event_file(path: Path, *, user_col: str | None, item_col: str | None, weigh
     tcol = _pick(df, time_col, _TIME_NAMES, "--time-col", "event times", path, used, False)
     if tcol is not None:
         used.add(tcol)
+    title = _find(list(df.columns), _TITLE_NAMES, used)
+    cats = _find(list(df.columns), _CATEGORY_NAMES, used | ({title} if title is not None else set()))
+    return {"user": user, "item": item, "weight": weight, "time": tcol, "title": title, "cats": cats}
+
+
+def _events_frame(df: pd.DataFrame, path: Path, *, user_col: str | None, item_col: str | None,
+                  weight_col: str | None, time_col: str | None, title_col: Any = None, cats_col: Any = None,
+                  explicit: dict[str, bool] | None = None) -> LoadedData:
+    if explicit is not None:  # roles already chosen on the schema
+        user, item, weight, tcol, title, cats = user_col, item_col, weight_col, time_col, title_col, cats_col
+        weight_given = explicit.get("weight", False)
+        used = {c for c in (user, item, weight, tcol) if c is not None}
+    else:
+        roles = _roles(df, path, user_col=user_col, item_col=item_col, weight_col=weight_col, time_col=time_col)
+        user, item, weight, tcol, title, cats = (roles[k] for k in ("user", "item", "weight", "time", "title",
+                                                                      "cats"))
+        weight_given = weight_col is not None
+        used = {c for c in (user, item, weight, tcol) if c is not None}
+    return _build_loaded(df, path, user, item, weight, tcol, title, cats, weight_given, used)
+
+
+def _build_loaded(df: pd.DataFrame, path: Path, user: Any, item: Any, weight: Any, tcol: Any, title: Any,
+                  cats: Any, weight_given: bool, used: set[Any]) -> LoadedData:
+    weight_col = weight if weight_given else None
     frame = pd.DataFrame({"user_id": df[user], "item_id": df[item]})
     if frame["user_id"].isna().all() or frame["item_id"].isna().all():
         raise CLIError(f"the {'user' if frame['user_id'].isna().all() else 'item'} column of {str(path)!r} "
@@ -278,8 +417,6 @@ def _event_file(path: Path, *, user_col: str | None, item_col: str | None, weigh
         frame["timestamp"] = ts
     # item side data carried in the event log: a title and categories
     items = None
-    title = _find(list(df.columns), _TITLE_NAMES, used)
-    cats = _find(list(df.columns), _CATEGORY_NAMES, used | ({title} if title is not None else set()))
     side = [c for c in (title, cats) if c is not None]
     if side:
         items = df[[item] + side].dropna(subset=[item]).drop_duplicates(item).set_index(item)

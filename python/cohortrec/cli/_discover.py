@@ -21,9 +21,27 @@ __all__ = ["VAE_SETTINGS", "choose_encoder", "membership_weights", "run_discover
 #: InteractionEncoder settings of the CLI's "vae": a small Mult-VAE that trains in
 #: seconds on the built-in data with 2 cores (the library default trains far longer);
 #: one torch thread (several spinning threads are far slower on a shared machine);
-#: the batch shrinks to n_users / 16 (at least 64) on small data
+#: the batch shrinks to n_users / 16 (at least 64) on small data. Training cost is
+#: bounded whatever the data size: at most ``max_train_users`` users (an
+#: activity-stratified sample; everyone is then embedded by fold-in) and a decoder
+#: over the ``output_items`` most popular items plus one tail output
 VAE_SETTINGS: dict[str, Any] = {"n_components": 32, "hidden": (128,), "epochs": 10, "batch_size": 512,
-                                "patience": 2, "n_threads": 1}
+                                "patience": 2, "n_threads": 1, "max_train_users": 50_000,
+                                "output_items": 4096, "lr": 3e-3}
+
+#: why the VAE trains on a sample (written to profiles.json)
+SAMPLE_REASON = ("training cost bounded by a sample: the Mult-VAE trains on at most max_train_users users "
+                 "(activity-stratified) with a decoder over the output_items most popular items plus a tail "
+                 "output, then embeds every user by fold-in; on planted-group shops of 100k users this keeps "
+                 "the groups' agreement with the planted ones (benchmarks/results/scale-*.md)")
+
+#: the group recommender searches a user's neighbours among at most this many candidates in all
+#: (split over the groups searched: a fixed random sample of each group), so that its cost is
+#: linear in the users instead of quadratic; small groups are searched whole
+RECOMMENDER_CANDIDATES = 6_000
+
+#: rows per row group of groups.parquet
+GROUPS_ROW_GROUP = 262_144
 
 
 #: the numbers of groups ``--groups auto`` chooses from
@@ -74,7 +92,7 @@ def _make_discovery(encoder: str, groups: Any, device: str, seed: int, console: 
     settings = dict(VAE_SETTINGS)
     # small data: smaller batches, so that a few hundred users still get enough optimiser steps
     settings["batch_size"] = int(min(VAE_SETTINGS["batch_size"], max(64, X.n_users // 16)))
-    enc = InteractionEncoder(**settings, device=device, random_state=seed, verbose=console.bars)
+    enc = InteractionEncoder(**settings, device=device, random_state=seed, verbose=not console.quiet)
     if encoder == "text+vae":
         if not any(X.item_text()):
             raise CLIError("--encoder text+vae needs item text (titles, descriptions or categories), "
@@ -97,19 +115,21 @@ def _make_discovery(encoder: str, groups: Any, device: str, seed: int, console: 
     return GroupDiscovery(enc, **kw)
 
 
-def membership_weights(discovery: Any, power: float = 4.0) -> np.ndarray:
+def membership_weights(discovery: Any, power: float = 4.0, rows: slice | None = None) -> np.ndarray:
     """Soft membership of every user in every group, rows summing to 1.
 
     ``w(u, g) = max(cos(z_u, c_g), 0) ** power`` normalised over the groups
     (``z_u`` the user's embedding, ``c_g`` the group centroid); the same form
     as :class:`~cohortrec.recommenders.GroupRecommender`'s soft membership.
     Users with no positive similarity get weight 1 on their own group.
+    ``rows`` limits it to a slice of the users.
     """
-    Z = np.asarray(discovery.embeddings_, dtype=np.float64)
+    rows = slice(None) if rows is None else rows
+    Z = np.asarray(discovery.embeddings_[rows], dtype=np.float64)
     Zn = l2_normalize_rows(Z)
     W = np.maximum(Zn @ np.asarray(discovery.centroids_, dtype=np.float64).T, 0.0) ** power
     tot = W.sum(axis=1, keepdims=True)
-    lab = np.asarray(discovery.labels_)
+    lab = np.asarray(discovery.labels_[rows])
     hard = np.zeros_like(W)
     ok = lab >= 0
     hard[np.flatnonzero(ok), lab[ok]] = 1.0
@@ -206,6 +226,11 @@ def profiles_markdown(profile: pd.DataFrame, meta: dict[str, Any]) -> str:
     L = [f"# User groups: {meta['data']}", "",
          f"{meta['n_users']} users x {meta['n_items']} items; {meta['n_groups']} groups "
          f"(encoder: {meta['encoder']}; groups: {meta['groups_requested']}).", "",
+         *([f"The encoder was trained on an activity-stratified sample of {meta['encoder_training']['n_train_users']} "
+            f"of the {meta['encoder_training']['n_users']} users (every user embedded by fold-in): "
+            f"{meta['encoder_training']['reason']}.", ""]
+           if meta.get("encoder_training", {}).get("n_train_users", 0) < meta.get("encoder_training", {}).get(
+               "n_users", 0) else []),
          "Top categories: % = share of the group's interactions in the category, lift = that over the "
          "share among all users. Top items: % = share of the group's users with the item, lift = that "
          "over the share among all users.", "",
@@ -230,20 +255,43 @@ def profiles_markdown(profile: pd.DataFrame, meta: dict[str, Any]) -> str:
     return "\n".join(L) + "\n"
 
 
-def _groups_table(discovery: Any, labels_txt: list[str]) -> pd.DataFrame:
+def _groups_table(discovery: Any, labels_txt: list[str], rows: slice | None = None) -> pd.DataFrame:
+    """The rows ``rows`` (default all) of groups.parquet."""
+    rows = slice(None) if rows is None else rows
     X = discovery.interactions_
-    ids = X.user_ids.to_numpy()
+    ids = X.user_ids[rows].to_numpy()
     if ids.dtype.kind not in "iuf":
         ids = np.asarray([str(v) for v in ids], dtype=object)
-    lab = np.asarray(discovery.labels_, dtype=np.int64)
-    W = membership_weights(discovery)
+    lab = np.asarray(discovery.labels_[rows], dtype=np.int64)
+    W = membership_weights(discovery, rows=rows)
+    names = list(labels_txt) + [""]  # label -1 (no group) -> ""
     df = pd.DataFrame({"user_id": ids, "group": lab,
-                       "label": [labels_txt[g] if 0 <= g < len(labels_txt) else "" for g in lab]})
+                       "label": np.asarray(names, dtype=object)[np.where((lab >= 0) & (lab < len(labels_txt)),
+                                                                         lab, len(labels_txt))]})
     own = np.where(lab >= 0, W[np.arange(len(lab)), np.maximum(lab, 0)], 0.0)
     df["membership"] = own
     for g in range(W.shape[1]):
         df[f"membership_{g}"] = W[:, g]
     return df
+
+
+def write_groups(path: Path, discovery: Any, labels_txt: list[str], row_group: int = GROUPS_ROW_GROUP) -> None:
+    """groups.parquet, built and written ``row_group`` users at a time (bounded memory)."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    n = len(discovery.labels_)
+    writer = None
+    try:
+        for s in range(0, max(n, 1), row_group):
+            table = pa.Table.from_pandas(_groups_table(discovery, labels_txt, slice(s, min(s + row_group, n))),
+                                         preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table.cast(writer.schema), row_group_size=row_group)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _write_report(path: Path, discovery: Any, console: Console, **kw: Any) -> Path | None:
@@ -262,6 +310,10 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
     from cohortrec.cli._data import load_data  # noqa: PLC0415
     from cohortrec.cli._evaluate import evaluation_rows, run_protocol  # noqa: PLC0415
 
+    if getattr(args, "scheduler", None):
+        from cohortrec.cli._dask import run_discover_dask  # noqa: PLC0415
+
+        return run_discover_dask(args, console)
     check_device_available(args.device)
     out = Path(args.out).expanduser()
     if out.exists() and not out.is_dir():
@@ -303,8 +355,8 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
         # neighbours searched in the user's group and its nearest others (about a third of the groups)
         search = max(1, min(8, -(-disc.n_groups_ // 3)))
         rec = GroupRecommender(n_groups=max(disc.n_groups_, 1), search_groups=search, random_state=args.seed,
-                               device=args.device)
-        rec.fit(B, groups=disc.labels_)
+                               device=args.device, max_candidates=max(1_000, RECOMMENDER_CANDIDATES // search))
+        rec.fit(B, groups=disc.labels_, show_progress=not console.quiet)
     evaluation = None
     if args.evaluate:
         with console.stage("evaluate (popularity, group)"):
@@ -314,9 +366,12 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
             "n_groups": int(disc.n_groups_), "encoder": encoder, "groups_requested": str(groups)}
     if policy is not None:  # only released figures: the users of the released groups
         meta.update(n_users=int(published.loc["all", "size"]), n_groups=int(len(published) - 1))
+    summary = getattr(disc.encoder_, "training_summary_", None)
+    if summary is not None:
+        meta["encoder_training"] = {**summary, "reason": SAMPLE_REASON}
     with console.stage("write groups, profiles and model"):
         out.mkdir(parents=True, exist_ok=True)
-        _groups_table(disc, labels_txt).to_parquet(out / "groups.parquet", index=False)
+        write_groups(out / "groups.parquet", disc, labels_txt)
         shares = category_shares(published)
         doc = profiles_json(published, meta, shares)
         if policy is not None:
@@ -337,6 +392,10 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
                                title=f"cohortrec: user groups in {data.name}", data_name=data.name,
                                **({"policy": policy} if policy is not None else {}))
     (out / "timings.json").write_text(json.dumps({k: round(v, 3) for k, v in console.timings.items()}, indent=1))
+    (out / "stages.json").write_text(json.dumps(
+        [{"stage": k, "seconds": round(v, 3), "peak_rss_gib": (None if k not in console.peak_rss
+                                                               else round(console.peak_rss[k], 3))}
+         for k, v in console.timings.items()], indent=1))
     # the result on stdout: one line per group
     from cohortrec.cli._common import format_table  # noqa: PLC0415
 

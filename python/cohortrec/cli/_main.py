@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--evaluate", action="store_true",
                    help="also run the evaluation protocol (popularity vs group recommender) for the report")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    d.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run on an existing Dask cluster (e.g. tcp://host:8786); DATA is then a Parquet file or "
+                        "folder read by the workers, and the output is groups.parquet, profiles.json/md and "
+                        "recommendations/ (needs cohortrec[dask])")
+    d.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="how long to wait for the scheduler to answer (default 10)")
     p = d.add_argument_group("privacy of the published profiles (profiles.json, profiles.md, report.html)")
     p.add_argument("--min-group-size", type=_positive_int, default=None, metavar="N",
                    help="publish only figures backed by at least N distinct users: smaller groups, items, "

@@ -6,10 +6,11 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.utils import check_random_state
 
-__all__ = ["choose_n_clusters"]
+__all__ = ["choose_n_clusters", "cosine_silhouette"]
 
 _CRITERIA = ("silhouette", "stability", "combined")
 
@@ -83,7 +84,12 @@ def choose_n_clusters(
             runs.append(km)
         best = min(runs, key=lambda r: r.inertia_)
         lab = best.labels_[sample]
-        sil = float(silhouette_score(Xf[sample], lab, metric=metric)) if len(np.unique(lab)) > 1 else -1.0
+        if len(np.unique(lab)) < 2:
+            sil = -1.0
+        elif spherical and not sp.issparse(Xf):
+            sil = cosine_silhouette(Xf[sample], lab)
+        else:
+            sil = float(silhouette_score(Xf[sample], lab, metric=metric))
         pairs = [adjusted_rand_score(runs[i].labels_, runs[j].labels_)
                  for i in range(len(runs)) for j in range(i + 1, len(runs))]
         stab = float(np.mean(pairs)) if pairs else float("nan")
@@ -98,3 +104,50 @@ def choose_n_clusters(
     curve["score"] = score
     best_k = int(curve.loc[score.idxmax(), "k"])
     return best_k, curve
+
+
+def cosine_silhouette(X: Any, labels: Any) -> float:
+    """Mean silhouette with the cosine distance, in O(n * k * d) time and O(k * d) extra memory.
+
+    Equal to ``sklearn.metrics.silhouette_score(X, labels, metric="cosine")``
+    but without the n x n distance matrix: with unit rows ``u_i`` the mean
+    cosine distance from ``u_i`` to the members of cluster ``c`` is
+    ``1 - u_i . s_c / n_c`` (``s_c`` the sum of the members), and the
+    intra-cluster mean leaves ``u_i`` itself out. Rows of norm 0 count as
+    distance 1 from everything (as scikit-learn's ``cosine_distances``).
+    Points in clusters of one get 0 (scikit-learn's convention).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    labels : array-like of int, shape (n_samples,)
+
+    Returns
+    -------
+    float
+    """
+    X = np.asarray(X, dtype=np.float64)
+    lab = np.asarray(labels).ravel()
+    if X.ndim != 2 or lab.shape[0] != X.shape[0]:
+        raise ValueError(f"labels must hold one label per row of X ({X.shape[0]}), got {lab.shape[0]}")
+    uniq, y = np.unique(lab, return_inverse=True)
+    k = uniq.size
+    if not 2 <= k <= X.shape[0] - 1:
+        raise ValueError(f"the number of labels must lie in [2, n_samples - 1], got {k}")
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    U = np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+    sizes = np.bincount(y, minlength=k).astype(np.float64)
+    S = np.zeros((k, X.shape[1]))
+    np.add.at(S, y, U)
+    sim = U @ S.T                                  # (n, k): sum of cosines to every cluster
+    dist_sum = sizes[None, :] - sim                # sum of cosine distances (1 - cos)
+    rows = np.arange(X.shape[0])
+    self_sim = (norms[:, 0] > 0).astype(np.float64)  # u_i . u_i (1, or 0 for a zero row)
+    own = sizes[y]
+    a = np.divide(dist_sum[rows, y] - (1.0 - self_sim), own - 1.0, out=np.zeros(X.shape[0]), where=own > 1)
+    other = dist_sum / sizes[None, :]
+    other[rows, y] = np.inf
+    b = other.min(axis=1)
+    s = np.divide(b - a, np.maximum(a, b), out=np.zeros(X.shape[0]), where=np.maximum(a, b) > 0)
+    s[own <= 1] = 0.0
+    return float(np.mean(s))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import Any, Sequence
 
 import numpy as np
@@ -27,7 +26,7 @@ from cohortrec.encoders._base import as_matrix, check_n_items
 __all__ = ["InteractionEncoder"]
 
 _PARAMS = ("n_components", "model", "hidden", "dropout", "beta", "anneal_steps", "epochs", "batch_size",
-           "lr", "weight_decay", "holdout", "patience", "input", "n_threads")
+           "lr", "weight_decay", "holdout", "patience", "input", "n_threads", "max_train_users", "output_items")
 
 
 def _torch():
@@ -54,8 +53,10 @@ def _resolve_device(device: str):
     return torch.device(device)
 
 
-def _build(n_items: int, hidden: Sequence[int], latent: int, variational: bool):
+def _build(n_items: int, hidden: Sequence[int], latent: int, variational: bool, n_outputs: int | None = None):
+    """The network: encoder over all ``n_items`` inputs, decoder over ``n_outputs`` (default all items)."""
     torch = _torch()
+    n_out = n_items if n_outputs is None else int(n_outputs)
     nn = torch.nn
 
     class MultVAE(nn.Module):
@@ -64,21 +65,26 @@ def _build(n_items: int, hidden: Sequence[int], latent: int, variational: bool):
             dims = [n_items, *hidden]
             self.enc = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
             self.head = nn.Linear(dims[-1], 2 * latent if variational else latent)
-            rdims = [latent, *reversed(hidden), n_items]
+            rdims = [latent, *reversed(hidden), n_out]
             self.dec = nn.ModuleList(nn.Linear(a, b) for a, b in zip(rdims[:-1], rdims[1:]))
             for m in [*self.enc, self.head, *self.dec]:
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.normal_(m.bias, std=0.001)
 
-        def encode(self, batch, dropout: float):
-            """``batch`` = (rows, cols, values, n_rows) of a sparse user x item block."""
+        def encode(self, batch, dropout: float, w_first=None):
+            """``batch`` = (rows, cols, values, n_rows) of a sparse user x item block.
+
+            ``w_first``: the first layer's weight restricted to some columns (items), with
+            ``cols`` indexing them (the training path that updates only the batch's items).
+            """
             r, c, v, b = batch
             norm = torch.zeros(b, dtype=v.dtype, device=v.device).index_add_(0, r, v * v).sqrt()
             v = v / norm.clamp_min(1e-12)[r]
             v = torch.nn.functional.dropout(v, p=dropout, training=dropout > 0)
-            xs = torch.sparse_coo_tensor(torch.stack([r, c]), v, (b, n_items), check_invariants=False)
             first = self.enc[0] if len(self.enc) else self.head
-            x = torch.sparse.mm(xs, first.weight.t()) + first.bias
+            W = first.weight if w_first is None else w_first
+            xs = torch.sparse_coo_tensor(torch.stack([r, c]), v, (b, W.shape[1]), check_invariants=False)
+            x = torch.sparse.mm(xs, W.t()) + first.bias
             if len(self.enc):
                 x = torch.tanh(x)
                 for lin in self.enc[1:]:
@@ -98,6 +104,54 @@ def _build(n_items: int, hidden: Sequence[int], latent: int, variational: bool):
             return z
 
     return MultVAE()
+
+
+class _LazyColumnAdam:
+    """Adam on the columns (items) of the first layer's weight that a batch touches.
+
+    The input layer has one column per item; dense Adam would read and write
+    all ``hidden x n_items`` weights and moments at every step, which at
+    100,000 items costs several times the rest of the step. As in
+    ``torch.optim.SparseAdam`` (and TensorFlow's LazyAdam), only the columns
+    of the batch's items are updated, each with its own step count for the
+    bias correction; untouched columns keep their moments. ``take`` gathers
+    the batch's columns into a leaf tensor ``block`` that the forward pass
+    uses; ``step`` applies Adam to them and writes them back.
+    """
+
+    def __init__(self, weight, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+        torch = _torch()
+        self.weight = weight
+        self.lr, self.wd, self.b1, self.b2, self.eps = lr, weight_decay, betas[0], betas[1], eps
+        self.m = torch.zeros_like(weight)
+        self.v = torch.zeros_like(weight)
+        self.t = torch.zeros(weight.shape[1], dtype=weight.dtype, device=weight.device)
+        self.cols = self.inverse = self.block = None
+
+    def take(self, cols) -> None:
+        torch = _torch()
+        self.cols, self.inverse = torch.unique(cols, return_inverse=True)
+        self.block = self.weight.detach()[:, self.cols].clone().requires_grad_(True)
+
+    def step(self) -> None:
+        torch = _torch()
+        g = self.block.grad
+        if g is None:
+            return
+        with torch.no_grad():
+            cols, w = self.cols, self.block.detach()
+            if self.wd:
+                g = g + self.wd * w
+            t = self.t[cols] + 1.0
+            self.t[cols] = t
+            m = self.m[:, cols].mul_(self.b1).add_(g, alpha=1.0 - self.b1)
+            v = self.v[:, cols].mul_(self.b2).addcmul_(g, g, value=1.0 - self.b2)
+            self.m[:, cols] = m
+            self.v[:, cols] = v
+            mhat = m / (1.0 - self.b1 ** t)
+            vhat = v / (1.0 - self.b2 ** t)
+            self.weight[:, cols] = w - self.lr * mhat / (vhat.sqrt() + self.eps)
+        self.block = None
 
 
 class InteractionEncoder(TransformerMixin, BaseEstimator):
@@ -134,9 +188,28 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         CPU threads for torch during fit/transform (default: torch's
         setting). On a machine shared with other jobs, 1 can be several
         times faster than spinning threads.
+    max_train_users : int or None, default 50000
+        Train on at most this many users, an activity-stratified sample
+        (users ordered by their number of items, then every
+        ``n / max_train_users``-th taken from a random start), so that the
+        training cost is bounded whatever the number of users; every user
+        is then embedded by fold-in (:meth:`transform`, batched). ``None``
+        trains on all users. On planted-group shops of 100,000 users a
+        50,000-user sample gives groups as good as training on everyone
+        (``benchmarks/results/scale-*.md``).
+    output_items : int or None, default 4096
+        The decoder predicts the ``output_items`` most popular items of the
+        training users one by one and all other items as one "tail" output
+        (their summed probability), so that the cost of a training row does
+        not grow with the catalogue (the softmax over every item is the
+        O(users x items) part of a Mult-VAE). The encoder still reads every
+        item. ``None`` (or a catalogue no larger) predicts every item, the
+        original Mult-VAE.
     random_state : int, RandomState or None
     verbose : bool, default True
-        tqdm progress bar (shown only when stderr is a terminal).
+        Progress of training and fold-in on stderr: a tqdm bar on a
+        terminal, else a plain line every 10 s (batches done, rate, time
+        left) for runs that last that long.
 
     Attributes
     ----------
@@ -145,6 +218,11 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         Per epoch: training loss, held-out loss.
     best_epoch_ : int
     model_ : torch.nn.Module
+    training_summary_ : dict
+        What the model was trained on: ``n_users`` (given), ``n_train_users``
+        (the sample), ``sampling``, ``n_outputs`` (decoder outputs, tail
+        included) and ``tail_share`` (share of the training interactions
+        that fell in the tail output).
 
     Examples
     --------
@@ -174,6 +252,8 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         input: str = "binary",
         device: str = "auto",
         n_threads: int | None = None,
+        max_train_users: int | None = 50_000,
+        output_items: int | None = 4096,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = True,
     ) -> None:
@@ -192,6 +272,8 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         self.input = input
         self.device = device
         self.n_threads = n_threads
+        self.max_train_users = max_train_users
+        self.output_items = output_items
         self.random_state = random_state
         self.verbose = verbose
 
@@ -211,6 +293,34 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
             raise ValueError(f"input must be 'binary', 'log1p' or 'raw', got {self.input!r}")
         if any(int(h) < 1 for h in self.hidden):
             raise ValueError(f"hidden sizes must be >= 1, got {self.hidden!r}")
+        for name, lo in (("max_train_users", 2), ("output_items", 1)):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo):
+                raise ValueError(f"{name} must be None or an integer >= {lo}, got {v!r}")
+
+    def _training_rows(self, M: sp.csr_matrix, rs: np.random.RandomState) -> np.ndarray | None:
+        """An activity-stratified sample of ``max_train_users`` rows (None = all rows)."""
+        n = M.shape[0]
+        cap = self.max_train_users
+        if cap is None or n <= int(cap):
+            return None
+        activity = np.diff(M.indptr)
+        order = np.lexsort((rs.random_sample(n), activity))  # by activity, ties in random order
+        step = n / int(cap)
+        picks = (rs.random_sample() * step + step * np.arange(int(cap))).astype(np.int64)
+        return np.sort(order[np.minimum(picks, n - 1)])
+
+    def _output_map(self, M: sp.csr_matrix) -> np.ndarray | None:
+        """Decoder output of every item: 0..T-1 for the T most popular, T for the tail (None = identity)."""
+        m = M.shape[1]
+        T = self.output_items
+        if T is None or m <= int(T) + 1:
+            return None
+        pop = np.bincount(M.indices, minlength=m)
+        top = np.argsort(-pop, kind="stable")[: int(T)]
+        out = np.full(m, int(T), dtype=np.int64)
+        out[top] = np.arange(int(T))
+        return out
 
     def _prep(self, M: sp.csr_matrix) -> sp.csr_matrix:
         M = sp.csr_matrix(M, dtype=np.float32, copy=True)
@@ -227,15 +337,21 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         return (torch.from_numpy(B.row.astype(np.int64)).to(dev), torch.from_numpy(B.col.astype(np.int64)).to(dev),
                 torch.from_numpy(B.data.astype(np.float32)).to(dev), int(B.shape[0]))
 
-    def _loss(self, net, batch, beta: float, dropout: float):
+    def _loss(self, net, batch, beta: float, dropout: float, out_map=None, lazy=None):
         torch = _torch()
-        mu, logvar = net.encode(batch, dropout)
+        if lazy is not None:  # the first layer sees only the batch's items (see _LazyColumnAdam)
+            r, c, v, b = batch
+            mu, logvar = net.encode((r, lazy.inverse, v, b), dropout, w_first=lazy.block)
+        else:
+            mu, logvar = net.encode(batch, dropout)
         if logvar is not None and dropout > 0:
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         else:
             z = mu
         logp = torch.log_softmax(net.decode(z), dim=1)
         r, c, v, b = batch
+        if out_map is not None:  # the tail items share one output (their summed probability)
+            c = out_map[c]
         nll = -(logp[r, c] * v).sum() / b  # multinomial log-likelihood of the user's items
         if logvar is None:
             return nll
@@ -261,18 +377,36 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
 
     def _fit(self, X: Any) -> InteractionEncoder:
         torch = _torch()
-        from tqdm.auto import tqdm  # noqa: PLC0415
+        from cohortrec._progress import Progress  # noqa: PLC0415
 
         self._check_params()
         M = self._prep(as_matrix(X))
-        n, m = M.shape
-        if n < 2:
-            raise ValueError(f"X must hold at least 2 users, got n_samples={n}")
+        n_all, m = M.shape
+        if n_all < 2:
+            raise ValueError(f"X must hold at least 2 users, got n_samples={n_all}")
         rs = check_random_state(self.random_state)
         torch.manual_seed(int(rs.randint(2**31 - 1)))
         self._device = _resolve_device(self.device)
-        net = _build(m, [int(h) for h in self.hidden], int(self.n_components), self.model == "vae").to(self._device)
-        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
+        sample = self._training_rows(M, rs)
+        if sample is not None:
+            M = M[sample]
+        n = M.shape[0]
+        omap = self._output_map(M)
+        n_out = m if omap is None else int(self.output_items) + 1
+        out_map = None if omap is None else torch.from_numpy(omap).to(self._device)
+        tail = 0.0 if omap is None else float(np.mean(omap[M.indices] == n_out - 1)) if M.nnz else 0.0
+        self.training_summary_ = {
+            "n_users": int(n_all), "n_train_users": int(n),
+            "sampling": "all users" if sample is None else
+            f"activity-stratified sample (max_train_users={int(self.max_train_users)})",
+            "n_items": int(m), "n_outputs": int(n_out), "tail_share": round(tail, 4),
+        }
+        net = _build(m, [int(h) for h in self.hidden], int(self.n_components), self.model == "vae",
+                     n_out).to(self._device)
+        first = net.enc[0] if len(net.enc) else net.head
+        opt = torch.optim.Adam([p for p in net.parameters() if p is not first.weight], lr=float(self.lr),
+                               weight_decay=float(self.weight_decay))
+        lazy = _LazyColumnAdam(first.weight, lr=float(self.lr), weight_decay=float(self.weight_decay))
         perm = rs.permutation(n)
         n_val = int(round(float(self.holdout) * n)) if self.holdout else 0
         n_val = min(n_val, n - 1)
@@ -282,26 +416,31 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         best, best_state, bad = np.inf, None, 0
         self.history_ = []
         self.best_epoch_ = 0
-        show = bool(self.verbose) and sys.stderr.isatty()
-        bar = tqdm(range(int(self.epochs)), desc="InteractionEncoder", disable=not show, leave=False)
-        for epoch in bar:
+        per_epoch = -(-train.size // bs)
+        bar = Progress(int(self.epochs) * per_epoch, f"InteractionEncoder: training on {n} users", unit="batch",
+                       enabled=bool(self.verbose))
+        for epoch in range(int(self.epochs)):
             net.train()
             order = train[rs.permutation(train.size)]
             total = 0.0
             for s in range(0, order.size, bs):
                 rows = order[s:s + bs]
                 beta = float(self.beta) * min(1.0, step / max(int(self.anneal_steps), 1))
-                loss = self._loss(net, self._batch(M, rows), beta, float(self.dropout))
+                batch = self._batch(M, rows)
+                lazy.take(batch[1])
+                loss = self._loss(net, batch, beta, float(self.dropout), out_map, lazy)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                lazy.step()
                 step += 1
                 total += float(loss.detach()) * rows.size
+                bar.update(1, epoch=epoch + 1)
             rec = {"epoch": epoch, "train_loss": total / max(train.size, 1)}
             if n_val:
                 net.eval()
                 with torch.no_grad():
-                    vl = sum(float(self._loss(net, self._batch(M, val[s:s + bs]), float(self.beta), 0.0))
+                    vl = sum(float(self._loss(net, self._batch(M, val[s:s + bs]), float(self.beta), 0.0, out_map))
                              * val[s:s + bs].size for s in range(0, n_val, bs)) / n_val
                 rec["val_loss"] = vl
                 if vl < best - 1e-4 * abs(best if np.isfinite(best) else 1.0):
@@ -311,9 +450,9 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
                 else:
                     bad += 1
             self.history_.append(rec)
-            bar.set_postfix({k: round(v, 3) for k, v in rec.items() if k != "epoch"})
             if n_val and bad >= int(self.patience):
                 break
+        bar.close()
         if best_state is not None:
             net.load_state_dict(best_state)
         if not n_val:
@@ -321,6 +460,7 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         net.eval()
         self.model_ = net
         self.n_items_ = self.n_features_in_ = m
+        self.n_outputs_ = n_out
         return self
 
     def transform(self, X: Any) -> np.ndarray:
@@ -330,14 +470,22 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         M = as_matrix(X)
         check_n_items(M, self.n_items_, owner=type(self).__name__)
         M = self._prep(M)
-        out = np.empty((M.shape[0], int(self.n_components)), dtype=np.float32)
-        bs = max(int(self.batch_size), 1024)
+        n = M.shape[0]
+        out = np.empty((n, int(self.n_components)), dtype=np.float32)
+        bs = max(int(self.batch_size), 4096)
+        from cohortrec._progress import Progress  # noqa: PLC0415
+
         old = self._threads()
-        with torch.no_grad():
-            for s in range(0, M.shape[0], bs):
-                mu, _ = self.model_.encode(self._batch(M, np.arange(s, min(s + bs, M.shape[0]))), 0.0)
-                out[s:s + bs] = mu.cpu().numpy()
-        torch.set_num_threads(old)
+        bar = Progress(n, "InteractionEncoder: embedding users", unit="user", enabled=bool(self.verbose))
+        try:
+            with torch.no_grad():
+                for s in range(0, n, bs):
+                    mu, _ = self.model_.encode(self._block(M, s, min(s + bs, n)), 0.0)
+                    out[s:s + bs] = mu.cpu().numpy()
+                    bar.update(min(bs, n - s))
+        finally:
+            bar.close()
+            torch.set_num_threads(old)
         return out
 
     def __sklearn_tags__(self):
@@ -361,9 +509,19 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         weights = state.pop("_model_state", None)
         self.__dict__.update(state)
         if weights is not None:
-            net = _build(self.n_items_, self.hidden, int(self.n_components), self.model == "vae")
+            net = _build(self.n_items_, self.hidden, int(self.n_components), self.model == "vae",
+                         getattr(self, "n_outputs_", None))
             net.load_state_dict(weights)
             self.model_ = net.to(self._device).eval()
+
+    def _block(self, M: sp.csr_matrix, start: int, stop: int):
+        """:meth:`_batch` of the contiguous rows ``start:stop`` (no fancy indexing)."""
+        torch = _torch()
+        lo, hi = int(M.indptr[start]), int(M.indptr[stop])
+        rows = np.repeat(np.arange(stop - start, dtype=np.int64), np.diff(M.indptr[start:stop + 1]))
+        dev = self._device
+        return (torch.from_numpy(rows).to(dev), torch.from_numpy(M.indices[lo:hi].astype(np.int64)).to(dev),
+                torch.from_numpy(np.ascontiguousarray(M.data[lo:hi], dtype=np.float32)).to(dev), stop - start)
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then embed the training users."""
@@ -381,6 +539,7 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
         meta = {k: getattr(self, k) for k in _PARAMS}
         meta["hidden"] = [int(h) for h in self.hidden]
         meta["n_items_"] = int(self.n_items_)
+        meta["n_outputs_"] = int(getattr(self, "n_outputs_", self.n_items_))
         state = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
         try:
             from safetensors.torch import save_file  # noqa: PLC0415
@@ -409,14 +568,18 @@ class InteractionEncoder(TransformerMixin, BaseEstimator):
             meta, state = json.loads(blob["config"]), blob["state"]
         try:
             n_items = int(meta.pop("n_items_"))
+            n_outputs = int(meta.pop("n_outputs_", n_items))  # files written before output_items: every item
+            meta.setdefault("max_train_users", None)
+            meta.setdefault("output_items", None)
             enc = cls(**meta, device=device)
             enc._device = _resolve_device(device)
-            net = _build(n_items, enc.hidden, int(enc.n_components), enc.model == "vae")
+            net = _build(n_items, enc.hidden, int(enc.n_components), enc.model == "vae", n_outputs)
             net.load_state_dict(state)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # torch: size mismatch, missing keys
             raise ValueError(f"{path} is an inconsistent InteractionEncoder file: {exc}") from None
         enc.model_ = net.to(enc._device).eval()
         enc.n_items_ = enc.n_features_in_ = n_items
+        enc.n_outputs_ = n_outputs
         enc.history_ = []
         enc.best_epoch_ = -1
         return enc

@@ -40,6 +40,10 @@ from cohortrec.recommenders._serving import sparse_one as _sparse_one
 
 __all__ = ["GroupRecommender"]
 
+#: candidate (query, neighbour) entries held at once by the neighbour search (queries are taken in
+#: blocks of about this many / (search_groups * (k + 1)))
+_NEIGHBOUR_BLOCK_PAIRS = 4_000_000
+
 
 def _dot_dense(X: sp.csr_matrix | np.ndarray, C: np.ndarray) -> np.ndarray:
     """``X @ C.T`` as a dense float64 array."""
@@ -120,6 +124,15 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
         (for clusterers that embed by themselves, like ``GroupDiscovery``).
     max_iter : int, default 30
         Built-in k-means iterations.
+    max_candidates : int or None, default None
+        Search each group's neighbours among at most this many of its
+        members (a fixed random sample of the group, drawn with
+        ``random_state``); ``None`` searches all members. Without a cap the
+        search costs about ``n_users**2 * search_groups / n_groups`` pairs,
+        which dominates at a million users with a few large groups; with it
+        the cost is linear in the users (``n_users * search_groups *
+        max_candidates`` pairs at most). Neighbours are then the best of the
+        sample, not of the whole group.
     random_state : int or None
     device, n_threads, batch_size
         See :class:`~cohortrec.recommenders.RecommenderBase`.
@@ -153,7 +166,8 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
 
     _param_names: ClassVar[tuple[str, ...]] = (
         "n_groups", "k", "blend", "soft", "membership_power", "search_groups", "power",
-        "profile_size", "n_components", "clusterer", "clusterer_input", "max_iter", "random_state")
+        "profile_size", "n_components", "clusterer", "clusterer_input", "max_iter", "random_state",
+        "max_candidates")
     _state_names: ClassVar[tuple[str, ...]] = (
         "user_items_", "labels_", "centroids_", "profiles_", "memberships_", "similarity_",
         "components_", "group_sizes_", "clusterer_labels_")
@@ -162,7 +176,7 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
                  membership_power: float = 4.0, search_groups: int = 8, power: float = 1.0,
                  profile_size: int = 1000, n_components: int | None = None,
                  clusterer: Any | None = None, clusterer_input: str = "embedding", max_iter: int = 30,
-                 random_state: Any = None, *,
+                 random_state: Any = None, *, max_candidates: int | None = None,
                  device: str = "auto", n_threads: int | None = None, batch_size: int = 2048) -> None:
         super().__init__(device=device, n_threads=n_threads, batch_size=batch_size)
         self.n_groups = n_groups
@@ -178,6 +192,7 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
         self.clusterer_input = clusterer_input
         self.max_iter = max_iter
         self.random_state = random_state
+        self.max_candidates = max_candidates
 
     # -- fit -----------------------------------------------------------------
     def fit(self, user_items: Any, show_progress: bool = False,
@@ -188,7 +203,8 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
         ----------
         user_items : scipy.sparse.csr_matrix, shape (n_users, n_items)
         show_progress : bool, default False
-            Unused (implicit compatibility).
+            Progress of the neighbour search (a bar on a terminal, else a
+            line every 10 s: users done, rate, time left).
         groups : array-like of int, shape (n_users,), optional
             Precomputed group label of every user (any integers; relabelled
             to ``0..n_groups_-1`` in sorted order). New users are then
@@ -199,10 +215,12 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
         self
         """
         self._given_groups = None if groups is None else np.asarray(groups)
+        self._show_progress = bool(show_progress)
         try:
             super().fit(user_items, show_progress)
         finally:
             self._given_groups = None
+            self._show_progress = False
         return self
 
     def _check_params(self) -> None:
@@ -212,6 +230,8 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
         check_int(self.search_groups, "search_groups", minimum=1)
         check_int(self.profile_size, "profile_size", minimum=1)
         check_int(self.max_iter, "max_iter", minimum=1)
+        if self.max_candidates is not None:
+            check_int(self.max_candidates, "max_candidates", minimum=1)
         if not 0.0 <= float(self.blend) <= 1.0:
             raise ValueError(f"blend must lie in [0, 1], got {self.blend!r}")
         if self.n_components is not None:
@@ -377,15 +397,62 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
         """In-group top-k neighbours of the query rows ``Q`` among the training users.
 
         Returns the neighbour matrix (queries x training users, self
-        excluded) and the number of user pairs searched.
+        excluded) and the number of user pairs searched. Queries are taken
+        in blocks, each merged to its top ``k`` before the next, so that the
+        candidate lists never hold more than one block's worth of pairs.
         """
-        n_train = X.shape[0]
         K = self.centroids_.shape[0]
-        k = int(self.k)
-        kw = self._ops_kwargs()
         train_active = np.diff(X.indptr) > 0
         q_labels = labels[qids] if q_labels is None else q_labels
         route = self._routing(Q, q_labels)  # (n_queries, search_groups)
+        pools, sampled = self._candidate_pools(labels, train_active, K)
+        n_q = len(qids)
+        block = max(1, _NEIGHBOUR_BLOCK_PAIRS // max(route.shape[1] * (int(self.k) + 1), 1))
+        if n_q <= block:
+            return self._neighbours_block(Q, qids, X, route, q_active, pools, sampled, fit)
+        from cohortrec._progress import Progress  # noqa: PLC0415
+
+        parts, pairs = [], 0
+        bar = Progress(n_q, "GroupRecommender: neighbours", unit="user",
+                       enabled=fit and getattr(self, "_show_progress", False))
+        for s in range(0, n_q, block):
+            e = min(s + block, n_q)
+            S, p = self._neighbours_block(Q[s:e], qids[s:e], X, route[s:e], q_active[s:e], pools, sampled,
+                                          fit)
+            parts.append(S)
+            pairs += p
+            bar.update(e - s)
+        bar.close()
+        return sp.vstack(parts, format="csr", dtype=np.float32), int(pairs)
+
+    def _candidate_pools(self, labels: np.ndarray, train_active: np.ndarray,
+                         K: int) -> tuple[list[np.ndarray], list[bool]]:
+        """Training users searched in every group: its members with items, at most ``max_candidates``."""
+        order = np.argsort(labels, kind="stable")
+        bounds = np.searchsorted(labels[order], np.arange(K + 1))
+        cap = self.max_candidates
+        seed = _seed_of(self.random_state)
+        pools, sampled = [], []
+        for g in range(K):
+            mem = order[bounds[g]:bounds[g + 1]]
+            mem = np.sort(mem[train_active[mem]])
+            if cap is not None and mem.size > int(cap):
+                rng = np.random.default_rng(None if seed is None else [seed, g])
+                mem = np.sort(rng.choice(mem, int(cap), replace=False))
+                sampled.append(True)
+            else:
+                sampled.append(False)
+            pools.append(mem)
+        return pools, sampled
+
+    def _neighbours_block(self, Q: sp.csr_matrix, qids: np.ndarray, X: sp.csr_matrix, route: np.ndarray,
+                          q_active: np.ndarray, pools: list[np.ndarray], sampled: list[bool],
+                          fit: bool) -> tuple[sp.csr_matrix, int]:
+        """:meth:`_neighbours` of one block of queries (rows of ``route``)."""
+        n_train = X.shape[0]
+        K = len(pools)
+        k = int(self.k)
+        kw = self._ops_kwargs()
         sg = route.shape[1]
         # the queries of each group, from the (query, group) pairs of the routing
         pq = np.repeat(np.arange(len(qids)), sg)
@@ -397,14 +464,14 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
         rr, cc, vv = [], [], []
         pairs = 0
         for g in range(K):
-            mem = np.flatnonzero((labels == g) & train_active)
+            mem = pools[g]
             qsel = np.unique(pq[order[bounds[g]:bounds[g + 1]]])
             if mem.size == 0 or qsel.size == 0:
                 continue
-            if fit and sg == 1:  # the queries are the members: one symmetric search
-                S = ops.cosine_topk(X[mem], k=k, exclude_self=True, **kw)
+            if fit and sg == 1 and not sampled[g] and qsel.size == mem.size and np.array_equal(qids[qsel], mem):
+                S = ops.cosine_topk(X[mem], k=k, exclude_self=True, **kw)  # queries = members: symmetric
                 pairs += mem.size * (mem.size - 1)
-                qrows = mem
+                qrows = qsel
             else:
                 S = ops.cosine_topk(Q[qsel], X[mem], k=k + 1, exclude_self=False, **kw)
                 pairs += qsel.size * mem.size - int(np.isin(qids[qsel], mem).sum())
