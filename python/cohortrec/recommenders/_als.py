@@ -75,8 +75,10 @@ class ALS(RecommenderBase):
     -----
     ``recommend(..., recalculate_user=True)`` solves the users' factors
     exactly from ``user_items`` and the item factors (as implicit does), so
-    users unseen in training can be served. Scores are ``x_u . y_i`` for
-    every item; items the user has are filtered by default.
+    users unseen in training can be served. Scores are ``x_u . y_i``; items
+    the user has are filtered by default, and a score of exactly 0 (a user
+    or an item without interactions has zero factors) is not a candidate,
+    as in the other models.
 
     Examples
     --------
@@ -226,6 +228,7 @@ class ALS(RecommenderBase):
         self._check_device_dense("recommend")
         U = self._solve_users(rows) if recalculate else self.user_factors[userids]
         scores = np.ascontiguousarray(U @ self.item_factors.T, dtype=np.float32)
+        scores[scores == 0] = -np.inf  # a user or item without interactions (zero factors)
         return dense_topn(scores, n, exclude, keep, n_threads=self.n_threads)
 
     # -- similar users / items: cosine of the factors ---------------------------
