@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import importlib
-import itertools
 import os
 import sys
 import time
@@ -183,12 +182,13 @@ def _nearest(vals: list, target: float):
 def tuning_grids(X: sp.csr_matrix, quick: bool, seed: int) -> dict[str, Spec]:
     """Every model's tuning space, sized with the data in mind.
 
-    * EASE is cubic in the items kept: catalogues above 8000 items keep the
+    * EASE is cubic in the items kept: catalogues above 5000 items keep the
       items with >= 2 (or 3) training users.
     * Neighbour counts stop at the number of items / users.
     * ALS starts near alpha = 0.5 / density (unobserved and observed
       confidence mass of the same order) and regularization = alpha
-      (both axes extend at their edges); implicit's ALS gets the same space.
+      (both axes extend at their edges), with at most min(1024, n_users / 2,
+      n_items / 2) factors; implicit's ALS gets the same space.
     * Numeric axes (l2, beta, dropout, k, factors, regularization, alpha)
       are extended whenever the best value sits at an edge.
     """
@@ -218,7 +218,7 @@ def tuning_grids(X: sp.csr_matrix, quick: bool, seed: int) -> dict[str, Spec]:
                         extend={"k": _geometric(5, n_users - 1), "power": _additive(0.5, 6.0)})
     g["ItemKNN"] = Spec({"k": k_items, "similarity": ["cosine", "bm25"]}, lambda p: rec.ItemKNN(**p),
                         extend={"k": _geometric(10, n_items - 1)})
-    mins = [1, 2] if n_items <= 8000 else [2, 3]
+    mins = [1, 2] if n_items <= 5000 else [2, 3]
     g["EASE"] = EASESpec({"l2": [30.0, 100.0, 300.0, 1000.0, 3000.0], "dropout": [0.0, 0.5, 0.75, 0.9],
                           "beta": [0.0, 0.1, 0.2, 0.3, 0.5], "min_item_users": mins},
                      lambda p: rec.EASE(**p),
@@ -241,7 +241,9 @@ def tuning_grids(X: sp.csr_matrix, quick: bool, seed: int) -> dict[str, Spec]:
                 "alpha": [1.0, 3.0, 10.0, 40.0, 100.0, 300.0]}
     a0 = _nearest(als_axes["alpha"], 0.5 / density)
     als_start = {"factors": 128, "regularization": _nearest(als_axes["regularization"], a0), "alpha": a0}
-    als_ext = {"factors": _geometric(8, 2048), "regularization": _geometric(1e-3, 1e5),
+    max_factors = max(8, min(1024, n_users // 2, n_items // 2))  # more factors than that only overfits
+    als_axes["factors"] = [f for f in als_axes["factors"] if f <= max_factors] or [max_factors]
+    als_ext = {"factors": _geometric(8, max_factors), "regularization": _geometric(1e-3, 1e5),
                "alpha": _geometric(0.1, 1e4)}
     g["ALS"] = Spec(als_axes, lambda p: rec.ALS(iterations=15, random_state=seed, **p), start=als_start,
                     extend=als_ext)
