@@ -15,11 +15,13 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from cohortrec import _core
-from cohortrec.ops._als import als_gram, als_loss, als_solve
-from cohortrec.recommenders import ALS, RecommenderBase, load_model
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
+import test_fuzz
+from cohortrec import _core
+from cohortrec.ops import als_gram, als_loss, als_solve
+from cohortrec.recommenders import ALS, RecommenderBase, load_model
 from test_recommenders import RecommenderMixin, random_interactions
 
 ISAS = ["generic", "avx2", "avx512"]
@@ -295,7 +297,7 @@ def test_validation_errors():
     bad = C.copy()
     bad.indptr = bad.indptr.copy()
     bad.indptr[-1] -= 1
-    with pytest.raises(ValueError, match="end at"):
+    with pytest.raises(ValueError, match="end at|ends at"):
         als_solve(bad, Y, X, **kw)
     bad = sp.csr_matrix((C.data, C.indices, C.indptr.copy()), shape=C.shape)
     bad.indptr[2], bad.indptr[3] = bad.indptr[3], bad.indptr[2] - 0
@@ -306,7 +308,7 @@ def test_validation_errors():
     bad = C.copy()
     bad.indices = bad.indices.copy()
     bad.indices[0] = 6
-    with pytest.raises(ValueError, match="indices must lie"):
+    with pytest.raises(ValueError, match="column index 6 out of range"):
         als_solve(bad, Y, X, **kw)
     bad = C.copy()
     bad.data = bad.data.copy()
@@ -480,3 +482,22 @@ def test_use_cg_false_allows_any_cg_steps():
     X = random_interactions(np.random.default_rng(0))
     m = ALS(factors=4, iterations=2, use_cg=False, cg_steps=0, random_state=0).fit(X)
     assert np.isfinite(m.user_factors).all()
+
+
+# ---------------------------------------------------------------------------
+# corrupted inputs never reach native memory (tests/test_fuzz.py's corruptions)
+# ---------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(how=st.sampled_from(test_fuzz.CORRUPTIONS), seed=st.integers(0, 2**16), steps=st.sampled_from([0, 3]))
+def test_corrupt_inputs_never_crash(how, seed, steps):
+    rng = np.random.default_rng(seed)
+    C = test_fuzz.corrupt(test_fuzz.valid_csr(seed, 12, 9), how, rng)
+    Y = rng.random((9, 4), dtype=np.float32)
+    X = np.zeros((max(C.shape[0], 0), 4), dtype=np.float32)
+    test_fuzz.run_allowed(als_solve, C, Y, X, regularization=1.0, cg_steps=steps)
+    test_fuzz.run_allowed(als_loss, C, X, Y, regularization=1.0)
+    test_fuzz.run_allowed(ALS(factors=3, iterations=2, random_state=0).fit, C)
+    model = ALS(factors=3, iterations=2, random_state=0).fit(test_fuzz.valid_csr(seed, 30, 9))
+    rows = test_fuzz.corrupt(test_fuzz.valid_csr(seed, 5, 9), how, rng)
+    for N in (0, 3, 10**12):
+        test_fuzz.run_allowed(model.recommend, np.arange(5), rows, N=N, recalculate_user=bool(seed % 2))

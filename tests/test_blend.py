@@ -8,6 +8,10 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import test_fuzz
 from cohortrec import evaluation
 from cohortrec.recommenders import (
     ALS,
@@ -21,8 +25,6 @@ from cohortrec.recommenders import (
     load_model,
 )
 from cohortrec.recommenders._blend import _Candidates, _ndcg_at_k
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from test_recommenders import RecommenderMixin, planted, random_interactions
 
 
@@ -218,3 +220,17 @@ def test_parameter_errors(kw, exc, match):
     kw.setdefault("models", [EASE(l2=10.0), ItemKNN(k=10)])
     with pytest.raises(exc, match=match):
         Blend(**kw).fit(X)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(how=st.sampled_from(test_fuzz.CORRUPTIONS), seed=st.integers(0, 2**16))
+def test_corrupt_inputs_never_crash(how, seed):
+    rng = np.random.default_rng(seed)
+    C = test_fuzz.corrupt(test_fuzz.valid_csr(seed, 30, 9), how, rng)
+    test_fuzz.run_allowed(Blend([EASE(l2=1.0), Popularity()], random_state=0).fit, C)
+    X = test_fuzz.valid_csr(seed, 30, 9)
+    b = Blend([EASE(l2=1.0), Popularity()], weights=[1, 1]).fit(X)
+    rows = test_fuzz.corrupt(X[:5], how, rng)
+    for N in (0, 3, 10**12):
+        test_fuzz.run_allowed(b.recommend, np.arange(5), rows, N=N)
+        test_fuzz.run_allowed(b.fit, X, validation=rows)

@@ -2,41 +2,11 @@
 // cohortrec._core by bind_als(). Exact dtypes only (`.noconvert()`); the
 // Python wrapper cohortrec.ops._als validates and converts. The GIL is
 // released while the kernels run.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-
-#include <cstdint>
-#include <stdexcept>
-#include <string>
-
 #include "cpu/als.hpp"
+#include "bindings/common.hpp"
 
-namespace py = pybind11;
-
+namespace cohortrec::bindings {
 namespace {
-
-template <typename T>
-using CArray = py::array_t<T, py::array::c_style>;
-
-template <typename I>
-cohortrec::CsrView<float, I> als_csr(const CArray<int64_t>& indptr, const CArray<I>& indices,
-                                     const CArray<float>& data, int64_t n_rows, int64_t n_cols) {
-  if (n_rows < 0 || n_cols < 0) throw std::invalid_argument("C: negative shape");
-  if (indptr.ndim() != 1 || indptr.shape(0) != n_rows + 1)
-    throw std::invalid_argument("C: indptr must have n_rows + 1 entries");
-  if (indices.ndim() != 1 || data.ndim() != 1 || indices.shape(0) != data.shape(0))
-    throw std::invalid_argument("C: indices and data must be 1-D of equal length");
-  cohortrec::CsrView<float, I> v;
-  v.n_rows = n_rows;
-  v.n_cols = n_cols;
-  v.indptr = indptr.data();
-  v.indices = indices.data();
-  v.data = data.data();
-  if (n_rows > 0 && v.indptr[n_rows] > indices.shape(0))
-    throw std::invalid_argument("C: indptr[-1] exceeds the number of stored values");
-  v.check("C");
-  return v;
-}
 
 template <typename T>
 void check_matrix(const CArray<T>& a, int64_t rows, int64_t cols, const char* name) {
@@ -52,7 +22,7 @@ void bind_als_typed(py::module_& m) {
       [](const CArray<int64_t>& indptr, const CArray<I>& indices, const CArray<float>& data, int64_t n_rows,
          int64_t n_cols, float alpha, const CArray<float>& Y, const CArray<float>& G, CArray<float>& X, int cg_steps,
          int n_threads) {
-        const auto C = als_csr<I>(indptr, indices, data, n_rows, n_cols);
+        const auto C = csr_view<float, I>(indptr, indices, data, n_rows, n_cols, "C");
         if (Y.ndim() != 2) throw std::invalid_argument("Y must be 2-D");
         const int64_t f = Y.shape(1);
         check_matrix(Y, n_cols, f, "Y");
@@ -66,15 +36,15 @@ void bind_als_typed(py::module_& m) {
         cohortrec::cpu::als_solve<I>(C, alpha, y, f, g, x, cg_steps, n_threads);
       },
       py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(), py::arg("n_rows"),
-      py::arg("n_cols"), py::arg("alpha"), py::arg("Y").noconvert(), py::arg("G").noconvert(),
-      py::arg("X").noconvert(), py::arg("cg_steps"), py::arg("n_threads"),
+      py::arg("n_cols"), py::arg("alpha"), py::arg("Y").noconvert(), py::arg("G").noconvert(), py::arg("X").noconvert(),
+      py::arg("cg_steps"), py::arg("n_threads"),
       "One implicit-ALS half-step in place on X (cg_steps conjugate-gradient steps; 0: exact solve).");
   m.def(
       "als_loss_rows",
       [](const CArray<int64_t>& indptr, const CArray<I>& indices, const CArray<float>& data, int64_t n_rows,
          int64_t n_cols, float alpha, const CArray<float>& X, const CArray<float>& Y, const CArray<double>& YtY,
          CArray<double>& out, int n_threads) {
-        const auto C = als_csr<I>(indptr, indices, data, n_rows, n_cols);
+        const auto C = csr_view<float, I>(indptr, indices, data, n_rows, n_cols, "C");
         if (Y.ndim() != 2) throw std::invalid_argument("Y must be 2-D");
         const int64_t f = Y.shape(1);
         check_matrix(Y, n_cols, f, "Y");
@@ -100,3 +70,5 @@ void bind_als(py::module_& m) {
   bind_als_typed<int32_t>(m);
   bind_als_typed<int64_t>(m);
 }
+
+}  // namespace cohortrec::bindings

@@ -97,5 +97,6 @@ void bind_topk_scores(py::module_& m);
 void bind_kmeans(py::module_& m);
 void bind_ranking(py::module_& m);
 void bind_topn(py::module_& m);
+void bind_als(py::module_& m);
 
 }  // namespace cohortrec::bindings

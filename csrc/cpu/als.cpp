@@ -8,10 +8,9 @@
 #include <vector>
 
 #include "common/parallel.hpp"
+#include "cpu/isa_dispatch.hpp"
 
 namespace cohortrec::cpu {
-
-int isa_level();  // cpu_features.cpp: 0 generic, 1 AVX2, 2 AVX-512
 
 namespace {
 
@@ -353,15 +352,14 @@ void cg_block_generic(const Problem<I>& P, int64_t r0, int64_t r1, Workspace& ws
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define ALS_HAVE_X86_CLONES 1
 template <typename I>
-__attribute__((target("avx2,fma"))) void cg_block_avx2(const Problem<I>& P, int64_t r0, int64_t r1,
-                                                        Workspace& ws) {
+__attribute__((target("avx2,fma"))) void cg_block_avx2(const Problem<I>& P, int64_t r0, int64_t r1, Workspace& ws) {
   cg_block_impl<I, 8, 2>(P, r0, r1, ws);
 }
 
 template <typename I>
 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma"))) void cg_block_avx512(const Problem<I>& P,
-                                                                                           int64_t r0, int64_t r1,
-                                                                                           Workspace& ws) {
+                                                                                            int64_t r0, int64_t r1,
+                                                                                            Workspace& ws) {
   cg_block_impl<I, 16, 4>(P, r0, r1, ws);
 }
 #endif
@@ -486,9 +484,9 @@ void als_solve(const CsrView<float, I>& C, float alpha, const float* Y, int64_t 
   void (*block)(const Problem<I>&, int64_t, int64_t, Workspace&) = cg_block_generic<I>;
 #ifdef ALS_HAVE_X86_CLONES
   const int level = isa_level();
-  if (level >= 2)
+  if (level == kAvx512)
     block = cg_block_avx512<I>;
-  else if (level == 1)
+  else if (level == kAvx2)
     block = cg_block_avx2<I>;
 #endif
   parallel_tasks(

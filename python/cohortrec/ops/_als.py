@@ -9,25 +9,21 @@ shapes) is checked here first; errors name the argument at fault.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import _core
-from cohortrec._backend import resolve_threads
+from cohortrec._validation import check_csr_structure, check_float
+from cohortrec.ops._backend import resolve_threads
 from cohortrec.ops._validation import check_finite, check_int
 
 __all__ = ["als_gram", "als_loss", "als_solve"]
 
 
 def _check_scalar(value: Any, name: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if not np.isfinite(v) or v < 0 or (positive and v == 0):
-        raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0, got {value!r}")
+    v = check_float(value, name, minimum=0.0, min_inclusive=not positive)
     if v > np.finfo(np.float32).max:
         raise ValueError(f"{name} must fit in float32, got {value!r}")
     return v
@@ -42,22 +38,12 @@ def _check_csr(C: Any, name: str, n_cols: int) -> tuple[np.ndarray, np.ndarray, 
     if C.shape[1] != n_cols:
         raise ValueError(f"{name} must have {n_cols} columns, got shape {C.shape}")
     indptr, indices, data = C.indptr, C.indices, C.data
-    if indptr.ndim != 1 or indptr.shape[0] != C.shape[0] + 1:
-        raise ValueError(f"{name}.indptr must have n_rows + 1 = {C.shape[0] + 1} entries, got {indptr.shape}")
-    if not np.issubdtype(indptr.dtype, np.integer) or indices.dtype not in (np.int32, np.int64):
-        raise TypeError(f"{name} must have integer indptr and int32/int64 indices, got "
-                        f"{indptr.dtype}/{indices.dtype}")
-    if indices.ndim != 1 or data.ndim != 1 or indices.shape[0] != data.shape[0]:
-        raise ValueError(f"{name}.indices and {name}.data must be 1-D of equal length")
-    nnz = indices.shape[0]
-    if indptr[0] != 0:
-        raise ValueError(f"{name}.indptr must start at 0, got {indptr[0]}")
-    if indptr[-1] != nnz:
-        raise ValueError(f"{name}.indptr must end at the number of stored values {nnz}, got {indptr[-1]}")
-    if C.shape[0] and (np.diff(indptr) < 0).any():
-        raise ValueError(f"{name}.indptr must be non-decreasing")
-    if nnz and (int(indices.min()) < 0 or int(indices.max()) >= n_cols):
-        raise ValueError(f"{name}.indices must lie in [0, {n_cols})")
+    check_csr_structure(indptr, indices, data, C.shape, name)
+    if indices.dtype not in (np.int32, np.int64):
+        raise TypeError(f"{name}.indices must be int32 or int64, got {indices.dtype}")
+    if indptr[-1] != indices.shape[0]:
+        raise ValueError(f"{name}: indptr must end at the number of stored values {indices.shape[0]}, "
+                         f"got {indptr[-1]}")
     check_finite(data, name)
     return (np.ascontiguousarray(indptr, dtype=np.int64), np.ascontiguousarray(indices),
             np.ascontiguousarray(data))

@@ -10,15 +10,10 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from cohortrec.ops._als import als_gram, als_loss, als_solve
-from cohortrec.recommenders._base import (
-    NotFittedError,
-    RecommenderBase,
-    _check_int,
-    check_user_items,
-    dense_topn,
-)
-from cohortrec.recommenders._rp3beta import _check_float
+from cohortrec._errors import NotFittedError
+from cohortrec._validation import check_float, check_int
+from cohortrec.ops import als_gram, als_loss, als_solve
+from cohortrec.recommenders._base import RecommenderBase, check_user_items, dense_topn
 
 __all__ = ["ALS"]
 
@@ -114,11 +109,11 @@ class ALS(RecommenderBase):
 
     # -- fit ----------------------------------------------------------------
     def _check_params(self) -> tuple[int, float, float, int, int]:
-        f = _check_int(self.factors, "factors", minimum=1)
-        reg = _check_float(self.regularization, "regularization", minimum=0.0)
-        alpha = _check_float(self.alpha, "alpha", minimum=0.0, strict=True)
-        iters = _check_int(self.iterations, "iterations", minimum=0)
-        steps = _check_int(self.cg_steps, "cg_steps", minimum=1) if self.use_cg else 0
+        f = check_int(self.factors, "factors", minimum=1)
+        reg = check_float(self.regularization, "regularization", minimum=0.0)
+        alpha = check_float(self.alpha, "alpha", minimum=0.0, min_inclusive=False)
+        iters = check_int(self.iterations, "iterations", minimum=0)
+        steps = check_int(self.cg_steps, "cg_steps", minimum=1) if self.use_cg else 0
         return f, reg, alpha, iters, steps
 
     def _rng(self) -> np.random.Generator:
@@ -187,7 +182,7 @@ class ALS(RecommenderBase):
             raise NotFittedError("this ALS is not fitted yet: call fit(user_items) first")
 
     def _gram(self, side: str) -> np.ndarray:
-        reg = _check_float(self.regularization, "regularization", minimum=0.0)
+        reg = check_float(self.regularization, "regularization", minimum=0.0)
         if side == "items":
             if getattr(self, "_yty", None) is None:
                 self._yty = als_gram(self.item_factors, reg)

@@ -10,11 +10,11 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from cohortrec._errors import NotFittedError
+from cohortrec._validation import check_int
 from cohortrec.recommenders._base import (
-    NotFittedError,
     RecommenderBase,
     RecommenderWarning,
-    _check_int,
     check_user_items,
     dense_topn,
     load_model,
@@ -246,8 +246,8 @@ class Blend(RecommenderBase):
                 raise TypeError(f"models[{i}] ({type(m).__name__}) has no recommend method")
         if self.normalize not in ("rank", "score"):
             raise ValueError(f"normalize must be 'rank' or 'score', got {self.normalize!r}")
-        n_cand = _check_int(self.n_candidates, "n_candidates", minimum=1)
-        k = _check_int(self.k, "k", minimum=1)
+        n_cand = check_int(self.n_candidates, "n_candidates", minimum=1)
+        k = check_int(self.k, "k", minimum=1)
         grid = np.asarray(DEFAULT_GRID if self.weight_grid is None else self.weight_grid, dtype=np.float64)
         if grid.ndim != 1 or grid.size == 0 or not np.isfinite(grid).all() or (grid < 0).any():
             raise ValueError("weight_grid must be a non-empty list of finite weights >= 0")
