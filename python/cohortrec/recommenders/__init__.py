@@ -22,13 +22,13 @@ pickle). A user of :mod:`implicit` can switch by changing an import.
 
 from __future__ import annotations
 
+from cohortrec.recommenders._als import ALS
 from cohortrec.recommenders._base import (
     NotFittedError,
     RecommenderBase,
     RecommenderWarning,
     load_model,
 )
-from cohortrec.recommenders._als import ALS
 from cohortrec.recommenders._blend import Blend
 from cohortrec.recommenders._ease import EASE
 from cohortrec.recommenders._group import GroupRecommender
