@@ -98,5 +98,6 @@ void bind_kmeans(py::module_& m);
 void bind_ranking(py::module_& m);
 void bind_topn(py::module_& m);
 void bind_user_topn(py::module_& m);
+void bind_als(py::module_& m);
 
 }  // namespace cohortrec::bindings

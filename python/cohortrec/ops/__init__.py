@@ -16,6 +16,7 @@ signatures may change between releases.
 
 from __future__ import annotations
 
+from cohortrec.ops._als import als_gram, als_loss, als_solve
 from cohortrec.ops._backend import (
     DeviceUnavailableError,
     auto_device,
@@ -41,7 +42,8 @@ __all__ = ["cosine_topk", "kmeans_assign", "kmeans_step", "kmeans_update", "topk
 
 # For cohortrec's estimators (validated, not a stable public API).
 _INTERNAL = [
-    "DeviceUnavailableError", "auto_device", "build_info", "cuda_unavailable_reason", "dense_topn_into", "devices",
+    "DeviceUnavailableError", "als_gram", "als_loss", "als_solve", "auto_device", "build_info",
+    "cuda_unavailable_reason", "dense_topn_into", "devices",
     "has_openmp", "id_array", "item_counts", "kmeans_assign_bounded", "kmeans_assign_dense_into",
     "kmeans_group_lanes", "kmeanspp_trials", "kmeanspp_update", "n_threads_default", "ranked_topn_into",
     "ranking_hit_stats", "ranking_hits", "resolve_device", "resolve_threads", "row_topk",

@@ -1,0 +1,443 @@
+"""Blend: a weighted ensemble of recommenders, weights chosen on a validation split."""
+
+from __future__ import annotations
+
+import io
+import numbers
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from cohortrec._errors import NotFittedError
+from cohortrec._validation import check_int
+from cohortrec.recommenders._base import (
+    RecommenderBase,
+    RecommenderWarning,
+    check_user_items,
+    dense_topn,
+    load_model,
+)
+
+__all__ = ["Blend"]
+
+#: weights tried for one member at a time by the coordinate search
+DEFAULT_GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
+
+
+def _clone(model: Any) -> Any:
+    """A new unfitted model with the same parameters (cohortrec or scikit-learn style)."""
+    if not hasattr(model, "get_params"):
+        raise TypeError(f"cannot clone a {type(model).__name__} (no get_params): pass fitted models "
+                        "with prefit=True instead")
+    return type(model)(**model.get_params())
+
+
+def _normalise(ids: np.ndarray, scores: np.ndarray, how: str, n_candidates: int) -> np.ndarray:
+    """Per-user normalised candidate values in [1 / n_candidates, 1] (0 for -1 padding).
+
+    ``rank``: ``1 - rank / n_candidates`` (Borda count), the best candidate 1.
+    ``score``: the member's scores mapped linearly from [worst listed, best]
+    to [1 / n_candidates, 1] per user (all 1 when they are equal), so the
+    gaps between scores count, not only their order.
+    """
+    valid = ids >= 0
+    if how == "rank":
+        vals = 1.0 - np.arange(ids.shape[1], dtype=np.float64)[None, :] / n_candidates
+        return np.where(valid, vals, 0.0)
+    s = np.where(valid, scores.astype(np.float64), 0.0)
+    hi = np.max(np.where(valid, s, -np.inf), axis=1, keepdims=True) if s.shape[1] else s[:, :0]
+    lo = np.min(np.where(valid, s, np.inf), axis=1, keepdims=True) if s.shape[1] else s[:, :0]
+    span = hi - lo
+    floor = 1.0 / n_candidates
+    ok = np.isfinite(span) & (span > 0)
+    frac = np.where(ok, (s - np.where(ok, lo, 0.0)) / np.where(ok, span, 1.0), 1.0)
+    return np.where(valid, floor + (1.0 - floor) * frac, 0.0)
+
+
+class _Candidates:
+    """Every member's top candidates for a set of users, merged per user.
+
+    ``items[u, p]`` is the p-th distinct candidate of user u (-1 padding) and
+    ``values[u, p, m]`` member m's normalised value for it (0 if m did not
+    list it); the blend score of a weight vector w is ``values @ w``.
+    """
+
+    def __init__(self, lists: list[tuple[np.ndarray, np.ndarray]], how: str, n_candidates: int):
+        n_users = lists[0][0].shape[0]
+        cat_ids = np.concatenate([np.asarray(i, dtype=np.int64) for i, _ in lists], axis=1)
+        cat_vals = np.concatenate([_normalise(np.asarray(i), np.asarray(s), how, n_candidates)
+                                   for i, s in lists], axis=1)
+        member = np.concatenate([np.full(np.asarray(i).shape[1], m) for m, (i, _) in enumerate(lists)])
+        big = np.iinfo(np.int64).max
+        key = np.where(cat_ids >= 0, cat_ids, big)
+        order = np.argsort(key, axis=1, kind="stable")
+        skey = np.take_along_axis(key, order, axis=1)
+        first = np.ones_like(skey, dtype=bool)
+        first[:, 1:] = skey[:, 1:] != skey[:, :-1]
+        first &= skey != big
+        pos = np.cumsum(first, axis=1) - 1  # union position of every sorted entry
+        width = int(first.sum(axis=1).max()) if n_users and first.size else 0
+        self.items = np.full((n_users, width), -1, dtype=np.int64)
+        self.values = np.zeros((n_users, width, len(lists)), dtype=np.float64)
+        r, c = np.nonzero(skey != big)
+        self.items[r, pos[r, c]] = skey[r, c]
+        self.values[r, pos[r, c], member[order[r, c]]] = np.take_along_axis(cat_vals, order, axis=1)[r, c]
+
+    def scores(self, w: np.ndarray) -> np.ndarray:
+        """Blend scores for weights w (normalised to sum 1), summed member by
+        member in the same order and precision as :meth:`Blend.recommend`."""
+        wn = w / w.sum()
+        s = np.zeros(self.items.shape)
+        for m in np.flatnonzero(wn > 0):
+            s += self.values[:, :, m] * wn[m]
+        s[self.items < 0] = -np.inf
+        return s
+
+
+def _ndcg_at_k(cands: _Candidates, w: np.ndarray, relevant: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
+    """Per-user NDCG@k (binary gain, ideal over min(k, |relevant|)) of the blended lists."""
+    s = cands.scores(w)
+    # a candidate with no positive weight behind it is not recommended (score 0)
+    s[s <= 0] = -np.inf
+    width = s.shape[1]
+    kk = min(k, width)
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    if kk == 0:
+        return np.zeros(len(n_rel))
+    # best kk by score, ties by smaller item id as recommend does: the
+    # candidates are stored in increasing item order, so a stable sort of
+    # the negated scores breaks ties the same way
+    top = np.argsort(-s, axis=1, kind="stable")[:, :kk]
+    ok = np.isfinite(np.take_along_axis(s, top, axis=1))
+    gains = np.take_along_axis(relevant, top, axis=1) & ok
+    dcg = (gains * disc[:kk]).sum(axis=1)
+    idcg = np.cumsum(disc)[np.minimum(n_rel, k) - 1]
+    return dcg / idcg
+
+
+class Blend(RecommenderBase):
+    """Weighted ensemble of recommenders, with weights chosen on a validation split.
+
+    Every member ranks its ``n_candidates`` best items for the user (with the
+    same filters as the call); each list is normalised per user (by rank or
+    by score, see ``normalize``) and the blend score of an item is
+    ``sum_m weights[m] * value_m(item)`` (0 for a member that did not list
+    it). Items no weighted member lists are not recommended; ``filter_items``
+    and ``items`` remove items from the blended list (the members' lists
+    are not recomputed), so the remaining items keep their order and a
+    restriction to a few items may leave fewer than ``N``.
+
+    Weights are chosen by coordinate ascent of NDCG@``k`` on a validation
+    split: starting from the best single member (weight 1), each member's
+    weight is tried over ``weight_grid`` with the others fixed, for a few
+    rounds, keeping strict improvements only -- so a member that does not
+    help keeps weight 0 and the blend is never worse *on validation* than
+    its best member.
+
+    Parameters
+    ----------
+    models : list of recommenders
+        Anything with implicit's ``recommend`` API (cohortrec models,
+        implicit models). With ``prefit=False`` (default) they are templates:
+        Blend fits clones (``type(m)(**m.get_params())``) and never modifies
+        them. With ``prefit=True`` they are used as they are and must have
+        been fitted on the ``user_items`` given to :meth:`fit`.
+    weights : sequence of float, optional
+        Fixed non-negative weights (no search).
+    normalize : {"rank", "score"}, default "rank"
+        ``"rank"``: value ``1 - rank / n_candidates`` (Borda count).
+        ``"score"``: per-user min-max of the member's scores over its list.
+    n_candidates : int, default 100
+        Items each member lists per user (``N`` when a call asks for more).
+    k : int, default 10
+        Cut-off of the NDCG maximised by the weight search.
+    validation_fraction : float, default 0.2
+        Share of every user's interactions held out by :meth:`fit` to
+        choose the weights when no ``validation`` matrix is given
+        (``cohortrec.evaluation.random_holdout``); the members are then
+        refit on all of ``user_items``.
+    weight_grid : sequence of float, optional
+        Weights tried per member (default 0 ... 5).
+    prefit : bool, default False
+    random_state : int or None
+        Seed of the validation split.
+    device, n_threads, batch_size
+        See :class:`~cohortrec.recommenders.RecommenderBase`; ``batch_size``
+        defaults to 512 (the blend keeps a dense batch x items score
+        matrix).
+
+    Attributes
+    ----------
+    models_ : list
+        The fitted members used to recommend.
+    weights_ : ndarray of float64
+        The weights (summing to 1).
+    validation_ndcg_ : float or None
+        NDCG@k of the blend on the validation split (None with fixed weights).
+    member_validation_ndcg_ : ndarray or None
+        NDCG@k of every member alone on the validation split.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from cohortrec.recommenders import EASE, Blend, ItemKNN
+    >>> X = sp.random(200, 40, density=0.2, format="csr", random_state=0, dtype="float32")
+    >>> X.data[:] = 1
+    >>> blend = Blend([EASE(l2=10.0), ItemKNN(k=20)], random_state=0).fit(X)
+    >>> blend.weights_.shape
+    (2,)
+    """
+
+    _param_names: ClassVar[tuple[str, ...]] = (
+        "weights", "normalize", "n_candidates", "k", "validation_fraction", "weight_grid", "prefit",
+        "random_state")
+    _state_names: ClassVar[tuple[str, ...]] = ("user_items_", "weights_", "members_bytes_",
+                                               "members_offsets_")
+
+    def __init__(self, models: list[Any] | None = None, weights: Any | None = None, normalize: str = "rank",
+                 n_candidates: int = 100, k: int = 10, validation_fraction: float = 0.2,
+                 weight_grid: Any | None = None, prefit: bool = False, random_state: int | None = None, *,
+                 device: str = "auto", n_threads: int | None = None, batch_size: int = 512) -> None:
+        super().__init__(device=device, n_threads=n_threads, batch_size=batch_size)
+        self.models = models
+        self.weights = weights
+        self.normalize = normalize
+        self.n_candidates = n_candidates
+        self.k = k
+        self.validation_fraction = validation_fraction
+        self.weight_grid = weight_grid
+        self.prefit = prefit
+        self.random_state = random_state
+
+    # -- fit ----------------------------------------------------------------
+    def fit(self, user_items: Any, show_progress: bool = False, *, validation: Any | None = None) -> Blend:
+        """Fit the members (unless ``prefit``) and choose the weights.
+
+        Parameters
+        ----------
+        user_items : scipy.sparse.csr_matrix, shape (n_users, n_items)
+        show_progress : bool, default False
+            Accepted for compatibility with implicit; unused.
+        validation : scipy.sparse matrix, optional
+            Held-out interactions (same shape, disjoint from ``user_items``)
+            on which the weights are chosen; the members are then fit on
+            ``user_items`` only. Without it (and without fixed ``weights``)
+            a ``validation_fraction`` split of ``user_items`` is used.
+
+        Returns
+        -------
+        self
+        """
+        self._validation_arg = validation
+        try:
+            return super().fit(user_items, show_progress)  # type: ignore[return-value]
+        finally:
+            self._validation_arg = None
+
+    def _check_params(self) -> tuple[list[Any], str, int, int, np.ndarray]:
+        models = self.models
+        if models is None or isinstance(models, (str, bytes)) or len(list(models)) == 0:
+            raise ValueError("models must be a non-empty list of recommenders")
+        models = list(models)
+        for i, m in enumerate(models):
+            if not hasattr(m, "recommend"):
+                raise TypeError(f"models[{i}] ({type(m).__name__}) has no recommend method")
+        if self.normalize not in ("rank", "score"):
+            raise ValueError(f"normalize must be 'rank' or 'score', got {self.normalize!r}")
+        n_cand = check_int(self.n_candidates, "n_candidates", minimum=1)
+        k = check_int(self.k, "k", minimum=1)
+        grid = np.asarray(DEFAULT_GRID if self.weight_grid is None else self.weight_grid, dtype=np.float64)
+        if grid.ndim != 1 or grid.size == 0 or not np.isfinite(grid).all() or (grid < 0).any():
+            raise ValueError("weight_grid must be a non-empty list of finite weights >= 0")
+        return models, self.normalize, n_cand, k, grid
+
+    def _check_weights(self, n: int) -> np.ndarray | None:
+        if self.weights is None:
+            return None
+        w = np.asarray(self.weights, dtype=np.float64)
+        if w.shape != (n,):
+            raise ValueError(f"weights must hold one weight per model ({n}), got shape {w.shape}")
+        if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError("weights must be finite, >= 0 and not all 0")
+        return w / w.sum()
+
+    def _fit_members(self, templates: list[Any], X: sp.csr_matrix) -> list[Any]:
+        out = []
+        for m in templates:
+            c = _clone(m)
+            c.fit(X)
+            out.append(c)
+        return out
+
+    def _fit(self, X: sp.csr_matrix) -> None:
+        models, how, n_cand, k, grid = self._check_params()
+        validation = getattr(self, "_validation_arg", None)
+        fixed = self._check_weights(len(models))
+        self.validation_ndcg_ = None
+        self.member_validation_ndcg_ = None
+        if self.prefit:
+            members = models
+            if fixed is None:
+                if validation is None:
+                    raise ValueError("prefit=True needs fixed weights or a validation matrix to choose them")
+                fixed = self._search(members, X, self._check_validation(validation, X), how, n_cand, k, grid)
+        elif fixed is not None:
+            members = self._fit_members(models, X)
+        elif validation is not None:
+            members = self._fit_members(models, X)
+            fixed = self._search(members, X, self._check_validation(validation, X), how, n_cand, k, grid)
+        else:
+            from cohortrec.evaluation import random_holdout  # same floor; no import cycle
+
+            frac = float(self.validation_fraction)
+            if not 0.0 < frac < 1.0:
+                raise ValueError(f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
+            train, val = random_holdout(X, frac, min_items=2, random_state=self.random_state)
+            fixed = self._search(self._fit_members(models, train), train, val, how, n_cand, k, grid)
+            members = self._fit_members(models, X)
+        self.models_ = members
+        self.weights_ = fixed
+        self.members_bytes_ = None
+        self.members_offsets_ = None
+
+    def _check_validation(self, validation: Any, X: sp.csr_matrix) -> sp.csr_matrix:
+        V = check_user_items(validation, "validation", n_items=X.shape[1], stacklevel=5)
+        if V.shape != X.shape:
+            raise ValueError(f"validation must have the shape of user_items {X.shape}, got {V.shape}")
+        return V
+
+    def _member_lists(self, members: list[Any], users: np.ndarray, rows: sp.csr_matrix, n: int,
+                      filter_liked: bool = True,
+                      recalculate: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for m in members:
+            ids, sc = m.recommend(users, rows, N=n, filter_already_liked_items=filter_liked,
+                                  recalculate_user=recalculate)
+            ids = np.asarray(ids)
+            sc = np.asarray(sc, dtype=np.float64)
+            if ids.ndim == 1:
+                ids, sc = ids[None, :], sc[None, :]
+            if ids.shape[0] != len(users):
+                raise ValueError(f"{type(m).__name__}.recommend returned {ids.shape[0]} rows for "
+                                 f"{len(users)} users")
+            sc = np.where(np.isfinite(sc), sc, np.nan)
+            ids = np.where(np.isnan(sc), -1, ids)
+            out.append((ids.astype(np.int64), sc))
+        return out
+
+    def _search(self, members: list[Any], X: sp.csr_matrix, V: sp.csr_matrix, how: str, n_cand: int, k: int,
+                grid: np.ndarray) -> np.ndarray:
+        users = np.flatnonzero(np.diff(V.indptr) > 0)
+        M = len(members)
+        if len(users) == 0 or X.shape[1] == 0:
+            warnings.warn("the validation split holds no interactions: the members get equal weights",
+                          RecommenderWarning, stacklevel=4)
+            return np.full(M, 1.0 / M)
+        n = min(n_cand, X.shape[1])
+        lists = self._member_lists(members, users, X[users], n)
+        cands = _Candidates(lists, how, n)
+        Vu = V[users]
+        keys_v = np.repeat(np.arange(len(users), dtype=np.int64), np.diff(Vu.indptr)) * X.shape[1] + Vu.indices
+        keys_c = np.arange(len(users), dtype=np.int64)[:, None] * X.shape[1] + cands.items
+        relevant = np.isin(keys_c, keys_v) & (cands.items >= 0)
+        n_rel = np.diff(Vu.indptr)
+
+        def value(w: np.ndarray) -> float:
+            return float(_ndcg_at_k(cands, w, relevant, n_rel, k).mean()) if w.sum() > 0 else -1.0
+
+        single = np.array([value(np.eye(M)[m]) for m in range(M)])
+        w = np.eye(M)[int(np.argmax(single))]
+        best = single.max()
+        for _ in range(4):  # rounds of coordinate ascent
+            changed = False
+            for m in range(M):
+                for g in grid:
+                    if g == w[m]:
+                        continue
+                    trial = w.copy()
+                    trial[m] = g
+                    v = value(trial)
+                    if v > best + 1e-12:
+                        best, w, changed = v, trial, True
+            if not changed:
+                break
+        self.validation_ndcg_ = best
+        self.member_validation_ndcg_ = single
+        return w / w.sum()
+
+    # -- recommend ----------------------------------------------------------
+    def _check_fitted(self) -> None:
+        super()._check_fitted()
+        if getattr(self, "models_", None) is None:
+            raise NotFittedError("this Blend is not fitted yet: call fit(user_items) first")
+
+    def _topn(self, userids, rows, n, exclude, keep, recalculate):
+        self._check_device_dense("recommend")
+        _, how, n_cand, _, _ = self._check_params()
+        n_items = rows.shape[1]
+        # the members rank all items; filter_items / items only remove items
+        # from the blended list, so the other items keep their order
+        width = min(max(n_cand, n), n_items)
+        active = np.flatnonzero(self.weights_ > 0)
+        lists = self._member_lists([self.models_[m] for m in active], userids, rows, width,
+                                   filter_liked=exclude is not None, recalculate=recalculate)
+        scores = np.zeros((len(userids), n_items), dtype=np.float64)
+        r = np.broadcast_to(np.arange(len(userids))[:, None], (len(userids), width))
+        for (ids, sc), m in zip(lists, active):
+            vals = _normalise(ids, sc, how, width) * self.weights_[m]
+            ok = ids >= 0
+            scores[r[:, :ids.shape[1]][ok], ids[ok]] += vals[ok]  # a member lists an item once per user
+        scores[scores <= 0] = -np.inf
+        ids, sc = dense_topn(scores, n, exclude, keep, n_threads=self.n_threads)  # float64: exact ties
+        return ids, sc.astype(np.float32)
+
+    # -- persistence --------------------------------------------------------
+    def save(self, file: Any) -> None:
+        """Save the blend and its members in one ``.npz`` file (no pickle).
+
+        Every member must be a cohortrec model (saved with its own
+        :meth:`~cohortrec.recommenders.RecommenderBase.save`).
+        """
+        self._check_fitted()
+        blobs = []
+        for i, m in enumerate(self.models_):
+            if not isinstance(m, RecommenderBase):
+                raise TypeError(f"member {i} ({type(m).__name__}) is not a cohortrec model: it cannot be "
+                                "saved with the blend")
+            buf = io.BytesIO()
+            m.save(buf)
+            blobs.append(np.frombuffer(buf.getvalue(), dtype=np.uint8))
+        self.members_offsets_ = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
+        self.members_bytes_ = np.concatenate(blobs) if blobs else np.zeros(0, np.uint8)
+        try:
+            super().save(file)
+        finally:
+            self.members_bytes_ = None
+            self.members_offsets_ = None
+
+    def _json_params(self) -> dict[str, Any]:
+        p = self.get_params()
+        for name in ("weights", "weight_grid"):
+            if p[name] is not None:
+                p[name] = [float(v) for v in p[name]]
+        if p["random_state"] is not None and not isinstance(p["random_state"], (numbers.Integral, np.integer)):
+            p["random_state"] = None
+        elif p["random_state"] is not None:
+            p["random_state"] = int(p["random_state"])
+        return p
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {"validation_ndcg_": self.validation_ndcg_,
+                "member_validation_ndcg_": None if self.member_validation_ndcg_ is None
+                else [float(v) for v in self.member_validation_ndcg_]}
+
+    def _after_load(self) -> None:
+        data, offs = self.members_bytes_, self.members_offsets_
+        self.models_ = [load_model(io.BytesIO(data[offs[i]:offs[i + 1]].tobytes())) for i in range(len(offs) - 1)]
+        self.models = list(self.models_)
+        self.members_bytes_ = None
+        self.members_offsets_ = None
+        if self.member_validation_ndcg_ is not None:
+            self.member_validation_ndcg_ = np.asarray(self.member_validation_ndcg_)
