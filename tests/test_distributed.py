@@ -175,3 +175,17 @@ def test_read_parquet_events_builds_blocks(client, tmp_path):
     assert got.nnz == len(want)
     with pytest.raises(ValueError, match="not found"):
         cd.read_parquet_events(tmp_path / "log", user="nope", item="i", client=client)
+
+
+def test_kmeans_relocates_empty_clusters_like_the_core(client):
+    """A centre that attracts no point takes the farthest point, as in cluster.KMeans and scikit-learn."""
+    from cohortrec.cluster import KMeans as CoreKMeans
+
+    rng = np.random.default_rng(7)
+    X = _blobs(rng, 1200, 4, 3)
+    C0 = np.vstack([X[rng.choice(len(X), 3, replace=False)], np.full((1, 4), 1e3)])  # the last one is empty
+    km = cd.KMeans(4, init=C0, max_iter=50, tol=1e-6, client=client).fit(_split(X, [400, 300, 500]))
+    ref = CoreKMeans(4, init=C0, n_init=1, max_iter=50, tol=1e-6, algorithm="lloyd").fit(X)
+    assert len(np.unique(km.labels_)) == 4  # no cluster left empty
+    np.testing.assert_array_equal(km.labels_, ref.labels_)
+    np.testing.assert_allclose(km.cluster_centers_, ref.cluster_centers_, rtol=1e-6, atol=1e-9)

@@ -33,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from cohortrec import ops
 from cohortrec._validation import check_int, check_sparse_structure
+from cohortrec.cluster import relocate, tolerance_from_variances, update_centers
 from cohortrec.ops import row_topk
 
 try:  # optional extra
@@ -312,6 +313,16 @@ def _block_stats(
     return sums.astype(np.float64), counts.astype(np.float64), float(np.sum(sq, dtype=np.float64)), digest
 
 
+def _block_farthest(block: Any, centers: np.ndarray, m: int, device: str,
+                    n_threads: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``m`` rows of a block farthest from their centres: (squared distances, rows, labels)."""
+    labels, sq = ops.kmeans_assign(block, centers, device=device, n_threads=n_threads)
+    m = min(m, labels.size)
+    idx = np.sort(np.argpartition(sq, -m)[-m:]) if m else np.zeros(0, np.int64)
+    rows = block[idx].toarray() if sp.issparse(block) else np.asarray(block)[idx]
+    return sq[idx].astype(np.float64), np.asarray(rows, dtype=np.float64).reshape(m, centers.shape[1]), labels[idx]
+
+
 def _block_moments(block: Any) -> tuple[int, np.ndarray, np.ndarray]:
     """(rows, column sums, column sums of squares) for the tolerance scale."""
     if sp.issparse(block):
@@ -479,7 +490,7 @@ class KMeans(ClusterMixin, BaseEstimator):
         s = sum(m[1] for m in moments)
         s2 = sum(m[2] for m in moments)
         variance = np.maximum(s2 / n - (s / n) ** 2, 0.0)
-        tol_abs = float(self.tol) * float(np.mean(variance)) if d else 0.0
+        tol_abs = tolerance_from_variances(variance, float(self.tol))
         best = None
         for _ in range(n_init):
             run = self._fit_once(c, blocks, k, d, rng, tol_abs)
@@ -508,9 +519,10 @@ class KMeans(ClusterMixin, BaseEstimator):
                 sums += b_sums
                 counts += b_counts
             labels = [st[3] for st in stats]
-            new = centers.copy()
-            nonempty = counts > 0
-            new[nonempty] = sums[nonempty] / counts[nonempty, None]
+            empty = np.flatnonzero(counts == 0)
+            if empty.size:  # the core's rule: each empty cluster takes a point farthest from its centre
+                self._relocate_empty(c, blocks, centers, sums, counts, empty)
+            new = update_centers(sums, counts, centers)
             shift = float(((new - centers) ** 2).sum())
             centers = new
             if self.verbose:
@@ -527,6 +539,18 @@ class KMeans(ClusterMixin, BaseEstimator):
         final = _map_blocks(c, _block_assign, blocks, centers, self.device, self.n_threads)
         labels_out = np.concatenate([lab for lab, _ in final]) if final else np.zeros(0, np.int64)
         return centers, labels_out, float(sum(inertia for _, inertia in final)), it
+
+    def _relocate_empty(self, c: Client, blocks: RowBlocks, centers: np.ndarray, sums: np.ndarray,
+                        counts: np.ndarray, empty: np.ndarray) -> None:
+        """The in-memory fit's empty-cluster rule over blocks: the farthest points of all blocks win."""
+        m = int(empty.size)
+        found = _map_blocks(c, _block_farthest, blocks, centers, m, self.device, self.n_threads)
+        dist = np.concatenate([f[0] for f in found])
+        rows = np.vstack([f[1] for f in found])
+        old = np.concatenate([f[2] for f in found])
+        m = min(m, dist.size)
+        best = np.argsort(-dist, kind="stable")[:m]  # block order breaks ties: deterministic
+        relocate(sums, counts, empty[:m], rows[best], np.ones(m), old[best])
 
     def _stats(self, c: Client, blocks: RowBlocks, centers: np.ndarray) -> list[tuple]:
         return _map_blocks(c, _block_stats, blocks, centers, self.device, self.n_threads)

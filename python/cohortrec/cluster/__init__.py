@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from cohortrec.cluster._auto import choose_n_clusters
 from cohortrec.cluster._dbscan import DBSCAN
-from cohortrec.cluster._kmeans import KMeans, MiniBatchKMeans
+from cohortrec.cluster._kmeans import KMeans, MiniBatchKMeans, tolerance_from_variances
+from cohortrec.cluster._lloyd import relocate, update_centers
 
 __all__ = ["DBSCAN", "KMeans", "MiniBatchKMeans", "choose_n_clusters"]
+# The steps of the one K-means core that distributed fits reuse (not a stable public API).
+_CORE = ["relocate", "tolerance_from_variances", "update_centers"]

@@ -46,11 +46,13 @@ def _tolerance(X: np.ndarray | sp.csr_matrix, tol: float) -> float:
     """scikit-learn's rule: ``tol`` times the mean per-feature variance."""
     if tol == 0 or X.shape[0] == 0:
         return 0.0
-    if sp.issparse(X):
-        variances = mean_variance_axis(X, axis=0)[1]
-    else:
-        variances = np.var(X, axis=0)
-    return float(np.mean(variances) * tol)
+    variances = mean_variance_axis(X, axis=0)[1] if sp.issparse(X) else np.var(X, axis=0)
+    return tolerance_from_variances(variances, tol)
+
+
+def tolerance_from_variances(variances: np.ndarray, tol: float) -> float:
+    """The absolute tolerance on the centre shift: ``tol`` times the mean per-feature variance."""
+    return float(np.mean(variances) * tol) if len(variances) and tol else 0.0
 
 
 class _BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -105,26 +106,32 @@ def exact_sq_dist(X: np.ndarray | sp.csr_matrix, centers: np.ndarray, labels: np
 def _relocate_empty(X, sample_weight, centers_old, sums, counts, labels, sq_dist) -> int:
     """scikit-learn's rule: each empty cluster takes the point farthest from its centre."""
     empty = np.flatnonzero(counts == 0)
-    n_empty = empty.size
+    n_empty = min(empty.size, X.shape[0])
     if n_empty == 0:
         return 0
-    n = X.shape[0]
-    n_empty = min(n_empty, n)
     far = np.argpartition(sq_dist, -n_empty)[: -n_empty - 1: -1]
-    for idx in range(n_empty):
-        new_id = empty[idx]
-        i = far[idx]
-        w = sample_weight[i]
-        old_id = labels[i]
-        xi = X[i].toarray().ravel() if sp.issparse(X) else X[i]
+    rows = [X[i].toarray().ravel() if sp.issparse(X) else X[i] for i in far]
+    relocate(sums, counts, empty[:n_empty], rows, sample_weight[far], labels[far])
+    return n_empty
+
+
+def relocate(sums: np.ndarray, counts: np.ndarray, empty: np.ndarray, rows: Any, weights: Any,
+             old_labels: Any) -> None:
+    """Move each row (a point far from its centre) from its old cluster into an empty one, in place.
+
+    The update of scikit-learn's empty-cluster rule on the running sums and
+    counts; the in-memory fit and the Dask fit (which gathers the farthest
+    points of every block) both apply it.
+    """
+    for new_id, xi, w, old_id in zip(empty, rows, weights, old_labels):
         sums[old_id] -= xi * w
         sums[new_id] = xi * w
         counts[new_id] = w
         counts[old_id] -= w
-    return n_empty
 
 
-def _centers_from(sums, counts, old, spherical):
+def update_centers(sums: np.ndarray, counts: np.ndarray, old: np.ndarray, spherical: bool = False) -> np.ndarray:
+    """New centres from cluster sums and weights; a cluster with no weight keeps its old centre."""
     new = old.copy()
     nz = counts > 0
     new[nz] = sums[nz] / counts[nz, None]
@@ -468,7 +475,7 @@ def lloyd(
             _relocate_empty(X, sample_weight, centers, sums, counts, labels, dist)
             if use_bounds:
                 state.stale = True  # the relocated sums no longer match the labels
-        new = _centers_from(sums, counts, centers, spherical)
+        new = update_centers(sums, counts, centers, spherical)
         shift = np.sqrt(np.einsum("ij,ij->i", (new - centers).astype(np.float64), (new - centers).astype(np.float64)))
         centers = new
         if verbose:
