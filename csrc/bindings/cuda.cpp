@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/common.hpp"
 #include "cuda/api.hpp"
 #include "cuda/device.cuh"
 #include "cuda/errors.hpp"
@@ -30,11 +31,12 @@
 
 namespace py = pybind11;
 using namespace cohortrec::cuda;
+namespace bindings = cohortrec::bindings;
 
 namespace {
 
-template <typename T>
-using CArray = py::array_t<T, py::array::c_style>;
+using bindings::CArray;
+using bindings::to_numpy;
 
 template <typename T>
 constexpr Dtype dtype_of() {
@@ -64,15 +66,6 @@ struct OwnedStream {
   OwnedStream(const OwnedStream&) = delete;
   OwnedStream& operator=(const OwnedStream&) = delete;
 };
-
-/// Hands a std::vector to NumPy without copying.
-template <typename T>
-py::array_t<T> to_numpy(std::vector<T>&& v) {
-  auto* heap = new std::vector<T>(std::move(v));
-  py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>({static_cast<py::ssize_t>(heap->size())}, {static_cast<py::ssize_t>(sizeof(T))}, heap->data(),
-                        owner);
-}
 
 template <typename T>
 DeviceBuffer upload(const CArray<T>& a, cudaStream_t s) {

@@ -27,6 +27,7 @@ import pandas as pd
 from sklearn.utils import check_random_state
 
 from cohortrec.interactions import Interactions
+from cohortrec.preprocessing import DEFAULT_EVENT_WEIGHTS
 
 __all__ = ["ShopData", "make_shop"]
 
@@ -87,7 +88,6 @@ _STYLES = {  # price-tier preference of the group archetypes
 _AGES = ["18-24", "25-34", "35-44", "45-54", "55+"]
 _COUNTRIES = ["UK", "DE", "FR", "ES", "IT", "NL", "PL", "SE"]
 _DEVICES = ["mobile", "desktop", "tablet"]
-_EVENT_WEIGHTS = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
 
 
 @dataclass
@@ -341,7 +341,7 @@ def make_shop(
     inter = Interactions.from_frame(
         events, user="user_id", item="item_id", time="timestamp", event="event", dwell="dwell",
         quantity="quantity", price="price",
-        event_weights=_EVENT_WEIGHTS if event_weights is None else event_weights,
+        event_weights=DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights,
         users=users.set_index("user_id"), items=items.set_index("item_id"),
     )
     lab = pd.Series(labels, index=user_ids).reindex(inter.user_ids).to_numpy(np.int64)
