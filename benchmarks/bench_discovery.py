@@ -33,9 +33,9 @@ DEFAULT_DATA = "/work/shared/data"
 
 
 def _load_movielens(folder: str):
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
-    from cohortrec.interactions import Interactions  # noqa: PLC0415
+    from cohortrec.interactions import Interactions
 
     r = pd.read_csv(os.path.join(folder, "ratings.csv"))
     m = pd.read_csv(os.path.join(folder, "movies.csv"))
@@ -45,9 +45,9 @@ def _load_movielens(folder: str):
 
 
 def _load_lastfm(folder: str):
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
-    from cohortrec.interactions import Interactions  # noqa: PLC0415
+    from cohortrec.interactions import Interactions
 
     ua = pd.read_csv(os.path.join(folder, "user_artists.dat"), sep="\t")
     art = pd.read_csv(os.path.join(folder, "artists.dat"), sep="\t", usecols=["id", "name"])
@@ -64,8 +64,8 @@ def _load_lastfm(folder: str):
 
 def _split(X, frac, seed):
     """Hold out ``frac`` of every user's pairs (users with >= 5 pairs)."""
-    import numpy as np  # noqa: PLC0415
-    import scipy.sparse as sp  # noqa: PLC0415
+    import numpy as np
+    import scipy.sparse as sp
 
     rng = np.random.default_rng(seed)
     M = X.matrix.tocsr()
@@ -82,10 +82,10 @@ def _split(X, frac, seed):
 
 
 def _recall_at(train, test, labels, n=20):
-    import numpy as np  # noqa: PLC0415
-    import scipy.sparse as sp  # noqa: PLC0415
+    import numpy as np
+    import scipy.sparse as sp
 
-    from cohortrec import ops  # noqa: PLC0415
+    from cohortrec import ops
 
     B = train.copy()
     B.data[:] = 1.0
@@ -126,17 +126,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
 
-    import numpy as np  # noqa: PLC0415
-    import sklearn  # noqa: PLC0415
-    from sklearn.cluster import KMeans as SKKMeans  # noqa: PLC0415
-    from sklearn.decomposition import TruncatedSVD  # noqa: PLC0415
-    from sklearn.feature_extraction.text import TfidfTransformer  # noqa: PLC0415
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: PLC0415
+    import numpy as np
+    import sklearn
+    from sklearn.cluster import KMeans as SKKMeans
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    import cohortrec  # noqa: PLC0415
-    from cohortrec.datasets import make_shop  # noqa: PLC0415
-    from cohortrec.discovery import GroupDiscovery  # noqa: PLC0415
-    from cohortrec.encoders import InteractionEncoder  # noqa: PLC0415
+    import cohortrec
+    from cohortrec.datasets import make_shop
+    from cohortrec.discovery import GroupDiscovery
+    from cohortrec.encoders import InteractionEncoder
 
     lines: list[str] = []
 
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(msg)
 
     try:
-        import torch  # noqa: PLC0415
+        import torch
 
         tv = torch.__version__
     except ImportError:
@@ -253,16 +253,15 @@ def main(argv: list[str] | None = None) -> int:
         out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                            f"discovery-{_dt.date.today()}.md")
     if out != "-":
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
-        print(f"written {out}")
+        from _harness import write_text
+
+        write_text(out, "\n".join(lines) + "\n")
     return 0
 
 
 def _md(df, index: bool = True) -> str:
     """A Markdown table (no tabulate dependency)."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     df = df.reset_index() if index else df
     def cell(v):

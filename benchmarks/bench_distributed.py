@@ -77,7 +77,7 @@ def main() -> None:
         ("LocalCluster, 2 workers x 1 thread", w2),
     ]
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _machine import cpu_model  # noqa: PLC0415
+    from _machine import cpu_model
 
     cpu = cpu_model()
     lines = [

@@ -46,6 +46,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import _harness as H
 import bench_recommenders as br
 import datasets
 
@@ -99,10 +100,11 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--only: unknown model(s) {', '.join(sorted(bad))}; choose from {', '.join(MODEL_KEYS)}")
 
     import implicit.evaluation as iev
-    from cohortrec import evaluation as ev
-    from cohortrec import recommenders as rec
     from implicit.als import AlternatingLeastSquares
     from implicit.nearest_neighbours import CosineRecommender
+
+    from cohortrec import evaluation as ev
+    from cohortrec import recommenders as rec
 
     waited = 0.0
     while args.wait_idle > waited and os.getloadavg()[0] >= 0.5:
@@ -122,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 
     models = {
         "cohortrec ItemKNN(k=50)": lambda: rec.ItemKNN(k=50),
-        "implicit CosineRecommender(K=50)": lambda: br.ImplicitModel(lambda: CosineRecommender(K=50, num_threads=args.threads)),
+        "implicit CosineRecommender(K=50)": lambda: br.ImplicitModel(
+            lambda: CosineRecommender(K=50, num_threads=args.threads)),
         "cohortrec Popularity": lambda: rec.Popularity(),
     }
     if not args.skip_als:
@@ -171,10 +174,11 @@ def main(argv: list[str] | None = None) -> int:
             res, imp_s = theirs[best_nt]
         else:  # not timed: placeholders
             best_nt, res, imp_s = 0, {"ndcg": float("nan"), "map": float("nan")}, float("nan")
-        rows.append({"name": name, "fit": fit_s, "fit_cpu": fit_cpu, "ours_cpu": ours_cpu, "ours": ours_s, "rec": tim["recommend_s"], "met": tim["metrics_s"],
-                         "imp": imp_s, "imp_nt": best_nt, "imp_all": {t: v[1] for t, v in theirs.items()},
-                         "ndcg_ours": vals[("ndcg", 100)], "ndcg_imp": res["ndcg"], "map_ours": vals[("map", 100)],
-                         "map_imp": res["map"], "ndcg10": vals[("ndcg", 10)]})
+        rows.append({"name": name, "fit": fit_s, "fit_cpu": fit_cpu, "ours_cpu": ours_cpu, "ours": ours_s,
+                     "rec": tim["recommend_s"], "met": tim["metrics_s"],
+                     "imp": imp_s, "imp_nt": best_nt, "imp_all": {t: v[1] for t, v in theirs.items()},
+                     "ndcg_ours": vals[("ndcg", 100)], "ndcg_imp": res["ndcg"], "map_ours": vals[("map", 100)],
+                     "map_imp": res["map"], "ndcg10": vals[("ndcg", 10)]})
         log(f"{name}: fit {fit_s:.2f}s (CPU {fit_cpu:.2f}s) | cohortrec evaluate {ours_s:.2f}s "
             f"(CPU {ours_cpu:.2f}s; recommend {tim['recommend_s']:.2f}"
             f" + metrics {tim['metrics_s']:.2f}) | implicit ranking_metrics_at_k {imp_s:.2f}s "
@@ -241,10 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(L) + "\n"
     print(text)
     if args.out != "-":
-        out = Path(args.out) if args.out else HERE / "results" / f"evaluate-{started[:10]}.md"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        print(f"wrote {out}")
+        H.write_text(args.out or str(HERE / "results" / f"evaluate-{started[:10]}.md"), text)
     return 0
 
 

@@ -22,8 +22,8 @@ import platform
 import sys
 import time
 
-os.environ.pop("OPENBLAS_CORETYPE", None)
-os.environ.pop("OPENBLAS_L2_SIZE", None)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness as H
 
 
 def _parse_case(s: str) -> tuple[bool, int, int, int]:
@@ -50,27 +50,23 @@ def main(argv: list[str] | None = None) -> int:
                          "instead of sharing fixed initial centres")
     ap.add_argument("--out", default=None, help="result file; '-' = print only")
     args = ap.parse_args(argv)
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+    H.prepare_env(args.threads)
 
-    import numpy as np  # noqa: PLC0415
-    import sklearn  # noqa: PLC0415
-    from sklearn.cluster import KMeans as SKKMeans  # noqa: PLC0415
-    from threadpoolctl import threadpool_info, threadpool_limits  # noqa: PLC0415
+    import numpy as np
+    import sklearn
+    from sklearn.cluster import KMeans as SKKMeans
+    from threadpoolctl import threadpool_info, threadpool_limits
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import datasets as D  # noqa: PLC0415
-
-    import cohortrec  # noqa: PLC0415
-    from cohortrec.cluster import KMeans  # noqa: PLC0415
+    import cohortrec
+    import datasets as D
+    from _machine import cpu_model, git_revision
+    from cohortrec.cluster import KMeans
 
     lines: list[str] = []
 
     def log(msg: str = "") -> None:
         print(msg, flush=True)
         lines.append(msg)
-
-    from _machine import cpu_model, git_revision  # noqa: PLC0415
 
     cpu = cpu_model()
     log(f"# K-means full fit: cohortrec.KMeans vs scikit-learn KMeans ({_dt.date.today()})")
@@ -90,16 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     log("- scikit-learn: `KMeans(k, init=C0, n_init=1, algorithm='lloyd')` under threadpool_limits(threads); "
         "cohortrec: `KMeans(k, init=C0, n_init=1, algorithm=A, n_threads=threads)`")
     log("- times are wall-clock seconds of `fit` (best of the repeats, runs alternating between libraries); "
-        "load average is /proc/loadavg before each case (other jobs share this machine)")
+        "load average is /proc/loadavg before each case (other jobs share this machine); peak memory is the "
+        "process's resident-set high-water mark during the fit above its resident set before it (largest of "
+        "the repeats; `_harness.PeakRSS`)")
     log()
-    log("| case | library | fit s (best) | all runs s | iterations | inertia | rel. diff vs sklearn | speed-up |")
-    log("|---|---|---:|---|---:|---:|---:|---:|")
+    log("| case | library | fit s (best) | all runs s | iterations | inertia | rel. diff vs sklearn | speed-up "
+        "| peak memory |")
+    log("|---|---|---:|---|---:|---:|---:|---:|---:|")
     ok = True
     algos = [a.strip() for a in args.algorithms.split(",") if a.strip()]
     for spec in args.cases.split(","):
         sparse, n, d, k = _parse_case(spec)
         if sparse:  # L2-normalised user x item rows (Zipf popularity, ~85 items per user), CSR float32
-            from sklearn.preprocessing import normalize  # noqa: PLC0415
+            from sklearn.preprocessing import normalize
 
             X = normalize(D.interactions(n, d, seed=args.seed)).tocsr()
             C0 = X[np.random.default_rng(args.seed + 1).choice(n, k, replace=False)].toarray()
@@ -111,23 +110,28 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             load = ["?"]
         times: dict[str, list[float]] = {"sklearn": [], **{f"cohortrec[{a}]": [] for a in algos}}
+        peak: dict[str, float] = {name: 0.0 for name in times}
         res: dict[str, tuple[float, int]] = {}
         for rep in range(args.repeats):
             for a in algos:
                 km = KMeans(k, init="k-means++" if args.kmeanspp else C0, n_init=1, max_iter=args.max_iter,
                             tol=args.tol, algorithm=a, n_threads=args.threads, random_state=args.seed)
-                t = time.perf_counter()
-                km.fit(X)
-                times[f"cohortrec[{a}]"].append(time.perf_counter() - t)
+                with H.PeakRSS() as mem:
+                    t = time.perf_counter()
+                    km.fit(X)
+                    times[f"cohortrec[{a}]"].append(time.perf_counter() - t)
+                peak[f"cohortrec[{a}]"] = max(peak[f"cohortrec[{a}]"], mem.mib or 0.0)
                 res[f"cohortrec[{a}]"] = (km.inertia_, km.n_iter_)
                 print(f"  {spec} cohortrec[{a}] run {rep}: {times[f'cohortrec[{a}]'][-1]:.2f} s, "
                       f"{km.n_iter_} it, recomputed mean {np.mean(km.recomputed_):.3f}", flush=True)
             with threadpool_limits(limits=args.threads):
                 sk = SKKMeans(k, init="k-means++" if args.kmeanspp else C0, n_init=1, max_iter=args.max_iter,
                               tol=args.tol, algorithm="lloyd", random_state=args.seed)
-                t = time.perf_counter()
-                sk.fit(X)
-                times["sklearn"].append(time.perf_counter() - t)
+                with H.PeakRSS() as mem:
+                    t = time.perf_counter()
+                    sk.fit(X)
+                    times["sklearn"].append(time.perf_counter() - t)
+                peak["sklearn"] = max(peak["sklearn"], mem.mib or 0.0)
             res["sklearn"] = (float(sk.inertia_), sk.n_iter_)
             print(f"  {spec} sklearn run {rep}: {times['sklearn'][-1]:.2f} s, {sk.n_iter_} it", flush=True)
         t_sk = min(times["sklearn"])
@@ -137,9 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             same = rel <= 1e-4
             ok &= same
             best = min(times[name])
-            log(f"| {n // 1000}k x {d}{' CSR' if sparse else ''}, k={k} (load {' '.join(load)}) | {name} | {best:.2f} | "
-                f"{', '.join(f'{t:.2f}' for t in times[name])} | {n_iter} | {inertia:.6g} | "
-                f"{rel:.1e}{'' if same else ' FAIL'} | {t_sk / best:.2f}x |")
+            log(f"| {n // 1000}k x {d}{' CSR' if sparse else ''}, k={k} (load {' '.join(load)}) | {name} | "
+                f"{best:.2f} | {', '.join(f'{t:.2f}' for t in times[name])} | {n_iter} | {inertia:.6g} | "
+                f"{rel:.1e}{'' if same else ' FAIL'} | {t_sk / best:.2f}x | {peak[name]:.0f} MiB |")
     log()
     log("Result: " + ("all inertias within 1e-4 of scikit-learn" if ok else "INERTIA MISMATCH"))
     out = args.out
@@ -147,10 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                            f"kmeans_fit-{_dt.date.today()}.md")
     if out != "-":
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
-        print(f"written {out}")
+        H.write_text(out, "\n".join(lines) + "\n")
     return 0 if ok else 1
 
 

@@ -9,37 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-
-import datasets as D
-
-
-def _unused_topn_csr(S, k, drop_diag_offset=None, threshold=None):
-    S = sp.csr_matrix(S)
-    n_rows = S.shape[0]
-    lengths = np.diff(S.indptr)
-    rows = np.repeat(np.arange(n_rows), lengths)
-    data = S.data.astype(np.float64)
-    keep = np.ones(S.nnz, bool)
-    if drop_diag_offset is not None:
-        keep &= S.indices != rows + drop_diag_offset
-    if threshold is not None:
-        keep &= data > threshold
-    rows, cols, data = rows[keep], S.indices[keep], data[keep]
-    order = np.lexsort((cols, -data, rows))
-    rows, cols, data = rows[order], cols[order], data[order]
-    starts = np.searchsorted(rows, np.arange(n_rows))
-    rank = np.arange(rows.size) - starts[rows] if rows.size else rows
-    sel = rank < k
-    rows, cols, data = rows[sel], cols[sel], data[sel]
-    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n_rows))]
-    return rows, cols, data, indptr
+from sklearn.preprocessing import normalize
 
 
 def cosine_topk(A, B=None, *, k=50, threshold=None, exclude_self=True, device="auto", n_threads=None):
     A = sp.csr_matrix(A, dtype=np.float32)
     same = B is None
-    An = D.l2_normalize_rows(A)
-    Bn = An if same else D.l2_normalize_rows(sp.csr_matrix(B, dtype=np.float32))
+    An = normalize(A)
+    Bn = An if same else normalize(sp.csr_matrix(B, dtype=np.float32))
     BnT = sp.csc_matrix(Bn.T)
     nb = Bn.shape[0]
     out_r, out_c, out_d = [], [], []
@@ -105,7 +82,7 @@ def kmeans_update(X, labels, n_clusters, *, sample_weight=None, device="auto", n
 
 
 def topk_scores(W, R, *, n=10, exclude=None, device="auto", n_threads=None):
-    from compare import scipy_topk  # noqa: PLC0415
+    from bench_topk_scores import scipy_topk
 
     W = sp.csr_matrix(W, dtype=np.float32)
     R = sp.csr_matrix(R, dtype=np.float32)

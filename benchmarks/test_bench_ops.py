@@ -30,7 +30,7 @@ sp = pytest.importorskip("scipy.sparse")
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import datasets as D  # noqa: E402
+import datasets as D
 
 OPS_MODULE = os.environ.get("COHORTREC_BENCH_OPS", "cohortrec.ops")
 try:
@@ -106,8 +106,10 @@ def test_cosine_cohortrec(benchmark, user_items):
 def test_cosine_sparse_dot_topn(benchmark, user_items):
     sdtn = _need("sparse_dot_topn")
 
+    from sklearn.preprocessing import normalize
+
     def run():
-        Xn = D.l2_normalize_rows(user_items)
+        Xn = normalize(user_items)
         return sdtn.sp_matmul_topn(Xn, Xn.T, top_n=K + 1, sort=True, n_threads=T)
 
     benchmark(run)
@@ -230,7 +232,7 @@ def test_topk_cohortrec(benchmark, topk_data):
 
 @pytest.mark.benchmark(group="topk_scores 10k users x 5k items n=20")
 def test_topk_scipy(benchmark, topk_data):
-    from compare import scipy_topk
+    from bench_topk_scores import scipy_topk
 
     W, UI = topk_data
     benchmark(scipy_topk, W, UI, UI, 20, T)
@@ -239,7 +241,7 @@ def test_topk_scipy(benchmark, topk_data):
 @pytest.mark.benchmark(group="topk_scores 10k users x 5k items n=20")
 def test_topk_sparse_dot_topn(benchmark, topk_data):
     _need("sparse_dot_topn")
-    from compare import sdtn_topk
+    from bench_topk_scores import sdtn_topk
 
     W, UI = topk_data
     benchmark(sdtn_topk, W, UI, UI, 20, T)
