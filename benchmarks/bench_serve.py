@@ -364,7 +364,8 @@ def online(X: sp.csr_matrix, n_new: int, seed: int, label: str) -> list[list[str
     full = sp.vstack([X, N], format="csr")
     out = []
     makers = {"UserKNN": lambda: UserKNN(k=50), "ItemKNN": lambda: ItemKNN(k=50),
-              "EASE": lambda: EASE(l2=200.0), "GroupRecommender": lambda: GroupRecommender(n_groups=8, random_state=seed)}
+              "EASE": lambda: EASE(l2=200.0),
+              "GroupRecommender": lambda: GroupRecommender(n_groups=8, random_state=seed)}
     for name, make in makers.items():
         m = make().fit(X)
         t0 = time.perf_counter()
@@ -384,7 +385,8 @@ def online(X: sp.csr_matrix, n_new: int, seed: int, label: str) -> list[list[str
 # report
 # --------------------------------------------------------------------------
 def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"
+    lines = ["| " + " | ".join(header) + " |", rule]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
