@@ -2,8 +2,8 @@
 // exact dtypes (`.noconvert()`), shapes checked here, compute with the GIL
 // released. Validation that names the user's argument lives in
 // python/cohortrec/ops/_user_topn.py.
-#include "bindings/common.hpp"
 #include "cpu/user_topn.hpp"
+#include "bindings/common.hpp"
 
 namespace cohortrec::bindings {
 
@@ -69,17 +69,15 @@ void bind_user_topn_for(py::module_& m) {
       },
       py::arg("w_indptr").noconvert(), py::arg("w_indices").noconvert(), py::arg("w_data").noconvert(),
       py::arg("n_rows"), py::arg("r_indptr").noconvert(), py::arg("r_indices").noconvert(),
-      py::arg("r_data").noconvert(), py::arg("n_items"), py::arg("keep").noconvert(),
-      py::arg("e_indptr").noconvert(), py::arg("e_indices").noconvert(), py::arg("items").noconvert(),
-      py::arg("scores").noconvert(), py::arg("n_threads"),
-      "Top-n of W @ R per query row (R checked only where read) into pre-filled (u, n) arrays.");
+      py::arg("r_data").noconvert(), py::arg("n_items"), py::arg("keep").noconvert(), py::arg("e_indptr").noconvert(),
+      py::arg("e_indices").noconvert(), py::arg("items").noconvert(), py::arg("scores").noconvert(),
+      py::arg("n_threads"), "Top-n of W @ R per query row (R checked only where read) into pre-filled (u, n) arrays.");
 
   m.def(
       "user_topn_dense",
       [](const CArray<int64_t>& w_ptr, const CArray<I>& w_idx, const CArray<float>& w_val, int64_t u,
          const CArray<float>& B, std::optional<CArray<bool>> keep, std::optional<CArray<int64_t>> e_ptr,
-         std::optional<CArray<I>> e_idx, bool drop_zero, CArray<int64_t>& items, CArray<float>& scores,
-         int n_threads) {
+         std::optional<CArray<I>> e_idx, bool drop_zero, CArray<int64_t>& items, CArray<float>& scores, int n_threads) {
         if (B.ndim() != 2) throw std::invalid_argument("B must be a 2-D (j, m) array");
         const int64_t j = B.shape(0), m_items = B.shape(1);
         if (w_val.ndim() != 1) throw std::invalid_argument("W: data must be 1-D");

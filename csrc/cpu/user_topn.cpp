@@ -23,13 +23,20 @@ constexpr int64_t kRowsPerTask = 8;
 /// Selection of the best n under "score desc, id asc", heap or buffer.
 class Selector {
  public:
-  explicit Selector(int64_t n) : heap_(n <= kHeapMaxN ? n : 0), buf_(n > kHeapMaxN ? n : 0), use_heap_(n <= kHeapMaxN) {}
+  explicit Selector(int64_t n)
+      : heap_(n <= kHeapMaxN ? n : 0), buf_(n > kHeapMaxN ? n : 0), use_heap_(n <= kHeapMaxN) {}
   void clear() {
-    if (use_heap_) heap_.clear(); else buf_.clear();
+    if (use_heap_)
+      heap_.clear();
+    else
+      buf_.clear();
   }
   float floor() const { return use_heap_ ? heap_.floor() : buf_.floor(); }
   void push(float s, int64_t j) {
-    if (use_heap_) heap_.push(s, j); else buf_.push(s, j);
+    if (use_heap_)
+      heap_.push(s, j);
+    else
+      buf_.push(s, j);
   }
   void write(int64_t* it, float* sc) {
     const auto& best = use_heap_ ? heap_.sorted() : buf_.sorted();
@@ -50,7 +57,10 @@ class Selector {
 struct Marks {
   std::vector<uint32_t> stamp;
   uint32_t epoch = 0;
-  void reset(int64_t m) { stamp.assign(static_cast<size_t>(m), 0u); epoch = 0; }
+  void reset(int64_t m) {
+    stamp.assign(static_cast<size_t>(m), 0u);
+    epoch = 0;
+  }
   uint32_t next() {
     if (++epoch == std::numeric_limits<uint32_t>::max()) {
       std::fill(stamp.begin(), stamp.end(), 0u);
@@ -128,7 +138,8 @@ void user_topn_sparse(const CsrView<float, I>& W, const LazyCsr<I>& R, const uin
             if (w == 0.0f) continue;
             const int64_t j = static_cast<int64_t>(W.indices[e]);  // < R.n_rows: W was checked
             const int64_t b = R.indptr[j], f = R.indptr[j + 1];
-            if (b < 0 || f < b || f > R.nnz) throw std::out_of_range("R: indptr is not monotone within the stored entries");
+            if (b < 0 || f < b || f > R.nnz)
+              throw std::out_of_range("R: indptr is not monotone within the stored entries");
             for (int64_t t = b; t < f; ++t) {
               const float v = R.data[t];
               if (v == 0.0f) continue;  // explicit zeros are not candidates
@@ -219,11 +230,9 @@ template void user_topn_sparse<int32_t>(const CsrView<float, int32_t>&, const La
                                         const CsrView<float, int32_t>*, int64_t, int64_t*, float*, int);
 template void user_topn_sparse<int64_t>(const CsrView<float, int64_t>&, const LazyCsr<int64_t>&, const uint8_t*,
                                         const CsrView<float, int64_t>*, int64_t, int64_t*, float*, int);
-template void user_topn_dense<int32_t>(const CsrView<float, int32_t>&, const float*, int64_t, int64_t,
-                                       const uint8_t*, const CsrView<float, int32_t>*, bool, int64_t, int64_t*,
-                                       float*, int);
-template void user_topn_dense<int64_t>(const CsrView<float, int64_t>&, const float*, int64_t, int64_t,
-                                       const uint8_t*, const CsrView<float, int64_t>*, bool, int64_t, int64_t*,
-                                       float*, int);
+template void user_topn_dense<int32_t>(const CsrView<float, int32_t>&, const float*, int64_t, int64_t, const uint8_t*,
+                                       const CsrView<float, int32_t>*, bool, int64_t, int64_t*, float*, int);
+template void user_topn_dense<int64_t>(const CsrView<float, int64_t>&, const float*, int64_t, int64_t, const uint8_t*,
+                                       const CsrView<float, int64_t>*, bool, int64_t, int64_t*, float*, int);
 
 }  // namespace cohortrec::cpu
