@@ -36,7 +36,7 @@ from cohortrec.interactions import Interactions
 
 __all__ = ["GroupDiscovery"]
 
-_FORMAT = 2  # 2: the SVD encoder file carries its own header (format 1 kept its settings here)
+_FORMAT = 3  # 3: the refining mixture; 2: the SVD encoder file carries its own header (1: settings here)
 
 
 def _onehot(labels: np.ndarray, k: int) -> sp.csr_matrix:
@@ -59,9 +59,11 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         centroid). Default: ``KMeans(n_groups, spherical=True, n_init=10)``.
     n_groups : int or "auto", default 8
         Number of groups for the default clusterer. ``"auto"`` searches
-        ``k_range`` with :func:`cohortrec.cluster.choose_n_clusters`
-        (silhouette on a sample, stability across seeds) and keeps the
-        curve in :attr:`k_curve_`. More groups than users raises
+        ``k_range`` and keeps the curve in :attr:`k_curve_`: with
+        ``refine="multinomial"`` by the held-out likelihood of a share of
+        every user's items (:func:`~cohortrec.cluster.heldout_k_curve`, the
+        smallest ``k`` within one standard error of the best), else with
+        :func:`cohortrec.cluster.choose_n_clusters` (silhouette on a sample). More groups than users raises
         ``ValueError`` (never a silent cap), as ``KMeans`` does.
     k_range : sequence of int, default range(2, 21)
     text_encoder : TextEncoder, optional
@@ -73,6 +75,18 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
     min_group_size : int or float, default 0.005
         Groups smaller than this (a count, or a share of users when < 1) are
         flagged ``small`` in :meth:`profile`.
+    refine : "multinomial" or None, default "multinomial"
+        ``"multinomial"``: the groups of the default clusterer start a
+        :class:`~cohortrec.cluster.MultinomialMixture` over items (EM), whose
+        groups are the result. It weighs every user by how many events they
+        have and discounts events on popular items, where K-means on the
+        embeddings gives every user the same weight; over the planted worlds
+        of :func:`~cohortrec.datasets.world_grid` it raises the worst-case
+        ARI (``benchmarks/bench_discovery_robustness.py``). New users are
+        then assigned by the mixture's posterior, and :meth:`memberships`
+        gives every user's mix of groups. ``None`` keeps the K-means groups.
+        Not used with a custom ``clusterer`` or a ``text_encoder`` (the
+        groups then come from the embeddings alone).
     random_state : int, RandomState or None
     device : {"auto", "cpu", "cuda"}
     verbose : bool, default False
@@ -91,6 +105,8 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         The training data (for profiles).
     k_curve_ : pandas.DataFrame or None
         The ``n_groups="auto"`` search curve.
+    mixture_ : MultinomialMixture or None
+        The refining mixture (``refine="multinomial"``), else None.
     """
 
     def __init__(
@@ -103,6 +119,7 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         text_encoder: Any = None,
         text_weight: float = 0.3,
         min_group_size: int | float = 0.005,
+        refine: str | None = "multinomial",
         random_state: int | np.random.RandomState | None = None,
         device: str = "auto",
         verbose: bool = False,
@@ -114,6 +131,7 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         self.text_encoder = text_encoder
         self.text_weight = text_weight
         self.min_group_size = min_group_size
+        self.refine = refine
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -197,7 +215,13 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
             if isinstance(k, str):
                 if k != "auto":
                     raise ValueError(f"n_groups must be an integer >= 1 or 'auto', got {k!r}")
-                k, self.k_curve_ = choose_n_clusters(Z, self.k_range, random_state=seed, spherical=True)
+                if self._refines():
+                    from cohortrec.cluster._mixture import heldout_k_curve  # noqa: PLC0415
+
+                    k, self.k_curve_ = heldout_k_curve(Z, X.matrix, self.k_range, random_state=seed,
+                                                       **MIXTURE_SETTINGS)
+                else:
+                    k, self.k_curve_ = choose_n_clusters(Z, self.k_range, random_state=seed, spherical=True)
             elif isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
                 raise ValueError(f"n_groups must be an integer >= 1 or 'auto', got {k!r}")
             if k > X.n_users:
@@ -209,6 +233,12 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
             self.clusterer_ = clone(self.clusterer)
             self.clusterer_.fit(Z)
         labels = np.asarray(self.clusterer_.labels_, dtype=np.int64)
+        self.mixture_ = None
+        if self._refines():
+            from cohortrec.cluster import MultinomialMixture  # noqa: PLC0415
+
+            self.mixture_ = MultinomialMixture(int(labels.max()) + 1, **MIXTURE_SETTINGS).fit(X.matrix, init=labels)
+            labels = self.mixture_.labels_
         # DBSCAN noise (-1) stays its own group; centroids are over the real groups
         groups = np.unique(labels[labels >= 0])
         self.n_groups_ = int(groups.max() + 1) if groups.size else 0
@@ -226,6 +256,11 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         self._features = None
         self._has_data = True
         return self
+
+    def _refines(self) -> bool:
+        if self.refine not in ("multinomial", None):
+            raise ValueError(f"refine must be 'multinomial' or None, got {self.refine!r}")
+        return self.refine == "multinomial" and self.clusterer is None and self.text_encoder is None
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit and return :attr:`labels_`."""
@@ -260,15 +295,62 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         has one. Users with no known item get ``-1``.
         """
         A = self._align(new_interactions)
-        Z = self._embed(A, fit=False)
         empty = np.diff(A.matrix.indptr) == 0
-        if hasattr(self.clusterer_, "predict") and self.clusterer is not None:
-            labels = np.asarray(self.clusterer_.predict(Z), dtype=np.int64)
+        if getattr(self, "mixture_", None) is not None:
+            labels = self.mixture_.predict(A.matrix)
         else:
-            labels = self._nearest(Z)
+            labels = self._labels_of(self._embed(A, fit=False))
         if self.text_encoder is None:
             labels[empty] = -1
         return labels
+
+    def _labels_of(self, Z: np.ndarray) -> np.ndarray:
+        """Groups of embedded users without a mixture: the clusterer's predict, else the nearest centroid."""
+        if hasattr(self.clusterer_, "predict") and self.clusterer is not None:
+            return np.asarray(self.clusterer_.predict(Z), dtype=np.int64)
+        return self._nearest(Z)
+
+    def memberships(self, new_interactions: Any = None, *, n_iter: int = 50) -> np.ndarray:
+        """Every user's mix of groups: rows sum to 1.
+
+        With the mixture (``refine="multinomial"``), the share of the user's
+        events that each group's item distribution explains best
+        (:func:`~cohortrec.cluster.admixture_weights`): a user who shops 70%
+        like one group and 30% like another gets about ``(0.7, 0.3)``.
+        Otherwise ``max(cos(z_u, c_g), 0) ** 4`` normalised over the groups
+        (``z_u`` the embedding, ``c_g`` the centroid). Users with no known
+        item get a uniform row (mixture) or weight 1 on their group.
+
+        Parameters
+        ----------
+        new_interactions : Interactions or sparse matrix, optional
+            Users to weigh (items matched by id); default the training users.
+        n_iter : int, default 50
+            EM iterations of the mixture weights.
+
+        Returns
+        -------
+        ndarray of shape (n_users, n_groups)
+        """
+        check_fitted(self, "labels_")
+        if new_interactions is None:
+            self._require_data("memberships of the training users")
+            A = self.interactions_
+            labels = self.labels_
+        else:
+            A = self._align(new_interactions)
+            labels = None
+        if getattr(self, "mixture_", None) is not None:
+            return self.mixture_.admixture(A.matrix, n_iter=n_iter)
+        Z = self.embeddings_ if new_interactions is None else self._embed(A, fit=False)
+        if labels is None:
+            labels = self._labels_of(Z)
+        W = np.maximum(l2_normalize_rows(np.asarray(Z, dtype=np.float64)) @ self.centroids_.T, 0.0) ** 4
+        tot = W.sum(axis=1, keepdims=True)
+        hard = np.zeros_like(W)
+        ok = labels >= 0
+        hard[np.flatnonzero(ok), labels[ok]] = 1.0
+        return np.where(tot > 0, W / np.where(tot > 0, tot, 1.0), hard)
 
     predict = assign
 
@@ -361,6 +443,8 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
             return int(self.assign(X1)[0])
         if row.nnz == 0:
             return -1
+        if getattr(self, "mixture_", None) is not None:
+            return self.mixture_._predict_row(row.indices, row.data)
         fast = getattr(self.encoder_, "_transform_row", None)
         Z = fast(row.indices, row.data) if fast is not None else self.encoder_.transform(row)
         Z = np.asarray(Z, dtype=np.float64)
@@ -378,8 +462,11 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
           :meth:`transform`); new users are appended, known users (same
           external id) get the new events added to their history (which
           needs the training data) and are re-embedded;
-        * each user goes to the group of the nearest centroid (as in
-          :meth:`assign`);
+        * each user goes to the group of the nearest centroid, or with the
+          mixture (``refine="multinomial"``) of the highest posterior (as in
+          :meth:`assign`); the mixture's group item counts gain the new
+          events (and lose a known user's old ones where they change group):
+          an online M-step, exact for hard assignments;
         * every centroid stays what :meth:`fit` defines, the normalised sum of
           its members' embeddings: each group's running sum ``S_g`` gains the
           embeddings of the users who joined and loses those who left, and
@@ -431,13 +518,15 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
                 shape=(A.n_users, train.n_users)) @ train.matrix)
         A2 = Interactions(M, A.user_ids, train.item_ids)
         Z = self._embed(A2, fit=False)
-        labels = self._nearest(Z)
-        if hasattr(self.clusterer_, "predict") and self.clusterer is not None:
-            labels = np.asarray(self.clusterer_.predict(Z), dtype=np.int64)
+        mixture = getattr(self, "mixture_", None)
+        labels = mixture.predict(M) if mixture is not None else self._labels_of(Z)
         empty = np.diff(M.indptr) == 0
         if self.text_encoder is None:
             labels[empty] = -1
         k = self.n_groups_
+        if mixture is not None:  # online M-step: known users leave their old group with their old events
+            mixture.update(M, labels, train.matrix[old_pos[known]] if known.any() else None,
+                           self.labels_[old_pos[known]] if known.any() else None)
         sums = self._centroid_sums()
         old_c = np.asarray(self.centroids_, dtype=np.float64).copy()
         ok = labels >= 0
@@ -564,6 +653,11 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
             arrays.update(csr_to_arrays("matrix", X.matrix))
         if self.text_encoder is not None:
             arrays["item_text_vectors"] = np.asarray(self.item_text_vectors_)
+        mixture = getattr(self, "mixture_", None)
+        if mixture is not None:
+            arrays["mixture_counts"] = np.asarray(mixture.counts_, dtype=np.float64)
+            arrays["mixture_weights"] = np.asarray(mixture.weights_, dtype=np.float64)
+            arrays["mixture_background"] = np.asarray(mixture.background_, dtype=np.float64)
         for old in ("encoder.npz", "encoder.safetensors"):
             (out / old).unlink(missing_ok=True)
         enc.save(out / ("encoder.npz" if enc_kind == "svd" else "encoder.safetensors"))
@@ -586,12 +680,15 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
                 "k_range": [int(k) for k in self.k_range],
                 "text_weight": float(self.text_weight),
                 "min_group_size": self.min_group_size,
+                "refine": self.refine,
                 "random_state": self.random_state if isinstance(self.random_state, (int, type(None))) else None,
                 "device": self.device,
             },
             "encoder_kind": enc_kind,
             "text_encoder": text,
             "n_groups_": int(self.n_groups_),
+            "mixture": None if mixture is None else {"alpha": float(mixture.alpha), "binary": bool(mixture.binary),
+                                                     "n_users": mixture.n_users_},
             "include_data": bool(include_data),
             "ids": ids,
             "items": items,
@@ -628,7 +725,7 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
             p = meta["params"]
             model = cls(encoder=p["encoder"] or "svd", n_groups=p["n_groups"], k_range=tuple(p["k_range"]),
                         text_weight=p["text_weight"], min_group_size=p["min_group_size"],
-                        random_state=p["random_state"], device=device)
+                        refine=p.get("refine"), random_state=p["random_state"], device=device)
             enc_kind, n_groups_, id_kinds = meta["encoder_kind"], int(meta["n_groups_"]), meta["ids"]
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"GroupDiscovery file {str(meta_file)!r} has an invalid header: {exc!r}") from None
@@ -681,6 +778,7 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         model.n_features_in_ = len(item_ids)
         _check_loaded_arrays(model, arrays_file)
         model.clusterer_ = None
+        model.mixture_ = _load_mixture(meta.get("mixture"), arrays, n_groups_, len(item_ids), arrays_file)
         model.k_curve_ = None if meta.get("k_curve") is None else pd.DataFrame(meta["k_curve"])
         model._features = None
         model._has_data = "matrix.data" in arrays
@@ -889,6 +987,35 @@ def _check_loaded_arrays(model: GroupDiscovery, path: Path) -> None:
     if problems:
         raise ValueError(f"{str(path)!r} is inconsistent: " + "; ".join(problems))
 
+
+def _load_mixture(meta: Any, arrays: dict[str, np.ndarray], k: int, n_items: int, path: Path) -> Any:
+    """The refining mixture of a saved model (format 3), or None (format 2, or ``refine=None``)."""
+    if meta is None:
+        return None
+    from cohortrec.cluster import MultinomialMixture  # noqa: PLC0415
+
+    require(arrays, {"mixture_counts": 2, "mixture_weights": 1, "mixture_background": 1}, path)
+    counts, weights, bg = arrays["mixture_counts"], arrays["mixture_weights"], arrays["mixture_background"]
+    try:
+        alpha, n_users, binary = float(meta["alpha"]), float(meta["n_users"]), bool(meta["binary"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{str(path)!r}: invalid mixture header {meta!r}: {exc!r}") from None
+    good = (counts.shape == (k, n_items) and weights.shape == (k,) and bg.shape == (n_items,)
+            and all(np.isfinite(a).all() and (a >= 0).all() for a in (counts, weights, bg))
+            and (bg > 0).all() and alpha > 0 and np.isfinite(alpha))
+    if not good:
+        raise ValueError(f"{str(path)!r} is inconsistent: mixture arrays of shapes {counts.shape}, "
+                         f"{weights.shape}, {bg.shape} for {k} groups and {n_items} items (or invalid values)")
+    mm = MultinomialMixture(k, alpha=alpha, binary=binary)
+    mm.counts_, mm.weights_, mm.background_ = counts, weights, bg
+    mm.n_users_, mm.n_features_in_ = n_users, n_items
+    mm._refresh()
+    return mm
+
+
+#: the refining mixture (refine="multinomial"): every user-item pair counted once, one pseudo-event per item;
+#: chosen by the worst case over the planted worlds (benchmarks/bench_discovery_robustness.py --alphas)
+MIXTURE_SETTINGS: dict[str, Any] = {"alpha": 1.0, "binary": True}
 
 #: above this many users, the default clusterer's restarts (n_init=10) run on a sample of this size
 #: and only the best one is refined on everyone (the restarts cost 10 full fits otherwise)
