@@ -205,16 +205,17 @@ def test_discover_auto_encoder_names_the_choice(capsys, tmp_path):
     from cohortrec.cli._discover import choose_encoder
 
     enc, why = choose_encoder("auto")
-    assert enc == ("vae" if HAS_TORCH else "svd") and "auto" in why
+    # one default for both entry points: the CLI's auto is GroupDiscovery's default encoder, torch or not
+    assert enc == GroupDiscovery().encoder == "svd" and "library default" in why
     assert choose_encoder("svd") == ("svd", "as requested")
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="needs torch")
-def test_discover_default_encoder_is_vae_with_torch(capsys, tmp_path):
+def test_discover_vae_encoder_serves_cold_start_users(capsys, tmp_path):
     code, out, err = run(capsys, "discover", "--out", str(tmp_path / "o"), "--shop-users", "500",
-                         "--groups", "3")
+                         "--groups", "3", "--encoder", "vae")
     assert code == 0, err
-    assert "encoder: vae (auto: PyTorch is installed)" in err
+    assert "encoder: vae (as requested)" in err
     assert (tmp_path / "o" / "model" / "discovery" / "encoder.safetensors").is_file()
     code, out, err = run(capsys, "recommend", "--model", str(tmp_path / "o"), "--user", "new",
                          "--items", "i000001,i000002,i000003", "-n", "3")
@@ -555,7 +556,7 @@ def test_discover_movielens_default_command(capsys, tmp_path):
     assert code == 0, err
     doc = json.loads((out / "profiles.json").read_text())
     assert doc["n_users"] == 610 and 4 <= doc["n_groups"] <= 15  # auto K
-    assert doc["encoder"] == ("vae" if HAS_TORCH else "svd")
+    assert doc["encoder"] == "svd"  # one default: the library's, torch or not
     if HAS_REPORT:
         assert (out / "report.html").stat().st_size > 10_000
     users = pd.read_parquet(out / "model" / "users.parquet")

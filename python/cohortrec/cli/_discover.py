@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cohortrec._validation import l2_normalize_rows
 from cohortrec.cli._common import CLIError, Console, check_device_available
 
 __all__ = ["VAE_SETTINGS", "choose_encoder", "membership_weights", "run_discover"]
@@ -55,10 +54,9 @@ def _has(module: str) -> bool:
 
 def choose_encoder(choice: str) -> tuple[str, str]:
     """(encoder actually used, why) for ``--encoder``."""
-    if choice == "auto":
-        if _has("torch"):
-            return "vae", "auto: PyTorch is installed"
-        return "svd", "auto: PyTorch is not installed (pip install 'cohortrec[torch]' for the VAE)"
+    if choice == "auto":  # the library's default: one default for both entry points
+        return "svd", ("auto: the library default (SVD embeddings refined by a multinomial mixture), chosen by "
+                       "the worst case over planted worlds (benchmarks/bench_discovery_robustness.py)")
     if choice in ("vae", "text+vae") and not _has("torch"):
         raise CLIError(f"--encoder {choice} needs PyTorch, which is not installed "
                        "(pip install torch==2.13.0 safetensors; or use --encoder svd)")
@@ -115,25 +113,18 @@ def _make_discovery(encoder: str, groups: Any, device: str, seed: int, console: 
     return GroupDiscovery(enc, **kw)
 
 
-def membership_weights(discovery: Any, power: float = 4.0, rows: slice | None = None) -> np.ndarray:
-    """Soft membership of every user in every group, rows summing to 1.
+def membership_weights(discovery: Any, rows: slice | None = None) -> np.ndarray:
+    """Soft membership of every user in every group, rows summing to 1 (:meth:`GroupDiscovery.memberships`).
 
-    ``w(u, g) = max(cos(z_u, c_g), 0) ** power`` normalised over the groups
-    (``z_u`` the user's embedding, ``c_g`` the group centroid); the same form
-    as :class:`~cohortrec.recommenders.GroupRecommender`'s soft membership.
-    Users with no positive similarity get weight 1 on their own group.
-    ``rows`` limits it to a slice of the users.
+    ``rows`` limits it to a slice of the training users.
     """
     rows = slice(None) if rows is None else rows
-    Z = np.asarray(discovery.embeddings_[rows], dtype=np.float64)
-    Zn = l2_normalize_rows(Z)
-    W = np.maximum(Zn @ np.asarray(discovery.centroids_, dtype=np.float64).T, 0.0) ** power
-    tot = W.sum(axis=1, keepdims=True)
-    lab = np.asarray(discovery.labels_[rows])
-    hard = np.zeros_like(W)
-    ok = lab >= 0
-    hard[np.flatnonzero(ok), lab[ok]] = 1.0
-    return np.where(tot > 0, W / np.where(tot > 0, tot, 1.0), hard)
+    X = discovery.interactions_
+    if rows == slice(None):
+        return discovery.memberships()
+    from cohortrec.interactions import Interactions  # noqa: PLC0415
+
+    return discovery.memberships(Interactions(X.matrix[rows], X.user_ids[rows], X.item_ids))
 
 
 def category_shares(profile: pd.DataFrame) -> list[list[dict[str, Any]]] | None:

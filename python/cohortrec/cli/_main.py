@@ -112,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--groups", type=_groups, default="auto", metavar="auto|N",
                    help="number of groups, or 'auto' to choose it (default auto)")
     d.add_argument("--encoder", choices=("auto", "vae", "svd", "text+vae"), default="auto",
-                   help="user embeddings: vae (Mult-VAE, needs torch), svd, text+vae (adds item text; needs "
-                        "sentence-transformers); auto = vae when torch is installed, else svd")
+                   help="user embeddings: svd, vae (Mult-VAE, needs torch), text+vae (adds item text; needs "
+                        "sentence-transformers); auto (default) = the library's default, svd refined by a "
+                        "multinomial mixture, the best worst case over planted worlds")
     d.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
     d.add_argument("--evaluate", action="store_true",
                    help="also run the evaluation protocol (popularity vs group recommender) for the report")
