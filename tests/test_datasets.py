@@ -23,7 +23,7 @@ from cohortrec import datasets
 
 DATA = Path(os.environ.get("COHORTREC_DATA", "/work/shared/data"))
 EXPECTED = {"Dataset", "from_events", "load_csv", "load_lastfm_hetrec", "load_movielens",
-            "load_parquet", "make_shop"}
+            "load_parquet", "make_shop", "make_world", "world_grid"}
 
 
 def test_exports_listed_and_resolve():

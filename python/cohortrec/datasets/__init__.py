@@ -1,4 +1,4 @@
-"""Datasets: the built-in synthetic generator and loaders for public data.
+"""Datasets: the built-in synthetic generators and loaders for public data.
 
 The library never downloads data: loaders read files you already have and
 raise a clear error naming the file they expected.
@@ -12,6 +12,8 @@ from typing import Any
 # name -> submodule that defines it (imported on first use)
 _EXPORTS = {
     "make_shop": "cohortrec.datasets._synthetic",
+    "make_world": "cohortrec.datasets._worlds",
+    "world_grid": "cohortrec.datasets._worlds",
     "Dataset": "cohortrec.datasets._loaders",
     "from_events": "cohortrec.datasets._loaders",
     "load_movielens": "cohortrec.datasets._loaders",
@@ -28,6 +30,8 @@ __all__ = [
     "load_movielens",
     "load_parquet",
     "make_shop",
+    "make_world",
+    "world_grid",
 ]  # the keys of _EXPORTS (a test checks that they agree)
 
 
