@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -216,7 +217,7 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
                 if k != "auto":
                     raise ValueError(f"n_groups must be an integer >= 1 or 'auto', got {k!r}")
                 if self._refines():
-                    from cohortrec.cluster._mixture import heldout_k_curve  # noqa: PLC0415
+                    from cohortrec.cluster import heldout_k_curve  # noqa: PLC0415
 
                     k, self.k_curve_ = heldout_k_curve(Z, X.matrix, self.k_range, random_state=seed,
                                                        **MIXTURE_SETTINGS)
@@ -237,8 +238,14 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         if self._refines():
             from cohortrec.cluster import MultinomialMixture  # noqa: PLC0415
 
-            self.mixture_ = MultinomialMixture(int(labels.max()) + 1, **MIXTURE_SETTINGS).fit(X.matrix, init=labels)
+            k_start = int(labels.max()) + 1
+            self.mixture_ = MultinomialMixture(k_start, **MIXTURE_SETTINGS).fit(X.matrix, init=labels)
             labels = self.mixture_.labels_
+            if self.mixture_.n_components_ < k_start and not isinstance(self.n_groups, str):
+                warnings.warn(f"n_groups={k_start}: the multinomial refinement left "
+                              f"{k_start - self.mixture_.n_components_} group(s) without users, which were "
+                              f"dropped ({self.mixture_.n_components_} groups); the data do not support more. "
+                              "refine=None keeps the K-means groups", UserWarning, stacklevel=2)
         # DBSCAN noise (-1) stays its own group; centroids are over the real groups
         groups = np.unique(labels[labels >= 0])
         self.n_groups_ = int(groups.max() + 1) if groups.size else 0

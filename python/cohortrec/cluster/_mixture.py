@@ -77,6 +77,10 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
     ----------
     labels_ : ndarray of int64, shape (n_users,)
         Most probable group of every training user.
+    n_components_ : int
+        Groups kept: a group that no user prefers at the end of EM is
+        dropped (the data do not support it), so this may be below
+        ``n_components``; ``labels_`` run over ``0 .. n_components_ - 1``.
     weights_ : ndarray of shape (n_components,)
         Group shares.
     log_theta_ : ndarray of shape (n_components, n_items)
@@ -201,7 +205,15 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
             prev_ll = ll
             if changed <= self.tol:
                 break
-        self.labels_ = np.argmax(self._log_joint(M), axis=1).astype(np.int64)
+        labels = np.argmax(self._log_joint(M), axis=1)
+        used = np.flatnonzero(np.bincount(labels, minlength=k))
+        if used.size < k:  # the data support fewer groups: drop the empty ones rather than keep hollow groups
+            self.counts_ = self.counts_[used]
+            self.weights_ = self.weights_[used] / self.weights_[used].sum()
+            self._refresh()
+            labels = np.argmax(self._log_joint(M), axis=1)
+        self.n_components_ = int(used.size)
+        self.labels_ = labels.astype(np.int64)
         self.log_likelihood_ = prev_ll
         self.n_features_in_ = m
         self.n_users_ = float(n)
