@@ -205,3 +205,44 @@ def test_refine_is_checked():
     X, _ = make_shop(n_users=100, n_items=50, n_groups=2, seed=0)
     with pytest.raises(ValueError, match="refine"):
         GroupDiscovery(n_groups=2, refine="gmm").fit(X)
+
+
+# ---------------------------------------------------------------- bad input (issue 15): a clear error or a warned result
+def test_users_without_items_get_no_group_with_a_warning():
+    M = sp.vstack([sp.random(60, 30, density=0.2, random_state=0, format="csr"), sp.csr_matrix((5, 30))]).tocsr()
+    with pytest.warns(UserWarning, match="5 user.*no interaction"):
+        gd = GroupDiscovery(n_groups=3, random_state=0).fit(M)
+    assert (gd.labels_[-5:] == -1).all() and (gd.labels_[:60] >= 0).all()
+    np.testing.assert_array_equal(gd.assign(M), gd.labels_)  # fit and assign agree on empty users
+
+
+@pytest.mark.parametrize("k", [4, "auto"])
+def test_identical_users_and_one_item_give_one_warned_group(k):
+    from sklearn.exceptions import ConvergenceWarning
+
+    row = (np.random.RandomState(0).rand(1, 30) > 0.5).astype(float)
+    for M in (sp.csr_matrix(np.tile(row, (40, 1))), sp.csr_matrix(np.ones((40, 1)))):
+        with pytest.warns(ConvergenceWarning, match="distinct clusters") as rec:
+            gd = GroupDiscovery(n_groups=k, random_state=0).fit(M)
+        assert gd.n_groups_ == 1 and (gd.labels_ == 0).all()
+        assert len(rec) <= 2  # one warning from the final fit, not one per k of the search
+
+
+def test_more_groups_than_distinct_users_warns_and_keeps_the_distinct_ones():
+    from sklearn.exceptions import ConvergenceWarning
+
+    M = sp.csr_matrix(np.repeat(np.eye(3), 10, axis=0))  # 3 distinct rows, one item each (nothing to hold out)
+    with pytest.warns(ConvergenceWarning, match="distinct clusters"):
+        gd = GroupDiscovery(n_groups=4, random_state=0).fit(M)
+    assert gd.n_groups_ == 3 and adjusted_rand_score(np.repeat(np.arange(3), 10), gd.labels_) == 1.0
+    gd = GroupDiscovery(n_groups="auto", random_state=0).fit(M)
+    assert gd.n_groups_ == 3
+
+
+def test_groups_the_mixture_empties_are_dropped_with_a_warning():
+    X, y, _, _ = _planted(n=300, m=40, k=2, events=30, seed=0)
+    with pytest.warns(UserWarning, match="without users"):
+        gd = GroupDiscovery(n_groups=12, random_state=0).fit(X)
+    assert 2 <= gd.n_groups_ < 12
+    np.testing.assert_array_equal(np.unique(gd.labels_), np.arange(gd.n_groups_))
+    assert gd.centroids_.shape[0] == gd.n_groups_

@@ -216,12 +216,12 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
             if isinstance(k, str):
                 if k != "auto":
                     raise ValueError(f"n_groups must be an integer >= 1 or 'auto', got {k!r}")
-                if self._refines():
+                if self._refines() and (np.diff(X.matrix.indptr) >= 2).any():
                     from cohortrec.cluster import heldout_k_curve  # noqa: PLC0415
 
                     k, self.k_curve_ = heldout_k_curve(Z, X.matrix, self.k_range, random_state=seed,
                                                        **MIXTURE_SETTINGS)
-                else:
+                else:  # (every user with one item: nothing to hold out, so the silhouette decides)
                     k, self.k_curve_ = choose_n_clusters(Z, self.k_range, random_state=seed, spherical=True)
             elif isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
                 raise ValueError(f"n_groups must be an integer >= 1 or 'auto', got {k!r}")
@@ -234,6 +234,7 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
             self.clusterer_ = clone(self.clusterer)
             self.clusterer_.fit(Z)
         labels = np.asarray(self.clusterer_.labels_, dtype=np.int64)
+        empty = np.diff(X.matrix.indptr) == 0
         self.mixture_ = None
         if self._refines():
             from cohortrec.cluster import MultinomialMixture  # noqa: PLC0415
@@ -246,6 +247,11 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
                               f"{k_start - self.mixture_.n_components_} group(s) without users, which were "
                               f"dropped ({self.mixture_.n_components_} groups); the data do not support more. "
                               "refine=None keeps the K-means groups", UserWarning, stacklevel=2)
+        if empty.any() and self.text_encoder is None:  # as assign(): a user with no interaction has no group
+            labels = labels.copy()
+            labels[empty] = -1
+            warnings.warn(f"{int(empty.sum())} user(s) have no interaction at all: they get group -1 (no group)",
+                          UserWarning, stacklevel=2)
         # DBSCAN noise (-1) stays its own group; centroids are over the real groups
         groups = np.unique(labels[labels >= 0])
         self.n_groups_ = int(groups.max() + 1) if groups.size else 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.utils import check_random_state
 
@@ -80,7 +82,9 @@ def choose_n_clusters(
     for k in ks:
         runs = []
         for _ in range(int(n_seeds)):
-            km = KMeans(k, spherical=spherical, n_init=1, random_state=rs.randint(2**31 - 1)).fit(Xf)
+            with warnings.catch_warnings():  # fewer distinct clusters than k is what the curve measures
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                km = KMeans(k, spherical=spherical, n_init=1, random_state=rs.randint(2**31 - 1)).fit(Xf)
             runs.append(km)
         best = min(runs, key=lambda r: r.inertia_)
         lab = best.labels_[sample]

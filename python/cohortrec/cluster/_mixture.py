@@ -22,11 +22,13 @@ time and ``O(n * k + k * n_items)`` memory per iteration.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from cohortrec._errors import check_fitted
@@ -382,11 +384,16 @@ def heldout_k_curve(
     test = Ms.copy()
     test.data = np.where(held, test.data, 0.0)
     test.eliminate_zeros()
-    n_test = max(float(test.sum()), 1.0)
+    if test.nnz == 0:
+        raise ValueError("no user has two or more items: there is nothing to hold out to choose the number of "
+                         "groups by held-out likelihood")
+    n_test = float(test.sum())
     scores = []
     out = []
     for k in ks:
-        km = KMeans(k, spherical=True, n_init=n_init, random_state=rs.randint(2**31 - 1)).fit(Zs)
+        with warnings.catch_warnings():  # "fewer distinct clusters than k" is what the curve measures, not news
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            km = KMeans(k, spherical=True, n_init=n_init, random_state=rs.randint(2**31 - 1)).fit(Zs)
         mm = MultinomialMixture(k, alpha=alpha, binary=binary).fit(train, init=np.asarray(km.labels_))
         post = mm.predict_proba(train)  # (users, k)
         # log sum_g p(g | kept) prod_i theta_gi over the held-out items of each user
