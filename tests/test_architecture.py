@@ -30,7 +30,7 @@ FLOORS = {
     "ops": 1,
     "interactions": 2, "preprocessing": 2, "datasets": 2,
     "cluster": 3, "encoders": 3, "recommenders": 3, "evaluation": 3, "privacy": 3,
-    "distributed": 4, "discovery": 4, "distributed_discovery": 4,
+    "distributed": 4, "discovery": 4, "distributed_discovery": 4, "trust": 4,
     "report": 5,
     "cli": 6, "serve": 6, "__main__": 7, "__init__": 7,
 }

@@ -207,9 +207,10 @@ def test_refine_is_checked():
         GroupDiscovery(n_groups=2, refine="gmm").fit(X)
 
 
-# ---------------------------------------------------------------- bad input (issue 15): a clear error or a warned result
+# ------------------------------------------------------------ bad input (issue 15): a clear error or a warned result
 def test_users_without_items_get_no_group_with_a_warning():
-    M = sp.vstack([sp.random(60, 30, density=0.2, random_state=0, format="csr"), sp.csr_matrix((5, 30))]).tocsr()
+    M = sp.vstack([sp.random(60, 30, density=0.2, random_state=0, format="csr"),
+                   sp.csr_matrix((5, 30))]).tocsr()
     with pytest.warns(UserWarning, match="5 user.*no interaction"):
         gd = GroupDiscovery(n_groups=3, random_state=0).fit(M)
     assert (gd.labels_[-5:] == -1).all() and (gd.labels_[:60] >= 0).all()

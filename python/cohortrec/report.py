@@ -23,6 +23,9 @@ Sections, each with a stable ``id``:
   users, top categories and items by lift with support, keywords and
   over-represented user features (with more than 60 groups the cards show
   feature tables instead of charts);
+* ``trust`` - "How much to trust these groups": stability across seeds and
+  subsamples of users and whether the profiles hold on held-out interactions
+  (:func:`cohortrec.trust.group_trust`), only when given;
 * ``evaluation`` and ``timings`` - only when given.
 """
 
@@ -48,6 +51,7 @@ from cohortrec._errors import NotFittedError
 from cohortrec._validation import l2_normalize_rows
 from cohortrec._version import __version__
 from cohortrec.discovery import GroupDiscovery
+from cohortrec.trust import GroupTrust
 
 __all__ = ["render_report", "write_report"]
 
@@ -414,7 +418,7 @@ def _features_plot(names: list[str], ratios: np.ndarray, color: str, lim: float)
 
 def _k_curve_plot(curve: pd.DataFrame, chosen: int) -> str:
     k = curve["k"].to_numpy()
-    left = [c for c in curve.columns if c not in ("k", "inertia") and pd.api.types.is_numeric_dtype(curve[c])]
+    left = [c for c in curve.columns if c not in ("k", "inertia", "se") and pd.api.types.is_numeric_dtype(curve[c])]
     style: dict[str, dict[str, Any]] = {
         "score": {"linewidth": 2.4, "color": "#1f77b4"},
         "silhouette": {"color": "#2ca02c", "linestyle": "--"},
@@ -480,6 +484,10 @@ table.data{max-width:100%;display:block;overflow-x:auto}
  margin-right:6px}
 .badge{display:inline-block;font-size:11px;padding:1px 7px;border-radius:9px;background:#fde9c8;color:#7a4a00;
  margin-left:6px;vertical-align:2px}
+.verdict{display:inline-block;font-size:12px;padding:1px 8px;border-radius:9px;background:#eef2f8}
+.v-solid{background:#d9f2de;color:#1d5b2a}.v-shaky{background:#fde9c8;color:#7a4a00}
+.v-unstable{background:#fbd9d6;color:#8a1f14}
+ul.trust{margin:0 0 12px;padding-left:20px}ul.trust li{margin:4px 0}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:18px}
 .card{background:var(--card);border:1px solid var(--line);border-top:5px solid var(--c,#888);border-radius:8px;
  padding:14px 18px}
@@ -727,6 +735,130 @@ def _k_curve_html(curve: pd.DataFrame, k: int) -> str:
             "clusterings from different seeds.</p></div></div></section>")
 
 
+def _check_trust(trust: Any, discovery: Any) -> GroupTrust | None:
+    """``trust`` as a :class:`~cohortrec.trust.GroupTrust` (from itself or its ``to_dict()``), None if None."""
+    if trust is None:
+        return None
+    if isinstance(trust, Mapping):
+        trust = GroupTrust.from_dict(trust)
+    if not isinstance(trust, GroupTrust):
+        raise TypeError(f"trust must be a cohortrec.trust.GroupTrust, its to_dict() or None, "
+                        f"got {type(trust).__name__}")
+    n, k = int(np.asarray(discovery.labels_).shape[0]), int(discovery.n_groups_)
+    if trust.n_users != n or trust.n_groups != k:
+        raise ValueError(f"trust was measured on another model ({trust.n_users} users, {trust.n_groups} groups; "
+                         f"this one has {n} users, {k} groups)")
+    return trust
+
+
+def _agreement_words(ari: float) -> str:
+    """Plain words for an adjusted Rand index between two groupings of the same users."""
+    if ari >= 0.9:
+        return "essentially the same groups"
+    if ari >= 0.75:
+        return "mostly the same groups"
+    if ari >= 0.5:
+        return "partly different groups"
+    return "largely different groups"
+
+
+def _ari_line(values: list[float], what: str) -> str:
+    a = np.asarray(values, dtype=np.float64)
+    a = a[np.isfinite(a)]
+    if not a.size:
+        return ""
+    mean, low = float(a.mean()), float(a.min())
+    return (f"<li>{what}: <b>{_esc(_agreement_words(mean))}</b> \u2014 adjusted Rand index {mean:.2f} on average "
+            f"(lowest {low:.2f}) over {a.size} run{'s' if a.size != 1 else ''}.</li>")
+
+
+def _share_cell(v: Any) -> str:
+    f = float(v) if v is not None else float("nan")
+    return "\u2013" if not math.isfinite(f) else f"{100 * f:.0f}%"
+
+
+def _trust_html(ctx: _Context, trust: GroupTrust) -> str:
+    """The stability and holdout figures of :func:`cohortrec.trust.group_trust` in plain words."""
+    if ctx.privacy is not None:
+        return ('<section id="trust"><h2>How much to trust these groups</h2><p class="note">Stability figures are '
+                "computed from every user and are not published under the privacy policy; they stay with the "
+                "model's owner.</p></section>")
+    s = trust.summary()
+    st = trust.settings
+    sub = float(st.get("subsample", 0.8))
+    hold = float(st.get("holdout", 0.2))
+    top_n = int(st.get("top_n", 5))
+    lines = [
+        _ari_line(trust.seed_ari, f"Refitting with {len(trust.seed_ari)} other random seed"
+                  f"{'s' if len(trust.seed_ari) != 1 else ''} at the same number of groups (K = {trust.n_groups}) "
+                  "gives"),
+        _ari_line(trust.bootstrap_ari, f"Refitting on random {100 * sub:.0f}% subsamples of the users (compared "
+                  "on the users in both) gives"),
+    ]
+    if trust.holdout_ari is not None:
+        lines.append(f"<li>Fitting on {100 * (1 - hold):.0f}% of every user's interactions gives "
+                     f"{_esc(_agreement_words(trust.holdout_ari))} (adjusted Rand index {trust.holdout_ari:.2f}).</li>")
+    cat, item = s.get("category_lift_holds"), s.get("item_lift_holds")
+    if cat is not None or item is not None:
+        parts = [f"{_share_cell(v)} of a group's top {top_n} {w}" for v, w in ((cat, "categories"), (item, "items"))
+                 if v is not None]
+        lines.append(f"<li>Profiles on held-out interactions: {' and '.join(parts)} (mean over groups) are still "
+                     f"over-represented (lift &gt; 1) in the {100 * hold:.0f}% of interactions held out.</li>")
+    n_rows = len(trust.per_group)
+    counts = ", ".join(f"{s[f'n_{v}']} {v}" for v in ("solid", "shaky", "unstable", "unmeasured") if s[f"n_{v}"])
+    solid = s.get("share_users_solid")
+    lines.append(f"<li>Verdict per group: <b>{_esc(counts or 'none')}</b> of {n_rows}"
+                 + (f"; {_pct(solid)} of the users are in solid groups" if solid is not None else "") + ".</li>")
+    sampled = (f" The refits ran on a uniform sample of {trust.n_users_used:,} of the {trust.n_users:,} users and "
+               "were compared with the model's groups of those users." if s.get("sampled") else "")
+    n_solid = int(s["n_solid"])
+    if n_rows and n_solid == n_rows:
+        lead = ("Every group is <b>solid</b>: the grouping comes back with other seeds and other samples of users, "
+                "and the group profiles hold on held-out interactions.")
+    elif n_solid:
+        lead = (f"Trust the <b>solid</b> groups ({n_solid} of {n_rows}"
+                + (f", {_pct(solid)} of the users" if solid is not None else "") + "); treat shaky groups as "
+                "tentative and unstable ones as artefacts of this particular fit.")
+    else:
+        lead = ("No group is solid: read these groups as one possible split of the users, not as stable "
+                "segments.")
+    has_cats = bool(np.isfinite(trust.per_group["category_lift_holds"].to_numpy(dtype=np.float64)).any())
+    rows = []
+    for r in trust.per_group.to_dict(orient="records"):
+        g = int(r["group"])
+        color = ctx.colors[g] if 0 <= g < len(ctx.colors) else _NOISE_COLOR
+        name = ctx.names[g] if 0 <= g < len(ctx.names) else f"group {g}"
+        verdict = str(r["verdict"])
+        rows.append([f'<span class="swatch" style="background:{color}"></span><a href="#group-{g}">{g}</a>',
+                     _esc(name), f"{int(r['size']):,}", _fmt_num(r["jaccard_stability"], 2)]
+                    + ([_share_cell(r["category_lift_holds"])] if has_cats else [])
+                    + [_share_cell(r["item_lift_holds"]), _fmt_num(r["item_lift_spearman"], 2),
+                       f'<span class="verdict v-{_esc(verdict)}">{_esc(verdict)}</span>'])
+    header = (["group", "label", "users", "stability (Jaccard)"]
+              + ([f"top {top_n} categories hold"] if has_cats else [])
+              + [f"top {top_n} items hold", "item lift rank corr.", "verdict"])
+    table = _table(header, rows, raw=True, numeric=[False, False, True, True] + [True] * has_cats
+                   + [True, True, False], cls="trust")
+    solid_j, unstable_j = st.get("solid_jaccard", 0.75), st.get("unstable_jaccard", 0.6)
+    lift_holds = st.get("lift_holds", 0.6)
+    note = (
+        "The adjusted Rand index compares two groupings of the same users: 1 means identical, 0 what random "
+        "groups would give. A group's stability is its best Jaccard overlap (shared users / users in either) "
+        "with a group of each refit, averaged over all refits (seeds and subsamples), as in C. Hennig (2007), "
+        f"\u201cCluster-wise assessment of cluster stability\u201d. <b>solid</b>: stability \u2265 {solid_j:g} "
+        f"and at least {100 * lift_holds:.0f}% of its top categories and items still over-represented on held-out "
+        f"interactions; <b>unstable</b>: stability below {unstable_j:g} (the group largely dissolves when the "
+        "data or the seed changes: do not build on it); <b>shaky</b>: in between, or its profile does not hold. "
+        f"Held-out check: {100 * hold:.0f}% of every user's interactions were hidden, the groups fitted on the "
+        "rest, and each group's top categories and items (by lift) measured again on the hidden part; the rank "
+        "correlation compares the hidden part's lifts with the training lifts over the items held by at least "
+        f"{100 * float(st.get('min_support', 0.05)):.0f}% of the group. Measured in "
+        f"{trust.seconds:.1f} s." + sampled)
+    return (f'<section id="trust"><h2>How much to trust these groups</h2><p>{lead}</p>'
+            f'<ul class="trust">{"".join(lines)}</ul>'
+            f'{table}<p class="note">{note}</p></section>')
+
+
 def _feature_block(ctx: _Context, g: int, feat_cols: list[str], lim: float) -> str:
     r = ctx.row(g)
     ratios = np.array([float(r.get(f"{c}_vs_all", np.nan)) for c in feat_cols])
@@ -892,6 +1024,7 @@ def render_report(
     max_points: int = 5000,
     random_state: int | np.random.RandomState | None = 0,
     policy: Any = None,
+    trust: Any = None,
 ) -> str:
     """The HTML text of a self-contained report on the groups of a fitted discovery.
 
@@ -922,6 +1055,13 @@ def render_report(
         quality figures, no choice-of-K curve and no evaluation table; a
         ``privacy`` section states the policy, what was suppressed, the
         epsilon spent and the noise of every noisy figure.
+    trust : GroupTrust or dict, optional
+        The result of :func:`cohortrec.trust.group_trust` on ``discovery``
+        (or its :meth:`~cohortrec.trust.GroupTrust.to_dict`): adds the
+        section "How much to trust these groups" (stability across seeds and
+        subsamples in plain words, a verdict per group, and whether the
+        profiles hold on held-out interactions). Under a ``policy`` the
+        section only says that these figures are not published.
 
     Returns
     -------
@@ -936,7 +1076,8 @@ def render_report(
     sklearn.exceptions.NotFittedError
         (a ``ValueError``) if ``discovery`` is not fitted.
     ValueError
-        For out-of-range options (``max_points < 1``, negative timings).
+        For out-of-range options (``max_points < 1``, negative timings), or
+        ``trust`` measured on another model.
 
     Examples
     --------
@@ -951,6 +1092,7 @@ def render_report(
     """
     _check_discovery(discovery)
     timings_ = _check_options(evaluation, timings, title, data_name, max_points, random_state)
+    trust_ = _check_trust(trust, discovery)
     if policy is not None:
         from cohortrec.privacy import Policy
 
@@ -970,6 +1112,7 @@ def render_report(
 
     nav = [("overview", "Overview"), ("quality", "Quality"), ("sizes", "Sizes"), ("map", "Map")]
     nav += [("k-curve", "Choice of K")] if show_curve else []
+    nav += [("trust", "Trust")] if trust_ is not None else []
     nav += [("groups", "Groups")]
     nav += [("privacy", "Privacy")] if private else []
     nav += [("evaluation", "Evaluation")] if evaluation is not None else []
@@ -981,6 +1124,7 @@ def render_report(
         _quality_html(ctx),
         _sizes_map_html(ctx, int(max_points), random_state),
         _k_curve_html(curve, ctx.k) if show_curve else "",
+        _trust_html(ctx, trust_) if trust_ is not None else "",
         _groups_html(ctx),
         _privacy_html(ctx, held_evaluation) if private else "",
         _evaluation_html(evaluation) if evaluation is not None else "",
@@ -1006,6 +1150,7 @@ def write_report(
     max_points: int = 5000,
     random_state: int | np.random.RandomState | None = 0,
     policy: Any = None,
+    trust: Any = None,
 ) -> pathlib.Path:
     """Write the report of :func:`render_report` to ``path`` (UTF-8).
 
@@ -1016,7 +1161,7 @@ def write_report(
         are created and an existing file is replaced.
     discovery : GroupDiscovery
         A fitted :class:`~cohortrec.GroupDiscovery`.
-    evaluation, timings, title, data_name, max_points, random_state, policy
+    evaluation, timings, title, data_name, max_points, random_state, policy, trust
         As in :func:`render_report`.
 
     Returns
@@ -1037,7 +1182,7 @@ def write_report(
     if p.is_dir():
         raise ValueError(f"path must be a file, got the directory {str(p)!r}")
     text = render_report(discovery, evaluation=evaluation, timings=timings, title=title, data_name=data_name,
-                         max_points=max_points, random_state=random_state, policy=policy)
+                         max_points=max_points, random_state=random_state, policy=policy, trust=trust)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -43,6 +43,10 @@ RECOMMENDER_CANDIDATES = 6_000
 GROUPS_ROW_GROUP = 262_144
 
 
+#: ``--trust`` is on by default up to this many users (with the svd encoder): group_trust refits the
+#: discovery n_seeds + n_bootstrap + 1 = 7 times, a few seconds on ml-latest-small and Last.fm 2K
+TRUST_MAX_USERS = 5_000
+
 #: the numbers of groups ``--groups auto`` chooses from
 #: (from 4: on real data the silhouette often prefers a split in two, which says little)
 AUTO_K_RANGE = tuple(range(4, 16))
@@ -353,6 +357,7 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
         with console.stage("evaluate (popularity, group)"):
             res = run_protocol(data, ["popularity", "group"], seed=args.seed, device=args.device, console=console)
             evaluation = pd.DataFrame(evaluation_rows(res))
+    trust = _measure_trust(args, disc, encoder, console, policy)
     meta = {"data": data.name, "n_users": int(X.n_users), "n_items": int(X.n_items),
             "n_groups": int(disc.n_groups_), "encoder": encoder, "groups_requested": str(groups)}
     if policy is not None:  # only released figures: the users of the released groups
@@ -369,6 +374,8 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
             doc["privacy"] = _privacy_doc(published)
         elif disc.k_curve_ is not None:
             doc["k_curve"] = [{k: _clean(v) for k, v in r.items()} for r in disc.k_curve_.to_dict(orient="records")]
+        if trust is not None:
+            doc["trust"] = trust.to_dict()
         (out / "profiles.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
         (out / "profiles.md").write_text(profiles_markdown(published, meta)
                                          + (_privacy_markdown(published) if policy is not None else ""))
@@ -381,7 +388,8 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
         timings = dict(console.timings)
         report = _write_report(out / "report.html", disc, console, evaluation=evaluation, timings=timings,
                                title=f"cohortrec: user groups in {data.name}", data_name=data.name,
-                               **({"policy": policy} if policy is not None else {}))
+                               **({"policy": policy} if policy is not None else {}),
+                               **({"trust": trust} if trust is not None else {}))
     (out / "timings.json").write_text(json.dumps({k: round(v, 3) for k, v in console.timings.items()}, indent=1))
     (out / "stages.json").write_text(json.dumps(
         [{"stage": k, "seconds": round(v, 3), "peak_rss_gib": (None if k not in console.peak_rss
@@ -397,6 +405,35 @@ def run_discover(args: argparse.Namespace, console: Console) -> int:
     console.say(f"wrote {out}/: {', '.join(written)}")
     console.report_timings()
     return 0
+
+
+# -------------------------------------------------------------------- trust
+def _measure_trust(args: argparse.Namespace, disc: Any, encoder: str, console: Console, policy: Any) -> Any:
+    """How much to trust the groups (:func:`cohortrec.trust.group_trust`), or None when not measured.
+
+    ``--trust`` / ``--no-trust``; by default measured for data of at most
+    :data:`TRUST_MAX_USERS` users with the svd encoder (a neural encoder would
+    be trained again for every refit). Never under a privacy policy: the
+    figures come from every user and the published files are protected.
+    """
+    want = getattr(args, "trust", None)
+    if want is None:
+        want = policy is None and encoder == "svd" and disc.interactions_.n_users <= TRUST_MAX_USERS
+    if not want:
+        return None
+    if policy is not None:
+        console.warn("--trust is ignored with --min-group-size/--epsilon: the stability figures are computed "
+                     "from every user and are not published")
+        return None
+    from cohortrec.trust import group_trust  # noqa: PLC0415
+
+    with console.stage("measure how much to trust the groups"):
+        trust = group_trust(disc, random_state=args.seed)
+    s = trust.summary()
+    ari = ", ".join(f"{w} ARI {s[key]:.2f}" for w, key in (("seed", "seed_ari_mean"),
+                                                          ("subsample", "bootstrap_ari_mean")) if s[key] is not None)
+    console.say(f"  trust: {ari}; groups {s['n_solid']} solid, {s['n_shaky']} shaky, {s['n_unstable']} unstable")
+    return trust
 
 
 # ------------------------------------------------------------------ privacy

@@ -77,6 +77,7 @@ def _port(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``cohortrec`` argument parser (subcommands discover, recommend, evaluate, info)."""
     from cohortrec.cli._data import DEFAULT_SHOP_USERS  # noqa: PLC0415
+    from cohortrec.cli._discover import TRUST_MAX_USERS  # noqa: PLC0415
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true",
@@ -118,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
     d.add_argument("--evaluate", action="store_true",
                    help="also run the evaluation protocol (popularity vs group recommender) for the report")
+    d.add_argument("--trust", action=argparse.BooleanOptionalAction, default=None,
+                   help="measure how much to trust the groups (stability across seeds and subsamples of users, "
+                        "profiles on held-out interactions) for report.html and profiles.json; default: on for "
+                        f"data of up to {TRUST_MAX_USERS:,} users with the svd encoder")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     d.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run on an existing Dask cluster (e.g. tcp://host:8786); DATA is then a Parquet file or "
