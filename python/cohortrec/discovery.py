@@ -323,7 +323,7 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
             return np.asarray(self.clusterer_.predict(Z), dtype=np.int64)
         return self._nearest(Z)
 
-    def memberships(self, new_interactions: Any = None, *, n_iter: int = 50) -> np.ndarray:
+    def memberships(self, new_interactions: Any = None, *, n_iter: int = 20) -> np.ndarray:
         """Every user's mix of groups: rows sum to 1.
 
         With the mixture (``refine="multinomial"``), the share of the user's
@@ -338,8 +338,9 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         ----------
         new_interactions : Interactions or sparse matrix, optional
             Users to weigh (items matched by id); default the training users.
-        n_iter : int, default 50
-            EM iterations of the mixture weights.
+        n_iter : int, default 20
+            Most EM iterations of the mixture weights
+            (:func:`~cohortrec.cluster.admixture_weights`).
 
         Returns
         -------

@@ -252,7 +252,7 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
         """Posterior probability of every group for every row (rows sum to 1)."""
         return np.exp(_log_softmax_rows(self._log_joint(self._check_X(X))))
 
-    def admixture(self, X: Any, *, n_iter: int = 50) -> np.ndarray:
+    def admixture(self, X: Any, *, n_iter: int = 20) -> np.ndarray:
         """Share of every user's events explained by every group (rows sum to 1).
 
         See :func:`admixture_weights`.
@@ -260,7 +260,7 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
         return admixture_weights(self._check_X(X), self.log_theta_, n_iter=n_iter)
 
 
-def admixture_weights(X: Any, log_theta: np.ndarray, *, n_iter: int = 50) -> np.ndarray:
+def admixture_weights(X: Any, log_theta: np.ndarray, *, n_iter: int = 20, tol: float = 1e-4) -> np.ndarray:
     """Mixing weights of fixed group distributions that best explain every user.
 
     For every user ``u`` this maximises ``sum_i x_ui log(sum_g w_ug theta_gi)``
@@ -274,7 +274,13 @@ def admixture_weights(X: Any, log_theta: np.ndarray, *, n_iter: int = 50) -> np.
     ----------
     X : sparse matrix of shape (n_users, n_items)
     log_theta : ndarray of shape (k, n_items)
-    n_iter : int, default 50
+    n_iter : int, default 20
+        Most EM iterations. On the planted worlds 20 leave a mean absolute
+        error of 0.001 against 500 iterations (a few near-tied users move
+        slower); the cost is ``O(nnz * k)`` per iteration (about 0.5 s per
+        iteration at 27M events).
+    tol : float, default 1e-4
+        Stop early when no weight moved by more than this in an iteration.
 
     Returns
     -------
@@ -299,9 +305,13 @@ def admixture_weights(X: Any, log_theta: np.ndarray, *, n_iter: int = 50) -> np.
         for _ in range(int(n_iter)):
             mix = np.einsum("ij,ij->i", w[rows], T)
             ratio = sp.csr_matrix((C.data / np.maximum(mix, 1e-300), C.indices, C.indptr), shape=C.shape)
-            w = w * np.asarray(ratio @ theta_t)  # E[events of u from g] = w_ug sum_i x_ui theta_gi / mix_ui
-            s = w.sum(axis=1, keepdims=True)
-            w = np.where(s > 0, w / np.where(s > 0, s, 1.0), 1.0 / k)
+            new = w * np.asarray(ratio @ theta_t)  # E[events of u from g] = w_ug sum_i x_ui theta_gi / mix_ui
+            s = new.sum(axis=1, keepdims=True)
+            new = np.where(s > 0, new / np.where(s > 0, s, 1.0), 1.0 / k)
+            done = np.abs(new - w).max() <= tol
+            w = new
+            if done:
+                break
         W[a:b] = w
     return W
 
