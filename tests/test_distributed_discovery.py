@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 distributed = pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
@@ -167,3 +168,29 @@ def test_read_parquet_events_skips_the_shuffle_only_for_whole_user_partitions(cl
     im, Mm = as_frame(mixed)
     np.testing.assert_array_equal(im, ia)
     assert (Mm != Ma).nnz == 0
+
+
+def test_refinement_on_the_workers_is_the_one_machine_em(client, shop_folder):
+    """The distributed EM from the same K-means labels gives the labels of MultinomialMixture.fit."""
+    from cohortrec import distributed as cd
+    from cohortrec.cluster import MultinomialMixture
+    from cohortrec.discovery import MIXTURE_SETTINGS
+    from cohortrec.distributed_discovery import _refine_distributed, discover_parquet
+
+    folder, truth = shop_folder
+    plain = discover_parquet(folder, user="user_id", item="item_id", client=client, n_groups=4, refine=None,
+                             max_train_users=800, random_state=0)
+    blocks = plain.blocks
+    sizes = np.array([s[0] for s in blocks.shapes])
+    Z = np.zeros((len(plain.labels), 2))
+    zblocks = cd.RowBlocks(client.scatter(np.split(Z, np.cumsum(sizes)[:-1]), hash=False),
+                           [(int(s), 2) for s in sizes])
+    labels, _ = _refine_distributed(client, blocks, zblocks, plain.labels, sizes, 4, MIXTURE_SETTINGS)
+    M = sp.vstack(client.gather(list(blocks.futures)), format="csr")
+    local = MultinomialMixture(4, **MIXTURE_SETTINGS).fit(M, init=plain.labels)
+    assert adjusted_rand_score(local.labels_, labels) > 0.999
+    refined = discover_parquet(folder, user="user_id", item="item_id", client=client, n_groups=4,
+                               max_train_users=800, random_state=0)
+    y = truth.reindex(refined.user_ids).to_numpy()
+    assert adjusted_rand_score(y, refined.labels) >= adjusted_rand_score(y, plain.labels) - 0.02
+    assert int(refined.profile["size"].iloc[:-1].sum()) == len(truth)

@@ -160,6 +160,91 @@ def _block_group_counts(block: sp.csr_matrix, labels: np.ndarray, k: int) -> sp.
     return sp.csr_matrix(G @ B)
 
 
+def _binary_col_sums(block: sp.csr_matrix) -> np.ndarray:
+    """Users with each item in one block (the mixture's background counts)."""
+    from cohortrec.cluster import MultinomialMixture  # noqa: PLC0415
+
+    B = MultinomialMixture(binary=True)._counts_of(block)
+    return np.asarray(B.sum(axis=0)).ravel()
+
+
+def _em_block(block: sp.csr_matrix, log_theta: np.ndarray, log_w: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One E-step of the multinomial mixture on one block, and the block's part of the M-step's sums."""
+    from cohortrec.cluster import MultinomialMixture  # noqa: PLC0415
+
+    B = MultinomialMixture(binary=True)._counts_of(block)
+    L = np.asarray(B @ log_theta.T) + log_w[None, :]
+    L = L - L.max(axis=1, keepdims=True)
+    R = np.exp(L)
+    R /= R.sum(axis=1, keepdims=True)
+    return np.asarray((B.T @ R).T), R.sum(axis=0), np.argmax(L, axis=1).astype(np.int64)
+
+
+def _block_embedding_sums(Z: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    ok = labels >= 0
+    out = np.zeros((k, Z.shape[1]))
+    np.add.at(out, labels[ok], Z[ok])
+    return out
+
+
+def _refine_distributed(c: Any, blocks: Any, zblocks: Any, labels: np.ndarray, sizes: np.ndarray, k: int,
+                        settings: dict[str, Any], max_iter: int = 100, tol: float = 1e-3,
+                        say: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """The mixture refinement of :class:`~cohortrec.GroupDiscovery` (``refine="multinomial"``) on the workers.
+
+    The same EM as :meth:`cohortrec.cluster.MultinomialMixture.fit` started
+    from ``labels``: each iteration scatters the group log-distributions,
+    every block computes its E-step and its part of the M-step's sums
+    (``k x n_items``) on its worker, and the client adds them up. Groups that
+    no user prefers at the end are dropped, as on one machine (the
+    one-machine fit also restarts a group emptied mid-way; this one does
+    not). Returns the labels and the unit-norm mean embedding of each group.
+    """
+    from cohortrec.cluster import MultinomialMixture  # noqa: PLC0415
+
+    mm = MultinomialMixture(k, **settings)
+    m = blocks.shape[1]
+    totals = np.sum(c.gather([c.submit(_binary_col_sums, f, pure=False) for f in blocks.futures]), axis=0)
+    mm.background_ = (totals + 1.0) / (totals.sum() + m)
+    lab_futs = c.scatter(np.split(labels, np.cumsum(sizes)[:-1]), hash=False)
+    parts = c.gather([c.submit(_block_group_counts, f, lf, k, pure=False)
+                      for f, lf in zip(blocks.futures, lab_futs)])
+    mm.counts_ = np.asarray(sum(p.toarray() for p in parts))
+    nk = np.bincount(labels[labels >= 0], minlength=k).astype(np.float64) + 1e-10
+    mm.weights_ = nk / nk.sum()
+    mm._refresh()
+    for it in range(1, int(max_iter) + 1):
+        lt = c.scatter(mm.log_theta_, broadcast=True, hash=False)
+        lw = c.scatter(np.log(mm.weights_), broadcast=True, hash=False)
+        out = c.gather([c.submit(_em_block, f, lt, lw, pure=False) for f in blocks.futures])
+        new = np.concatenate([o[2] for o in out]) if out else labels
+        changed = float(np.mean(new != labels)) if len(labels) else 0.0
+        labels = new
+        mm.counts_ = np.sum([o[0] for o in out], axis=0)
+        nk = np.sum([o[1] for o in out], axis=0) + 1e-10
+        mm.weights_ = nk / nk.sum()
+        mm._refresh()
+        if say is not None:
+            say(f"  mixture refinement: iteration {it}, {changed:.2%} of users changed group")
+        if changed <= tol:
+            break
+    lt = c.scatter(mm.log_theta_, broadcast=True, hash=False)
+    lw = c.scatter(np.log(mm.weights_), broadcast=True, hash=False)
+    labels = np.concatenate([o[2] for o in c.gather([c.submit(_em_block, f, lt, lw, pure=False)
+                                                     for f in blocks.futures])])
+    used = np.flatnonzero(np.bincount(labels, minlength=k))
+    remap = np.full(k, -1, dtype=np.int64)
+    remap[used] = np.arange(used.size)
+    labels = remap[labels]
+    k2 = int(used.size)
+    lab_futs = c.scatter(np.split(labels, np.cumsum(sizes)[:-1]), hash=False)
+    sums = np.sum(c.gather([c.submit(_block_embedding_sums, z, lf, k2, pure=False)
+                            for z, lf in zip(zblocks.futures, lab_futs)]), axis=0)
+    C = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    return labels, C
+
+
 def _recommend_block(block: sp.csr_matrix, labels: np.ndarray, user_ids: np.ndarray, P: sp.csr_matrix,
                      N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from cohortrec import ops  # noqa: PLC0415
@@ -202,6 +287,7 @@ def discover_parquet(
     max_train_users: int = 50_000,
     vae_settings: dict[str, Any] | None = None,
     n_init: int = 3,
+    refine: str | None = "multinomial",
     top_n: int = 5,
     random_state: int = 0,
     progress: Any = None,
@@ -223,12 +309,19 @@ def discover_parquet(
         ``vae_settings`` (needs torch on the client only).
     n_groups : int or "auto"
         ``"auto"`` chooses from ``k_range`` on the training sample
-        (:func:`~cohortrec.cluster.choose_n_clusters`).
+        (:func:`~cohortrec.cluster.heldout_k_curve` with ``refine``, else
+        :func:`~cohortrec.cluster.choose_n_clusters`).
     max_train_users : int, default 50000
         Users in the encoder's training sample (activity-stratified in
         every block, in proportion to the block's size).
     n_init : int, default 3
         Distributed K-means runs (the best inertia is kept).
+    refine : "multinomial" or None, default "multinomial"
+        As :class:`~cohortrec.GroupDiscovery`'s default: the K-means groups
+        start a mixture of multinomials over items, fitted by EM on the
+        workers (each iteration moves ``n_groups x n_items`` sums per block),
+        and ``n_groups="auto"`` is chosen by held-out likelihood on the
+        sample. ``None``: the K-means groups (and the silhouette).
     top_n : int, default 5
         Items per group in the profile.
     random_state : int
@@ -245,6 +338,8 @@ def discover_parquet(
     c = cd._client(client)
     if encoder not in ("svd", "vae"):
         raise ValueError(f"encoder must be 'svd' or 'vae', got {encoder!r}")
+    if refine not in ("multinomial", None):
+        raise ValueError(f"refine must be 'multinomial' or None, got {refine!r}")
     _check_parquet(path, [user, item] + ([weight] if weight else []))
     say("reading the event log into user blocks on the workers")
     blocks = cd.read_parquet_events(path, user=user, item=item, weight=weight, client=c)
@@ -279,7 +374,13 @@ def discover_parquet(
     if n_groups == "auto":
         ks = [k for k in k_range if k < S.shape[0]] or [2]
         say(f"choosing the number of groups in {ks[0]}..{ks[-1]} on the sample")
-        k, k_curve = choose_n_clusters(Zs, ks, random_state=random_state, spherical=True)
+        if refine == "multinomial" and (np.diff(S.indptr) >= 2).any():  # as GroupDiscovery: held-out likelihood
+            from cohortrec.cluster import heldout_k_curve  # noqa: PLC0415
+            from cohortrec.discovery import MIXTURE_SETTINGS  # noqa: PLC0415
+
+            k, k_curve = heldout_k_curve(Zs, S, ks, random_state=random_state, **MIXTURE_SETTINGS)
+        else:
+            k, k_curve = choose_n_clusters(Zs, ks, random_state=random_state, spherical=True)
     else:
         k = int(n_groups)
     # -- fold-in of every block on its worker, then distributed K-means
@@ -293,6 +394,12 @@ def discover_parquet(
     labels = np.asarray(km.labels_, dtype=np.int64)
     C = np.asarray(km.cluster_centers_, np.float64)
     C = C / np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
+    if refine == "multinomial":
+        from cohortrec.discovery import MIXTURE_SETTINGS  # noqa: PLC0415
+
+        say(f"refining the {k} groups with a multinomial mixture (EM on the workers)")
+        labels, C = _refine_distributed(c, blocks, zblocks, labels, sizes, k, MIXTURE_SETTINGS, say=say)
+        k = int(C.shape[0])
     # -- profiles: sparse sums per block
     say("profiling the groups (sparse sums per block)")
     lab_parts = np.split(labels, np.cumsum(sizes)[:-1])
