@@ -207,6 +207,10 @@ def test_discover_auto_encoder_names_the_choice(capsys, tmp_path):
     enc, why = choose_encoder("auto")
     # one default for both entry points: the CLI's auto is GroupDiscovery's default encoder, torch or not
     assert enc == GroupDiscovery().encoder == "svd" and "library default" in why
+    from cohortrec.cli._discover import AUTO_K_RANGE
+    from cohortrec.distributed_discovery import discover_parquet
+
+    assert AUTO_K_RANGE == tuple(GroupDiscovery().k_range) == discover_parquet.__kwdefaults__["k_range"]
     assert choose_encoder("svd") == ("svd", "as requested")
 
 

@@ -283,7 +283,7 @@ def discover_parquet(
     client: Any = None,
     encoder: str = "svd",
     n_groups: int | str = "auto",
-    k_range: Sequence[int] = tuple(range(4, 16)),
+    k_range: Sequence[int] = tuple(range(2, 21)),
     max_train_users: int = 50_000,
     vae_settings: dict[str, Any] | None = None,
     n_init: int = 3,
