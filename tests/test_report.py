@@ -214,6 +214,11 @@ def test_k_curve_section_only_with_auto(shop):
     for kk in gd.k_curve_["k"]:
         assert f"<td class=num>{kk}</td>" in sec
     assert 'href="#k-curve"' in page
+    # the note explains the criterion that chose k: held-out likelihood by default, the silhouette without refine
+    assert "one-standard-error rule" in sec and "Silhouette" not in sec
+    plain = GroupDiscovery(n_groups="auto", k_range=range(2, 5), refine=None, random_state=0).fit(shop.interactions)
+    sec = _section(render_report(plain, max_points=200), "k-curve")
+    assert "Silhouette" in sec and "one-standard-error" not in sec
 
 
 def test_hostile_strings_are_escaped(shop):

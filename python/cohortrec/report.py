@@ -728,11 +728,19 @@ def _private_sizes_map_html(ctx: _Context, max_points: int, random_state: Any) -
 
 
 def _k_curve_html(curve: pd.DataFrame, k: int) -> str:
+    if "heldout_loglik" in curve.columns:  # GroupDiscovery's default (refine="multinomial"): heldout_k_curve
+        how = (f"k = {k} groups. A fifth of every user's items was held out; for each k the groups were fitted on "
+               "the rest, and <b>heldout_loglik</b> is the mean log-probability of a held-out item under the "
+               "user's groups (higher: the groups predict what users do next; more groups than the data hold "
+               "stop helping). <b>train_loglik</b> is the same on the items fitted, which always rises with k. "
+               "The smallest k whose held-out score is within one standard error (<b>se</b>, over users) of the "
+               "best was kept: the one-standard-error rule.")
+    else:
+        how = (f"The number of groups with the best score was kept (k = {k}). Silhouette measures separation on "
+               "a sample; stability is the agreement of clusterings from different seeds.")
     return (f'<section id="k-curve"><h2>Choice of the number of groups</h2><div class="grid2">'
             f'{_img(_k_curve_plot(curve, k), "Line chart of scores by number of groups")}'
-            f'<div>{_frame_table(curve)}<p class="note">The number of groups with the best score was kept '
-            f"(k = {k}). Silhouette measures separation on a sample; stability is the agreement of "
-            "clusterings from different seeds.</p></div></div></section>")
+            f'<div>{_frame_table(curve)}<p class="note">{how}</p></div></div></section>')
 
 
 def _check_trust(trust: Any, discovery: Any) -> GroupTrust | None:
