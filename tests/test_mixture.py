@@ -182,11 +182,24 @@ def test_refined_model_assigns_serves_and_weighs_consistently(noisy_shop, tmp_pa
     assert W.shape == (X.n_users, 6)
     np.testing.assert_allclose(W.sum(axis=1), 1.0)
     assert (np.argmax(W, axis=1) == gd.labels_).mean() > 0.9
+    # a slice of the training users (groups.parquet's row groups): the slice of the whole, up to the early stop
+    np.testing.assert_allclose(gd.memberships(rows=slice(100, 400)), W[100:400], atol=1e-3)
+    with pytest.raises(ValueError, match="rows"):
+        gd.memberships(X, rows=slice(0, 10))
     loaded = GroupDiscovery.load(gd.save(tmp_path / "m"))
     assert loaded.refine == "multinomial"
     np.testing.assert_allclose(loaded.mixture_.log_theta_, gd.mixture_.log_theta_)
     np.testing.assert_array_equal(loaded.assign(X), gd.labels_)
     np.testing.assert_allclose(loaded.memberships(X), W)
+
+
+def test_memberships_without_the_mixture_use_the_stored_embeddings(noisy_shop):
+    X, _ = noisy_shop
+    gd = GroupDiscovery(n_groups=6, refine=None, random_state=0).fit(X)
+    W = gd.memberships()
+    np.testing.assert_allclose(W.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(gd.memberships(rows=slice(10, 50)), W[10:50])
+    np.testing.assert_allclose(gd.memberships(X), W, atol=1e-6)  # new users: embedded by fold-in
 
 
 def test_refined_partial_fit_updates_the_mixture(noisy_shop):

@@ -309,6 +309,16 @@ def as_dense(X: Any, name: str, dtype: Any | None = None) -> np.ndarray:
     return X
 
 
+def group_indicator(labels: Any, k: int) -> sp.csr_matrix:
+    """The ``k x n`` 0/1 matrix of group membership: ``G @ X`` sums the rows of every group.
+
+    Labels outside ``[0, k)`` (such as ``-1``, no group) belong to no group.
+    """
+    labels = np.asarray(labels)
+    ok = (labels >= 0) & (labels < k)
+    return sp.csr_matrix((np.ones(int(ok.sum())), (labels[ok], np.flatnonzero(ok))), shape=(k, labels.shape[0]))
+
+
 def l2_normalize_rows(X: Any) -> Any:
     """Rows scaled to unit L2 norm; all-zero rows stay zero. Dense or sparse; never in place.
 

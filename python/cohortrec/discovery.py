@@ -31,18 +31,13 @@ from sklearn.utils import check_random_state
 
 from cohortrec._errors import check_fitted
 from cohortrec._io import check_header, csr_from_arrays, csr_to_arrays, read_json, read_npz, require, write_npz
-from cohortrec._validation import l2_normalize_rows
+from cohortrec._validation import group_indicator, l2_normalize_rows
 from cohortrec.encoders import as_matrix, check_n_items
 from cohortrec.interactions import Interactions
 
 __all__ = ["GroupDiscovery"]
 
 _FORMAT = 3  # 3: the refining mixture; 2: the SVD encoder file carries its own header (1: settings here)
-
-
-def _onehot(labels: np.ndarray, k: int) -> sp.csr_matrix:
-    n = labels.shape[0]
-    return sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(k, n))
 
 
 class GroupDiscovery(TransformerMixin, BaseEstimator):
@@ -257,8 +252,7 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         self.n_groups_ = int(groups.max() + 1) if groups.size else 0
         C = np.zeros((self.n_groups_, Z.shape[1]))
         if self.n_groups_:
-            ok = labels >= 0
-            C = np.asarray((_onehot(labels[ok], self.n_groups_) @ Z[ok]))
+            C = np.asarray(group_indicator(labels, self.n_groups_) @ Z)
             C = l2_normalize_rows(C)
         self.labels_ = labels
         self.embeddings_ = Z
@@ -323,7 +317,8 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
             return np.asarray(self.clusterer_.predict(Z), dtype=np.int64)
         return self._nearest(Z)
 
-    def memberships(self, new_interactions: Any = None, *, n_iter: int = 20) -> np.ndarray:
+    def memberships(self, new_interactions: Any = None, *, rows: slice | None = None,
+                    n_iter: int = 20) -> np.ndarray:
         """Every user's mix of groups: rows sum to 1.
 
         With the mixture (``refine="multinomial"``), the share of the user's
@@ -338,6 +333,10 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         ----------
         new_interactions : Interactions or sparse matrix, optional
             Users to weigh (items matched by id); default the training users.
+        rows : slice, optional
+            Only these training users (without ``new_interactions``), from
+            their stored matrix rows or embeddings: ``discover`` writes
+            ``groups.parquet`` a row group at a time.
         n_iter : int, default 20
             Most EM iterations of the mixture weights
             (:func:`~cohortrec.cluster.admixture_weights`).
@@ -347,18 +346,22 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         ndarray of shape (n_users, n_groups)
         """
         check_fitted(self, "labels_")
+        mixture = getattr(self, "mixture_", None)
         if new_interactions is None:
             self._require_data("memberships of the training users")
-            A = self.interactions_
-            labels = self.labels_
+            M, Z, labels = self.interactions_.matrix, self.embeddings_, self.labels_
+            if rows is not None:
+                M, Z, labels = M[rows], Z[rows], labels[rows]
         else:
+            if rows is not None:
+                raise ValueError("rows selects training users: give it without new_interactions")
             A = self._align(new_interactions)
-            labels = None
-        if getattr(self, "mixture_", None) is not None:
-            return self.mixture_.admixture(A.matrix, n_iter=n_iter)
-        Z = self.embeddings_ if new_interactions is None else self._embed(A, fit=False)
-        if labels is None:
-            labels = self._labels_of(Z)
+            M = A.matrix
+            if mixture is None:
+                Z = self._embed(A, fit=False)
+                labels = self._labels_of(Z)
+        if mixture is not None:
+            return mixture.admixture(M, n_iter=n_iter)
         W = np.maximum(l2_normalize_rows(np.asarray(Z, dtype=np.float64)) @ self.centroids_.T, 0.0) ** 4
         tot = W.sum(axis=1, keepdims=True)
         hard = np.zeros_like(W)
@@ -385,8 +388,7 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         if not hasattr(self, "_text_centroids"):
             self._require_data("assign_text")
             U = self._text_vectors(self.interactions_)
-            ok = self.labels_ >= 0
-            C = np.asarray(_onehot(self.labels_[ok], self.n_groups_) @ U[ok])
+            C = np.asarray(group_indicator(self.labels_, self.n_groups_) @ U)
             self._text_centroids = l2_normalize_rows(C)
         Tn = l2_normalize_rows(T)
         return np.argmax(Tn @ self._text_centroids.T, axis=1).astype(np.int64)
@@ -544,11 +546,11 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         sums = self._centroid_sums()
         old_c = np.asarray(self.centroids_, dtype=np.float64).copy()
         ok = labels >= 0
-        sums = sums + np.asarray(_onehot(labels[ok], k) @ Z[ok])
+        sums = sums + np.asarray(group_indicator(labels, k) @ Z)
         if known.any():
             prev = self.labels_[old_pos[known]]
             keep = prev >= 0
-            sums = sums - np.asarray(_onehot(prev[keep], k) @ self.embeddings_[old_pos[known]][keep])
+            sums = sums - np.asarray(group_indicator(prev[keep], k) @ self.embeddings_[old_pos[known]][keep])
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         C = np.where(norms > 0, sums / np.where(norms > 0, norms, 1.0), old_c)
         self.centroids_ = C
@@ -595,7 +597,7 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
         k = self.n_groups_
         ok = self.labels_ >= 0
         if getattr(self, "embeddings_", None) is not None:
-            return np.asarray(_onehot(self.labels_[ok], k) @ np.asarray(self.embeddings_, np.float64)[ok])
+            return np.asarray(group_indicator(self.labels_, k) @ np.asarray(self.embeddings_, np.float64))
         sizes = np.bincount(self.labels_[ok], minlength=k).astype(np.float64)
         return np.asarray(self.centroids_, dtype=np.float64) * sizes[:, None]
 
@@ -888,7 +890,7 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
             "size": list(sizes) + [n], "share": list(sizes / n) + [1.0],
             "small": list(sizes < min_size) + [False],
         }
-        G = _onehot(lab[ok], k)
+        G = group_indicator(lab[ok], k)
         B = X.matrix[ok].copy()
         B.data[:] = 1.0
         item_sup = np.asarray((G @ B).todense()) / np.maximum(sizes, 1)[:, None]

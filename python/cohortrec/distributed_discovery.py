@@ -33,6 +33,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cohortrec import distributed as cd
+from cohortrec._validation import group_indicator
 
 __all__ = ["DistributedGroups", "discover_parquet"]
 
@@ -155,37 +156,36 @@ def _block_group_counts(block: sp.csr_matrix, labels: np.ndarray, k: int) -> sp.
     """Users of each group with each item in one block (k x n_items)."""
     B = sp.csr_matrix(block, copy=True)
     B.data[:] = 1.0
-    ok = labels >= 0
-    G = sp.csr_matrix((np.ones(int(ok.sum())), (labels[ok], np.flatnonzero(ok))), shape=(k, block.shape[0]))
-    return sp.csr_matrix(G @ B)
+    return sp.csr_matrix(group_indicator(labels, k) @ B)
 
 
-def _binary_col_sums(block: sp.csr_matrix) -> np.ndarray:
-    """Users with each item in one block (the mixture's background counts)."""
+def _mixture_counts(block: sp.csr_matrix, settings: dict[str, Any]) -> sp.csr_matrix:
+    """The block as the mixture counts it (:class:`~cohortrec.cluster.MultinomialMixture` with ``settings``)."""
     from cohortrec.cluster import MultinomialMixture  # noqa: PLC0415
 
-    B = MultinomialMixture(binary=True)._counts_of(block)
-    return np.asarray(B.sum(axis=0)).ravel()
+    return MultinomialMixture(**settings)._counts_of(block)
 
 
-def _em_block(block: sp.csr_matrix, log_theta: np.ndarray, log_w: np.ndarray
+def _mixture_start_block(block: sp.csr_matrix, labels: np.ndarray, k: int, settings: dict[str, Any]
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """One block's item totals (the prior's centre) and group item counts under the starting labels."""
+    B = _mixture_counts(block, settings)
+    return np.asarray(B.sum(axis=0)).ravel(), np.asarray((group_indicator(labels, k) @ B).todense())
+
+
+def _em_block(block: sp.csr_matrix, log_theta: np.ndarray, log_w: np.ndarray, settings: dict[str, Any]
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One E-step of the multinomial mixture on one block, and the block's part of the M-step's sums."""
-    from cohortrec.cluster import MultinomialMixture  # noqa: PLC0415
+    from scipy.special import softmax  # noqa: PLC0415
 
-    B = MultinomialMixture(binary=True)._counts_of(block)
+    B = _mixture_counts(block, settings)
     L = np.asarray(B @ log_theta.T) + log_w[None, :]
-    L = L - L.max(axis=1, keepdims=True)
-    R = np.exp(L)
-    R /= R.sum(axis=1, keepdims=True)
+    R = softmax(L, axis=1)
     return np.asarray((B.T @ R).T), R.sum(axis=0), np.argmax(L, axis=1).astype(np.int64)
 
 
 def _block_embedding_sums(Z: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    ok = labels >= 0
-    out = np.zeros((k, Z.shape[1]))
-    np.add.at(out, labels[ok], Z[ok])
-    return out
+    return np.asarray(group_indicator(labels, k) @ Z)
 
 
 def _refine_distributed(c: Any, blocks: Any, zblocks: Any, labels: np.ndarray, sizes: np.ndarray, k: int,
@@ -205,19 +205,19 @@ def _refine_distributed(c: Any, blocks: Any, zblocks: Any, labels: np.ndarray, s
 
     mm = MultinomialMixture(k, **settings)
     m = blocks.shape[1]
-    totals = np.sum(c.gather([c.submit(_binary_col_sums, f, pure=False) for f in blocks.futures]), axis=0)
-    mm.background_ = (totals + 1.0) / (totals.sum() + m)
     lab_futs = c.scatter(np.split(labels, np.cumsum(sizes)[:-1]), hash=False)
-    parts = c.gather([c.submit(_block_group_counts, f, lf, k, pure=False)
+    start = c.gather([c.submit(_mixture_start_block, f, lf, k, settings, pure=False)
                       for f, lf in zip(blocks.futures, lab_futs)])
-    mm.counts_ = np.asarray(sum(p.toarray() for p in parts))
+    totals = np.sum([t for t, _ in start], axis=0)
+    mm.background_ = (totals + 1.0) / (totals.sum() + m)
+    mm.counts_ = np.sum([g for _, g in start], axis=0)
     nk = np.bincount(labels[labels >= 0], minlength=k).astype(np.float64) + 1e-10
     mm.weights_ = nk / nk.sum()
     mm._refresh()
     for it in range(1, int(max_iter) + 1):
         lt = c.scatter(mm.log_theta_, broadcast=True, hash=False)
         lw = c.scatter(np.log(mm.weights_), broadcast=True, hash=False)
-        out = c.gather([c.submit(_em_block, f, lt, lw, pure=False) for f in blocks.futures])
+        out = c.gather([c.submit(_em_block, f, lt, lw, settings, pure=False) for f in blocks.futures])
         new = np.concatenate([o[2] for o in out]) if out else labels
         changed = float(np.mean(new != labels)) if len(labels) else 0.0
         labels = new
@@ -231,7 +231,7 @@ def _refine_distributed(c: Any, blocks: Any, zblocks: Any, labels: np.ndarray, s
             break
     lt = c.scatter(mm.log_theta_, broadcast=True, hash=False)
     lw = c.scatter(np.log(mm.weights_), broadcast=True, hash=False)
-    labels = np.concatenate([o[2] for o in c.gather([c.submit(_em_block, f, lt, lw, pure=False)
+    labels = np.concatenate([o[2] for o in c.gather([c.submit(_em_block, f, lt, lw, settings, pure=False)
                                                      for f in blocks.futures])])
     used = np.flatnonzero(np.bincount(labels, minlength=k))
     remap = np.full(k, -1, dtype=np.int64)

@@ -57,9 +57,10 @@ from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
 from cohortrec._errors import check_fitted
-from cohortrec._validation import check_float, check_int
+from cohortrec._validation import check_float, check_int, group_indicator
 from cohortrec.discovery import GroupDiscovery
 from cohortrec.interactions import Interactions
+from cohortrec.preprocessing import weight
 
 __all__ = ["GroupTrust", "group_trust", "SOLID_JACCARD", "UNSTABLE_JACCARD", "LIFT_HOLDS"]
 
@@ -366,25 +367,13 @@ def _split_holdout(M: sp.csr_matrix, share: float, rng: np.random.Generator) -> 
     return train, test
 
 
-def _onehot(labels: np.ndarray, k: int) -> sp.csr_matrix:
-    ok = labels >= 0
-    return sp.csr_matrix((np.ones(int(ok.sum())), (labels[ok], np.flatnonzero(ok))), shape=(k, labels.size))
-
-
-def _binary(M: sp.csr_matrix) -> sp.csr_matrix:
-    B = sp.csr_matrix(M, copy=True)
-    B.data = (B.data != 0).astype(np.float64)
-    B.eliminate_zeros()
-    return B
-
-
 def _item_lifts(B: sp.csr_matrix, labels: np.ndarray, k: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(support k x len(cols), lift k x len(cols)) of the items ``cols``: share of a group's active users who
     have the item, and that over the share among all active users (users with at least one entry in ``B``)."""
     active = np.diff(B.indptr) > 0
     lab = np.where(active, labels, -1)
     Bc = B[:, cols]
-    counts = np.asarray((_onehot(lab, k) @ Bc).todense(), dtype=np.float64)
+    counts = np.asarray((group_indicator(lab, k) @ Bc).todense(), dtype=np.float64)
     n_g = np.bincount(lab[lab >= 0], minlength=k)[:k].astype(np.float64)
     sup = counts / np.maximum(n_g, 1.0)[:, None]
     base = np.asarray(Bc[np.flatnonzero(lab >= 0)].sum(axis=0), dtype=np.float64).ravel() / max(n_g.sum(), 1.0)
@@ -396,7 +385,7 @@ def _category_lifts(B: sp.csr_matrix, labels: np.ndarray, k: int, Cm: sp.csr_mat
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(share k x c, lift k x c): a group's share of interactions in each category, and that over all users'."""
     UC = sp.csr_matrix(B @ Cm)
-    GC = np.asarray((_onehot(labels, k) @ UC).todense(), dtype=np.float64)
+    GC = np.asarray((group_indicator(labels, k) @ UC).todense(), dtype=np.float64)
     tot = GC.sum(axis=1, keepdims=True)
     share = np.divide(GC, tot, out=np.zeros_like(GC), where=tot > 0)
     allc = GC.sum(axis=0)
@@ -627,7 +616,7 @@ def group_trust(
         holdout_ari = _ari(ref, lab)
         k2 = int(lab.max()) + 1 if (lab >= 0).any() else 0
         match = _match(ref, lab, k)
-        B_tr, B_ho = _binary(train), _binary(test)
+        B_tr, B_ho = (weight(M, "binary").astype(np.float64) for M in (train, test))
         cols = np.unique(B_tr.indices)  # items someone has in training: every other lift is 0
         sup_tr, lift_tr = _item_lifts(B_tr, lab, k2, cols)
         _, lift_ho = _item_lifts(B_ho, lab, k2, cols)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from cohortrec.cli._common import CLIError, Console, check_device_available
 
-__all__ = ["VAE_SETTINGS", "choose_encoder", "membership_weights", "run_discover"]
+__all__ = ["VAE_SETTINGS", "choose_encoder", "run_discover"]
 
 #: InteractionEncoder settings of the CLI's "vae": a small Mult-VAE that trains in
 #: seconds on the built-in data with 2 cores (the library default trains far longer);
@@ -115,20 +115,6 @@ def _make_discovery(encoder: str, groups: Any, device: str, seed: int, console: 
         dev = "cpu" if device == "cpu" else "auto"
         kw["text_encoder"] = TextEncoder(_text_model(), device=dev, verbose=console.bars)
     return GroupDiscovery(enc, **kw)
-
-
-def membership_weights(discovery: Any, rows: slice | None = None) -> np.ndarray:
-    """Soft membership of every user in every group, rows summing to 1 (:meth:`GroupDiscovery.memberships`).
-
-    ``rows`` limits it to a slice of the training users.
-    """
-    rows = slice(None) if rows is None else rows
-    X = discovery.interactions_
-    if rows == slice(None):
-        return discovery.memberships()
-    from cohortrec.interactions import Interactions  # noqa: PLC0415
-
-    return discovery.memberships(Interactions(X.matrix[rows], X.user_ids[rows], X.item_ids))
 
 
 def category_shares(profile: pd.DataFrame) -> list[list[dict[str, Any]]] | None:
@@ -258,7 +244,7 @@ def _groups_table(discovery: Any, labels_txt: list[str], rows: slice | None = No
     if ids.dtype.kind not in "iuf":
         ids = np.asarray([str(v) for v in ids], dtype=object)
     lab = np.asarray(discovery.labels_[rows], dtype=np.int64)
-    W = membership_weights(discovery, rows=rows)
+    W = discovery.memberships(rows=rows)
     names = list(labels_txt) + [""]  # label -1 (no group) -> ""
     df = pd.DataFrame({"user_id": ids, "group": lab,
                        "label": np.asarray(names, dtype=object)[np.where((lab >= 0) & (lab < len(labels_txt)),

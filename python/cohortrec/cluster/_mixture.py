@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import logsumexp, softmax
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from cohortrec._errors import check_fitted
-from cohortrec._validation import as_csr, as_dense, check_float, check_int
+from cohortrec._validation import as_csr, as_dense, check_float, check_int, group_indicator
 
 __all__ = ["MultinomialMixture", "admixture_weights", "heldout_k_curve"]
 
@@ -44,11 +45,6 @@ def _as_counts(X: Any, name: str = "X") -> sp.csr_matrix:
     if M.nnz and (M.data < 0).any():
         raise ValueError(f"{name} must hold non-negative counts")
     return M
-
-
-def _log_softmax_rows(L: np.ndarray) -> np.ndarray:
-    L = L - L.max(axis=1, keepdims=True)
-    return L - np.log(np.exp(L).sum(axis=1, keepdims=True))
 
 
 class MultinomialMixture(ClusterMixin, BaseEstimator):
@@ -133,11 +129,9 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
             if Xs is None:
                 continue
             M = self._check_X(Xs)
-            lab = np.asarray(labs, dtype=np.int64)
-            ok = (lab >= 0) & (lab < k)
-            one = sp.csr_matrix((np.ones(int(ok.sum())), (lab[ok], np.flatnonzero(ok))), shape=(k, M.shape[0]))
+            one = group_indicator(np.asarray(labs, dtype=np.int64), k)
             self.counts_ = np.maximum(self.counts_ + sign * np.asarray((one @ M).todense()), 0.0)
-            sizes = np.maximum(sizes + sign * np.bincount(lab[ok], minlength=k), 0.0)
+            sizes = np.maximum(sizes + sign * np.asarray(one.sum(axis=1)).ravel(), 0.0)
         self.n_users_ = float(sizes.sum())
         self.weights_ = (sizes + 1e-10) / (sizes.sum() + k * 1e-10)
         self._refresh()
@@ -188,8 +182,9 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
         self._m_step(M, R)
         for it in range(1, int(self.max_iter) + 1):
             L = self._log_joint(M)
-            logR = _log_softmax_rows(L)
-            ll = float((L.max(axis=1) + np.log(np.exp(L - L.max(axis=1, keepdims=True)).sum(axis=1))).sum()) / events
+            lse = logsumexp(L, axis=1, keepdims=True)  # log p(user's items), once for the posterior and the ll
+            logR = L - lse
+            ll = float(lse.sum()) / events
             new = np.argmax(logR, axis=1)
             changed = float(np.mean(new != labels))
             labels = new
@@ -250,7 +245,7 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior probability of every group for every row (rows sum to 1)."""
-        return np.exp(_log_softmax_rows(self._log_joint(self._check_X(X))))
+        return softmax(self._log_joint(self._check_X(X)), axis=1)
 
     def admixture(self, X: Any, *, n_iter: int = 20) -> np.ndarray:
         """Share of every user's events explained by every group (rows sum to 1).
@@ -408,8 +403,7 @@ def heldout_k_curve(
         post = mm.predict_proba(train)  # (users, k)
         # log sum_g p(g | kept) prod_i theta_gi over the held-out items of each user
         lt = np.asarray(test @ mm.log_theta_.T) + np.log(np.maximum(post, 1e-300))
-        top = lt.max(axis=1, keepdims=True)
-        s_u = (top + np.log(np.exp(lt - top).sum(axis=1, keepdims=True))).ravel()
+        s_u = logsumexp(lt, axis=1)
         s_u[np.diff(test.indptr) == 0] = 0.0
         scores.append(s_u)
         out.append({"k": k, "heldout_loglik": float(s_u.sum() / n_test), "train_loglik": mm.log_likelihood_})
