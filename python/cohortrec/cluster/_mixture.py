@@ -252,7 +252,7 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
 
         See :func:`admixture_weights`.
         """
-        return admixture_weights(self._check_X(X), self.log_theta_, n_iter=n_iter)
+        return _admixture(self._check_X(X), self.log_theta_, n_iter=n_iter, tol=1e-4)
 
 
 def admixture_weights(X: Any, log_theta: np.ndarray, *, n_iter: int = 20, tol: float = 1e-4) -> np.ndarray:
@@ -282,7 +282,11 @@ def admixture_weights(X: Any, log_theta: np.ndarray, *, n_iter: int = 20, tol: f
     ndarray of shape (n_users, k)
         Rows of users with no event are uniform.
     """
-    M = _as_counts(X)
+    return _admixture(_as_counts(X), np.asarray(log_theta, dtype=np.float64), n_iter=n_iter, tol=tol)
+
+
+def _admixture(M: sp.csr_matrix, log_theta: np.ndarray, *, n_iter: int, tol: float) -> np.ndarray:
+    """:func:`admixture_weights` of counts already checked (the estimator's path checks them once)."""
     k = log_theta.shape[0]
     n = M.shape[0]
     W = np.full((n, k), 1.0 / k)
