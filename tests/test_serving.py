@@ -246,3 +246,77 @@ def test_kernel_rejects_corrupt_model_matrix():
         user_topn_dense(np.array([0, 1]), np.array([4]), np.array([1.0], np.float32), np.eye(4, dtype=np.float32), 3)
     with pytest.raises(ValueError, match="NaN"):
         user_topn_sparse(np.array([0, 1]), np.array([1]), np.array([np.nan], np.float32), R, 3)
+
+
+# ---------------------------------------------------------------------------
+# the bound row server (ops.row_server): what recommend(u) and recommend(u, row) call
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_binds_a_row_server(name):
+    # the equality tests above exercise the bound path only if the model has one
+    model = MODELS[name]().fit(random_x(7))
+    assert model._row_server() is not None
+    assert model._row_server() is model._row_server()  # built once per fitted state
+
+
+@pytest.mark.parametrize("name", ["itemknn", "userknn", "group", "ease-kept"])
+def test_row_server_rebuilt_after_partial_fit(name):
+    X = random_x(8)
+    model = MODELS[name]().fit(X[:50])
+    before = model._row_server()
+    model.partial_fit_users(np.arange(50, X.shape[0]), X[50:])
+    assert model._row_server() is not before
+    for u in (0, 55, X.shape[0] - 1):
+        assert_same(model.recommend(u), batch_one(model, u))
+
+
+def test_row_server_reads_corrupt_arrays_safely():
+    # the arrays are bound by reference: changing them in place after fit must raise, never read out of bounds
+    X = random_x(9)
+    model = ItemKNN(k=5).fit(X)
+    model.recommend(0)
+    model.similarity_.indices[:] = 10**6
+    with pytest.raises((IndexError, ValueError)):
+        for u in range(X.shape[0]):
+            model.recommend(u)
+    model = ItemKNN(k=5).fit(X)
+    model.recommend(0)
+    model.user_items_.indices[:] = 10**6  # the query rows (their indptr is an int64 copy, so unharmed)
+    with pytest.raises((IndexError, ValueError)):
+        for u in range(X.shape[0]):
+            model.recommend(u)
+
+
+def test_row_server_declines_what_the_general_path_decides():
+    X = random_x(10)
+    srv = ItemKNN(k=5).fit(X)._row_server()
+    row = X[1]
+    row.sort_indices()
+    assert row.nnz >= 2
+    assert srv.topn(-1, 10, True) is None and srv.topn(X.shape[0], 10, True) is None
+    assert srv.topn(1, -1, True) is None
+    args = (row.indptr, row.indices, row.data)
+    assert srv.topn_row(1, *args, 1, X.shape[1] + 1, 10, True) is None  # another width
+    bad = row.copy()
+    bad.data = bad.data.copy()
+    bad.data[0] = np.inf
+    assert srv.topn_row(1, bad.indptr, bad.indices, bad.data, 1, X.shape[1], 10, True) is None
+    assert srv.topn_row(1, row.indptr, row.indices, row.data.astype(np.float64), 1, X.shape[1], 10, True) is None
+    assert srv.topn_row(1, row.indptr, row.indices[::-1].copy(), row.data, 1, X.shape[1], 10, True) is None
+    ids, sc = srv.topn_row(1, *args, 1, X.shape[1], 10, True)
+    assert_same((ids, sc), batch_one(ItemKNN(k=5).fit(X), 1, user_items=row))
+
+
+def test_row_server_rejects_inconsistent_arrays():
+    X = random_x(11)
+    R = prepare_csr(sp.random(X.shape[1], X.shape[1], density=0.1, format="csr", dtype=np.float32,
+                              random_state=np.random.RandomState(0)))
+    with pytest.raises(ValueError, match="either R or B"):
+        ops.row_server(X, X, X.shape[1])
+    with pytest.raises(ValueError, match="columns"):
+        ops.row_server(X[:, :5], X, X.shape[1], R=R)
+    with pytest.raises(ValueError, match="one row per row"):
+        ops.row_server(X, X[:3], X.shape[1], R=R)
+    with pytest.raises(IndexError):
+        ops.row_server(X, X, X.shape[1], B=np.ones((X.shape[1], 3), np.float32),
+                       out_map=np.array([0, 1, X.shape[1]]))

@@ -5,6 +5,11 @@
 #include "cpu/user_topn.hpp"
 #include "bindings/common.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
 namespace cohortrec::bindings {
 
 namespace {
@@ -103,11 +108,292 @@ void bind_user_topn_for(py::module_& m) {
       "Top-n of W @ B (B dense, C-contiguous float32) per query row into pre-filled (u, n) arrays.");
 }
 
+/// The per-request path of one fitted model, bound once: W (the query rows
+/// of the users, u x j), E (the items each user has, excluded on request),
+/// and the model, a sparse R (j x m) or a dense B (j x m). `topn(user, n,
+/// filter)` is one user's top-n with three scalar arguments to convert and
+/// the GIL released around the kernel, so requests from many Python threads
+/// spend almost all their time in parallel. Every array is validated where
+/// a request reads it (lazy_row), the references keep them alive, and each
+/// call has its own scratch (thread_local in the sparse kernel).
+///
+/// `topn_row(user, indptr, indices, data, n_rows, n_cols, n, filter)` takes
+/// the user's items as a one-row CSR (implicit's call) or a full matrix: the query row when
+/// `row_is_query` (ItemKNN, EASE, RP3beta), else only the exclusion. Both
+/// return None where the general path must decide (an id or n out of range,
+/// a row that is not canonical float32 with finite non-zero values, another
+/// width), which then raises or canonicalises with its own messages.
+template <typename I>
+class RowServer {
+ public:
+  RowServer(const CArray<int64_t>& w_ptr, const CArray<I>& w_idx, const CArray<float>& w_val, int64_t w_cols,
+            const CArray<int64_t>& e_ptr, const CArray<I>& e_idx, int64_t n_items, std::optional<CArray<int64_t>> r_ptr,
+            std::optional<CArray<I>> r_idx, std::optional<CArray<float>> r_val, std::optional<CArray<float>> B,
+            std::optional<CArray<int64_t>> in_map, std::optional<CArray<int64_t>> out_map,
+            std::optional<CArray<int64_t>> order, bool row_is_query, bool drop_zero)
+      : n_items_(n_items), row_is_query_(row_is_query), drop_zero_(drop_zero) {
+    W_ = lazy(w_ptr, w_idx, &w_val, w_cols, "W");
+    const bool sparse = r_ptr.has_value();
+    if (sparse == B.has_value()) throw std::invalid_argument("give either R (indptr, indices, data) or B");
+    if (sparse) {
+      if (!r_idx || !r_val) throw std::invalid_argument("R needs indptr, indices and data");
+      if (r_ptr->ndim() != 1 || r_ptr->shape(0) != w_cols + 1)
+        throw std::invalid_argument("R: indptr must have W.shape[1] + 1 entries");
+      if (r_idx->ndim() != 1 || r_val->ndim() != 1 || r_idx->shape(0) != r_val->shape(0))
+        throw std::invalid_argument("R: indices and data must be 1-D of equal length");
+      m_ = -1;  // set below from the mappings or n_items
+    } else {
+      if (B->ndim() != 2 || B->shape(0) != w_cols) throw std::invalid_argument("B must be a 2-D (W.shape[1], m) array");
+      B_ = B->data();
+      m_ = B->shape(1);
+      keep(*B);
+    }
+    if (out_map) {
+      if (out_map->ndim() != 1) throw std::invalid_argument("out_map must be 1-D");
+      if (m_ >= 0 && out_map->shape(0) != m_) throw std::invalid_argument("out_map must map every model column");
+      m_ = out_map->shape(0);
+      out_ = out_map->data();
+      for (int64_t c = 0; c < m_; ++c)
+        if (out_[c] < 0 || out_[c] >= n_items_) throw std::out_of_range("out_map: item id out of range");
+      keep(*out_map);
+    }
+    if (m_ < 0) m_ = n_items_;
+    if (!out_ && m_ != n_items_) throw std::invalid_argument("the model must have n_items columns (or an out_map)");
+    if (in_map) {
+      if (in_map->ndim() != 1 || in_map->shape(0) != n_items_)
+        throw std::invalid_argument("in_map must hold one entry per item");
+      in_ = in_map->data();
+      keep(*in_map);
+    }
+    if (order) {
+      if (sparse || w_cols != 1) throw std::invalid_argument("a ranked model has one dense row of scores");
+      if (order->ndim() != 1) throw std::invalid_argument("order must be 1-D");
+      order_ = order->data();
+      n_order_ = order->shape(0);
+      keep(*order);
+    }
+    if (sparse) {
+      R_.n_rows = w_cols;
+      R_.n_cols = m_;
+      R_.nnz = r_idx->shape(0);
+      R_.indptr = r_ptr->data();
+      R_.indices = r_idx->data();
+      R_.data = r_val->data();
+      keep(*r_ptr);
+      keep(*r_idx);
+      keep(*r_val);
+    }
+    E_ = lazy(e_ptr, e_idx, nullptr, m_, "E");
+    if (E_.n_rows != W_.n_rows) throw std::invalid_argument("W and E must have one row per user");
+    keep(w_ptr);
+    keep(w_idx);
+    keep(w_val);
+    keep(e_ptr);
+    keep(e_idx);
+  }
+
+  py::object topn(int64_t user, int64_t n, bool filter) const {
+    if (user < 0 || user >= W_.n_rows || n < 0) return py::none();
+    int64_t wl[2], el[2];
+    const int64_t width = std::min(n, m_);
+    std::vector<int64_t> it(static_cast<size_t>(width), -1);
+    std::vector<float> sc(static_cast<size_t>(width), -std::numeric_limits<float>::infinity());
+    if (width > 0) {
+      py::gil_scoped_release release;
+      const auto W = cpu::lazy_row(W_, user, wl, "W");
+      CsrView<float, I> E;
+      if (filter) E = cpu::lazy_row(E_, user, el, "E");
+      run(W, filter ? &E : nullptr, width, it.data(), sc.data());
+    }
+    return result(it, sc);
+  }
+
+  py::object topn_row(int64_t user, const py::array& indptr, const py::array& indices, const py::array& data,
+                      int64_t n_rows, int64_t n_cols, int64_t n, bool filter) const {
+    if (user < 0 || user >= W_.n_rows || n < 0 || n_cols != n_items_ || n_rows < 1) return py::none();
+    if (!py::isinstance<CArray<float>>(data) ||
+        (!py::isinstance<CArray<int64_t>>(indptr) && !py::isinstance<CArray<int32_t>>(indptr)))
+      return py::none();
+    const auto v = py::reinterpret_borrow<CArray<float>>(data);
+    if (v.ndim() != 1 || indices.ndim() != 1 || indices.shape(0) != v.shape(0)) return py::none();
+    if (indptr.ndim() != 1 || indptr.shape(0) != n_rows + 1) return py::none();
+    const int64_t r = n_rows == 1 ? 0 : user;  // one row, or the user's row of a full matrix
+    if (r >= n_rows) return py::none();
+    int64_t b, e;
+    row_bounds(indptr, r, b, e);
+    if (b < 0 || e < b || e > v.shape(0)) return py::none();
+    if (n_rows == 1 && (b != 0 || e != v.shape(0))) return py::none();  // the general path checks the whole matrix
+    std::vector<I> idx;
+    std::vector<float> val;
+    if (!canonical_row(indices, v.data(), b, e, idx, val)) return py::none();
+    const int64_t width = std::min(n, m_);
+    std::vector<int64_t> it(static_cast<size_t>(width), -1);
+    std::vector<float> sc(static_cast<size_t>(width), -std::numeric_limits<float>::infinity());
+    if (width > 0) {
+      py::gil_scoped_release release;
+      int64_t wl[2], rl[2] = {0, static_cast<int64_t>(idx.size())};
+      CsrView<float, I> row;
+      row.n_rows = 1;
+      row.n_cols = m_;
+      row.indptr = rl;
+      row.indices = idx.data();
+      row.data = val.data();
+      if (row_is_query_) {
+        run(row, filter ? &row : nullptr, width, it.data(), sc.data());
+      } else {
+        const auto W = cpu::lazy_row(W_, user, wl, "W");
+        run(W, filter ? &row : nullptr, width, it.data(), sc.data());
+      }
+    }
+    return result(it, sc);
+  }
+
+ private:
+  cpu::LazyCsr<I> lazy(const CArray<int64_t>& ptr, const CArray<I>& idx, const CArray<float>* val, int64_t n_cols,
+                       const char* name) {
+    if (ptr.ndim() != 1 || ptr.shape(0) < 1 || idx.ndim() != 1)
+      throw std::invalid_argument(std::string(name) + ": indptr and indices must be 1-D, indptr non-empty");
+    if (val && (val->ndim() != 1 || val->shape(0) != idx.shape(0)))
+      throw std::invalid_argument(std::string(name) + ": indices and data must have equal length");
+    cpu::LazyCsr<I> M;
+    M.n_rows = ptr.shape(0) - 1;
+    M.n_cols = n_cols;
+    M.nnz = idx.shape(0);
+    M.indptr = ptr.data();
+    M.indices = idx.data();
+    M.data = val ? val->data() : nullptr;
+    return M;
+  }
+
+  void keep(const py::object& a) { alive_.push_back(a); }
+
+  static void row_bounds(const py::array& indptr, int64_t r, int64_t& b, int64_t& e) {
+    if (py::isinstance<CArray<int64_t>>(indptr)) {
+      const auto* p = static_cast<const int64_t*>(indptr.data());
+      b = p[r], e = p[r + 1];
+    } else {
+      const auto* p = static_cast<const int32_t*>(indptr.data());
+      b = p[r], e = p[r + 1];
+    }
+  }
+
+  /// The given row in the model's columns: strictly increasing ids below
+  /// n_items, finite non-zero values (else false: the general path), mapped
+  /// by in_map where the model keeps a subset of the items.
+  template <typename J>
+  bool gather(const J* ids, const float* vals, int64_t b, int64_t e, std::vector<I>& idx,
+              std::vector<float>& val) const {
+    idx.reserve(static_cast<size_t>(e - b));
+    val.reserve(static_cast<size_t>(e - b));
+    int64_t prev = -1;
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t j = static_cast<int64_t>(ids[t]);
+      const float x = vals[t];
+      if (j <= prev || j >= n_items_ || !std::isfinite(x) || x == 0.0f) return false;
+      prev = j;
+      const int64_t c = in_ ? in_[j] : j;
+      if (c < 0) continue;
+      if (c >= m_) return false;
+      idx.push_back(static_cast<I>(c));
+      val.push_back(x);
+    }
+    return true;
+  }
+
+  bool canonical_row(const py::array& indices, const float* vals, int64_t b, int64_t e, std::vector<I>& idx,
+                     std::vector<float>& val) const {
+    if (indices.ndim() != 1 || indices.shape(0) < e) return false;
+    if (py::isinstance<CArray<int32_t>>(indices))
+      return gather(static_cast<const int32_t*>(indices.data()), vals, b, e, idx, val);
+    if (py::isinstance<CArray<int64_t>>(indices))
+      return gather(static_cast<const int64_t*>(indices.data()), vals, b, e, idx, val);
+    return false;
+  }
+
+  void run(const CsrView<float, I>& W, const CsrView<float, I>* E, int64_t n, int64_t* it, float* sc) const {
+    if (order_)
+      ranked(E, n, it, sc);
+    else if (B_)
+      cpu::user_topn_dense<I>(W, B_, m_, m_, nullptr, E, drop_zero_, n, it, sc, 1);
+    else
+      cpu::user_topn_sparse<I>(W, R_, nullptr, E, n, it, sc, 1);
+  }
+
+  /// A model that ranks every user's items alike (Popularity): the first n
+  /// of the fixed ranking that the user does not have, O(n + |E| log |E|).
+  void ranked(const CsrView<float, I>* E, int64_t n, int64_t* it, float* sc) const {
+    const I* ex = E ? E->indices : nullptr;
+    const int64_t ne = E ? E->indptr[1] : 0;  // a row: sorted ids (canonical CSR)
+    int64_t k = 0;
+    for (int64_t t = 0; t < n_order_ && k < n; ++t) {
+      const int64_t c = order_[t];
+      if (c < 0 || c >= m_) throw std::out_of_range("order: item out of range");
+      if (ne && std::binary_search(ex, ex + ne, static_cast<I>(c))) continue;
+      it[k] = c;
+      sc[k] = B_[c];
+      ++k;
+    }
+  }
+
+  py::object result(const std::vector<int64_t>& it, const std::vector<float>& sc) const {
+    size_t k = 0;
+    while (k < it.size() && it[k] >= 0) ++k;
+    py::array_t<float> scores(static_cast<py::ssize_t>(k));
+    std::copy(sc.begin(), sc.begin() + static_cast<std::ptrdiff_t>(k), scores.mutable_data());
+    py::object ids;
+    if (n_items_ <= std::numeric_limits<int32_t>::max()) {
+      py::array_t<int32_t> a(static_cast<py::ssize_t>(k));
+      for (size_t q = 0; q < k; ++q) a.mutable_data()[q] = static_cast<int32_t>(out_ ? out_[it[q]] : it[q]);
+      ids = std::move(a);
+    } else {
+      py::array_t<int64_t> a(static_cast<py::ssize_t>(k));
+      for (size_t q = 0; q < k; ++q) a.mutable_data()[q] = out_ ? out_[it[q]] : it[q];
+      ids = std::move(a);
+    }
+    return py::make_tuple(ids, scores);
+  }
+
+  cpu::LazyCsr<I> W_, E_;
+  cpu::LazyCsr<I> R_;
+  const float* B_ = nullptr;
+  const int64_t* in_ = nullptr;
+  const int64_t* out_ = nullptr;
+  const int64_t* order_ = nullptr;
+  int64_t n_order_ = 0;
+  int64_t m_ = 0;
+  int64_t n_items_ = 0;
+  bool row_is_query_ = false;
+  bool drop_zero_ = true;
+  std::vector<py::object> alive_;
+};
+
+template <typename I>
+void bind_row_server(py::module_& m, const char* name) {
+  py::class_<RowServer<I>>(m, name)
+      .def(py::init<const CArray<int64_t>&, const CArray<I>&, const CArray<float>&, int64_t, const CArray<int64_t>&,
+                    const CArray<I>&, int64_t, std::optional<CArray<int64_t>>, std::optional<CArray<I>>,
+                    std::optional<CArray<float>>, std::optional<CArray<float>>, std::optional<CArray<int64_t>>,
+                    std::optional<CArray<int64_t>>, std::optional<CArray<int64_t>>, bool, bool>(),
+           py::arg("w_indptr").noconvert(), py::arg("w_indices").noconvert(), py::arg("w_data").noconvert(),
+           py::arg("w_cols"), py::arg("e_indptr").noconvert(), py::arg("e_indices").noconvert(), py::arg("n_items"),
+           py::arg("r_indptr").noconvert(), py::arg("r_indices").noconvert(), py::arg("r_data").noconvert(),
+           py::arg("B").noconvert(), py::arg("in_map").noconvert(), py::arg("out_map").noconvert(),
+           py::arg("order").noconvert(), py::arg("row_is_query"), py::arg("drop_zero"))
+      .def("topn", &RowServer<I>::topn, py::arg("user"), py::arg("n"), py::arg("filter"),
+           "(ids, scores) of one user's top-n from the bound arrays, or None for the general path.")
+      .def("topn_row", &RowServer<I>::topn_row, py::arg("user"), py::arg("indptr"), py::arg("indices"), py::arg("data"),
+           py::arg("n_rows"), py::arg("n_cols"), py::arg("n"), py::arg("filter"),
+           "(ids, scores) of one user given as a one-row CSR (or the user's row of a full matrix), or None "
+           "for the general path.");
+}
+
 }  // namespace
 
 void bind_user_topn(py::module_& m) {
   bind_user_topn_for<int32_t>(m);
   bind_user_topn_for<int64_t>(m);
+  bind_row_server<int32_t>(m, "RowServer32");
+  bind_row_server<int64_t>(m, "RowServer64");
 }
 
 }  // namespace cohortrec::bindings

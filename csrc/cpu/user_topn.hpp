@@ -3,6 +3,8 @@
 // with exclusion of the users' own items, a candidate mask and top-n
 // selection: the serving path of the recommenders (one user per request).
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 #include "common/csr.hpp"
 
@@ -22,6 +24,29 @@ struct LazyCsr {
   const I* indices = nullptr;
   const float* data = nullptr;
 };
+
+/// Row r of a lazily validated CSR matrix as a one-row CsrView whose
+/// indptr is `local` (two entries, owned by the caller): the row's bounds
+/// are checked against the stored entries and its column ids against
+/// M.n_cols, so a request reads O(row) and never out of bounds.
+template <typename I>
+CsrView<float, I> lazy_row(const LazyCsr<I>& M, int64_t r, int64_t* local, const char* name) {
+  if (r < 0 || r >= M.n_rows) throw std::out_of_range(std::string(name) + ": row out of range");
+  const int64_t b = M.indptr[r], e = M.indptr[r + 1];
+  if (b < 0 || e < b || e > M.nnz) throw std::out_of_range(std::string(name) + ": indptr out of range");
+  local[0] = 0;
+  local[1] = e - b;
+  CsrView<float, I> v;
+  v.n_rows = 1;
+  v.n_cols = M.n_cols;
+  v.indptr = local;
+  v.indices = M.indices + b;
+  v.data = M.data ? M.data + b : nullptr;
+  for (int64_t t = 0; t < e - b; ++t)
+    if (v.indices[t] < 0 || static_cast<int64_t>(v.indices[t]) >= M.n_cols)
+      throw std::out_of_range(std::string(name) + ": column index out of range");
+  return v;
+}
 
 /// For each row u of W (u x j): scores = W[u, :] @ R (sparse j x m),
 /// accumulated in float32 in the order of W's and R's stored entries (the

@@ -8,7 +8,29 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['als_loss_rows', 'als_solve', 'cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_sparse']
+__all__: list[str] = ['RowServer32', 'RowServer64', 'als_loss_rows', 'als_solve', 'cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_sparse']
+class RowServer32:
+    def __init__(self, w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int32], w_data: numpy.typing.NDArray[numpy.float32], w_cols: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64], e_indices: numpy.typing.NDArray[numpy.int32], n_items: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64] | None, r_indices: numpy.typing.NDArray[numpy.int32] | None, r_data: numpy.typing.NDArray[numpy.float32] | None, B: numpy.typing.NDArray[numpy.float32] | None, in_map: numpy.typing.NDArray[numpy.int64] | None, out_map: numpy.typing.NDArray[numpy.int64] | None, order: numpy.typing.NDArray[numpy.int64] | None, row_is_query: bool, drop_zero: bool) -> None:
+        ...
+    def topn(self, user: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, filter: bool) -> typing.Any:
+        """
+        (ids, scores) of one user's top-n from the bound arrays, or None for the general path.
+        """
+    def topn_row(self, user: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.ndarray, indices: numpy.ndarray, data: numpy.ndarray, n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, filter: bool) -> typing.Any:
+        """
+        (ids, scores) of one user given as a one-row CSR (or the user's row of a full matrix), or None for the general path.
+        """
+class RowServer64:
+    def __init__(self, w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int64], w_data: numpy.typing.NDArray[numpy.float32], w_cols: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64], e_indices: numpy.typing.NDArray[numpy.int64], n_items: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64] | None, r_indices: numpy.typing.NDArray[numpy.int64] | None, r_data: numpy.typing.NDArray[numpy.float32] | None, B: numpy.typing.NDArray[numpy.float32] | None, in_map: numpy.typing.NDArray[numpy.int64] | None, out_map: numpy.typing.NDArray[numpy.int64] | None, order: numpy.typing.NDArray[numpy.int64] | None, row_is_query: bool, drop_zero: bool) -> None:
+        ...
+    def topn(self, user: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, filter: bool) -> typing.Any:
+        """
+        (ids, scores) of one user's top-n from the bound arrays, or None for the general path.
+        """
+    def topn_row(self, user: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.ndarray, indices: numpy.ndarray, data: numpy.ndarray, n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, filter: bool) -> typing.Any:
+        """
+        (ids, scores) of one user given as a one-row CSR (or the user's row of a full matrix), or None for the general path.
+        """
 def _set_isa(name: str) -> None:
     """
     Force an instruction set (tests/benchmarks); 'auto' resets.

@@ -36,7 +36,14 @@ from cohortrec.ops._row_topk import row_topk
 from cohortrec.ops._seeding import kmeanspp_trials, kmeanspp_update
 from cohortrec.ops._topk_scores import topk_scores
 from cohortrec.ops._topn import dense_topn_into, ranked_topn_into
-from cohortrec.ops._user_topn import ModelCsr, prepare_csr, prepare_dense, user_topn_dense, user_topn_sparse
+from cohortrec.ops._user_topn import (
+    ModelCsr,
+    prepare_csr,
+    prepare_dense,
+    row_server,
+    user_topn_dense,
+    user_topn_sparse,
+)
 
 __all__ = ["cosine_topk", "kmeans_assign", "kmeans_step", "kmeans_update", "topk_scores"]
 
@@ -47,5 +54,5 @@ _INTERNAL = [
     "has_openmp", "id_array", "item_counts", "kmeans_assign_bounded", "kmeans_assign_dense_into",
     "kmeans_group_lanes", "kmeanspp_trials", "kmeanspp_update", "n_threads_default", "ranked_topn_into",
     "ranking_hit_stats", "ranking_hits", "resolve_device", "resolve_threads", "row_topk",
-    "ModelCsr", "prepare_csr", "prepare_dense", "user_topn_dense", "user_topn_sparse",
+    "ModelCsr", "prepare_csr", "prepare_dense", "row_server", "user_topn_dense", "user_topn_sparse",
 ]

@@ -19,7 +19,7 @@ from cohortrec import _core
 from cohortrec._validation import as_csr, check_finite, check_int
 from cohortrec.ops._validation import index_dtype_for
 
-__all__ = ["ModelCsr", "prepare_csr", "prepare_dense", "user_topn_dense", "user_topn_sparse"]
+__all__ = ["ModelCsr", "prepare_csr", "prepare_dense", "row_server", "user_topn_dense", "user_topn_sparse"]
 
 
 class ModelCsr(NamedTuple):
@@ -145,3 +145,85 @@ def user_topn_dense(w_indptr: np.ndarray, w_indices: np.ndarray, w_data: np.ndar
 def csr_query(M: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(indptr, indices, data) of a canonical CSR query matrix."""
     return M.indptr, M.indices, M.data
+
+
+def _int_array(a: Any, dtype: np.dtype | type, name: str) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
+    return a.astype(dtype, copy=False)
+
+
+def row_server(W: Any, E: Any, n_items: int, *, R: ModelCsr | None = None, B: np.ndarray | None = None,
+               in_map: np.ndarray | None = None, out_map: np.ndarray | None = None,
+               order: np.ndarray | None = None, row_is_query: bool = False, drop_zero: bool = True) -> Any:
+    """Bind one fitted model's arrays for the per-request path (one user, one call, the GIL released).
+
+    ``server.topn(user, n, filter)`` returns ``(ids, scores)`` of the user's
+    best ``n`` items: ids int32 (int64 beyond 2**31 items), scores float32,
+    best first, only actual candidates; the scores of
+    :func:`user_topn_sparse` / :func:`user_topn_dense` on ``W[user]``,
+    excluding ``E[user]``'s items when ``filter``.
+    ``server.topn_row(user, indptr, indices, data, n_cols, n, filter)`` does
+    the same with the user's items given as a one-row CSR (implicit's call
+    convention), which is the query row when ``row_is_query`` and the
+    exclusion in every case. Both return ``None`` where the general path
+    must decide (``user`` or ``n`` out of range, a row that is not canonical
+    float32 with finite non-zero values), so they never raise for bad input
+    of the caller's; the arrays bound here are checked where a call reads
+    them.
+
+    Parameters
+    ----------
+    W : CSR matrix or ModelCsr, shape (n_users, j)
+        The query row of every user (their items, or neighbour weights).
+    E : CSR matrix, shape (n_users, m)
+        The items of every user, excluded on request (values unused).
+    n_items : int
+        The catalogue size (ids returned are below it).
+    R : ModelCsr, shape (j, m), optional
+        A sparse model (from :func:`prepare_csr`); or
+    B : ndarray, shape (j, m), optional
+        A dense model (from :func:`prepare_dense`).
+    in_map : int ndarray of shape (n_items,), optional
+        Model column of every item, -1 where the model dropped it (a given
+        row is mapped; ``W`` and ``E`` must already be in model columns).
+    out_map : int ndarray of shape (m,), optional
+        Item id of every model column.
+    order : int ndarray, optional
+        A ranked model (Popularity): ``B`` is one row of scores and every
+        user gets the first ``n`` columns of ``order`` they do not have,
+        scored by ``B`` (``W`` must have one column).
+    row_is_query : bool, default False
+    drop_zero : bool, default True
+        Dense models only: zero scores are not candidates.
+
+    Returns
+    -------
+    RowServer32 or RowServer64
+        Thread-safe: every call has its own scratch.
+    """
+    if (R is None) == (B is None):
+        raise ValueError("give either R or B")
+    n_items = check_int(n_items, "n_items", minimum=0)
+    if R is not None:
+        idx_dtype = R.indices.dtype
+        j = R.n_rows
+    else:
+        B = prepare_dense(B, "B")
+        j = B.shape[0]
+        fits = max(j, B.shape[1], n_items) <= np.iinfo(np.int32).max
+        idx_dtype = np.dtype(np.int32) if fits else np.dtype(np.int64)
+    Wm = W if isinstance(W, ModelCsr) else prepare_csr(W, "W")
+    if Wm.n_cols != j:
+        raise ValueError(f"W must have {j} columns (the model's rows), got {Wm.n_cols}")
+    Em = sp.csr_matrix(E)
+    if Em.shape[0] != Wm.n_rows:
+        raise ValueError(f"E must have one row per row of W ({Wm.n_rows}), got {Em.shape[0]}")
+    cls = _core.RowServer32 if idx_dtype == np.int32 else _core.RowServer64
+    r = (None, None, None) if R is None else (R.indptr, R.indices, R.data)
+    return cls(Wm.indptr, Wm.indices.astype(idx_dtype, copy=False), Wm.data, int(j),
+               _int_array(Em.indptr, np.int64, "E.indptr"), _int_array(Em.indices, idx_dtype, "E.indices"),
+               int(n_items), *r, B, None if in_map is None else _int_array(in_map, np.int64, "in_map"),
+               None if out_map is None else _int_array(out_map, np.int64, "out_map"),
+               None if order is None else _int_array(order, np.int64, "order"), bool(row_is_query), bool(drop_zero))

@@ -388,6 +388,20 @@ class RecommenderBase(ABC):
             width ``min(N, candidates)`` with rows padded with ``-1`` /
             ``-inf`` where a user has fewer candidates.
         """
+        if (type(userid) is int and type(N) is int and filter_items is None and items is None
+                and recalculate_user is False):
+            # one user as implicit calls it: the bound native path (three scalars in, the GIL released)
+            srv = self._row_server()
+            if srv is not None:
+                if user_items is None:
+                    out = srv.topn(userid, N, bool(filter_already_liked_items))
+                elif type(user_items) is sp.csr_matrix:
+                    out = srv.topn_row(userid, user_items.indptr, user_items.indices, user_items.data,
+                                       user_items.shape[0], user_items.shape[1], N, bool(filter_already_liked_items))
+                else:
+                    out = None
+                if out is not None:
+                    return out
         self._check_fitted()
         N = check_int(N, "N", minimum=0)
         if isinstance(userid, (int, np.integer)) or np.ndim(userid) == 0:
@@ -533,6 +547,27 @@ class RecommenderBase(ABC):
                                  shape=(1, m))
         ids, sc = self._topn(np.array([userid], dtype=np.int64), row, n, excl, keep, recalculate)
         return ids[0], sc[0]
+
+    def _row_server(self) -> Any | None:
+        """The model's arrays bound for one-user requests (:func:`cohortrec.ops.row_server`), or None.
+
+        Built once per fitted state (see :meth:`_serve_cached`) from
+        :meth:`_server_source` and :meth:`_make_server`; ``None`` before
+        ``fit`` and for models without one, which then take :meth:`_recommend_one`.
+        """
+        if self.__dict__.get("user_items_") is None:
+            return None
+        source = self._server_source()
+        if source is None:
+            return None
+        return self._serve_cached("row_server", source, self._make_server)
+
+    def _server_source(self) -> Any | None:
+        """The arrays the row server is built from (compared by identity), or None: no row server."""
+        return None
+
+    def _make_server(self) -> Any:
+        raise NotImplementedError
 
     def _serve_cached(self, name: str, source: Any, build: Any) -> Any:
         """A serving structure derived from ``source``, built once per fitted state.

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from cohortrec._validation import check_float, check_int
-from cohortrec.ops import prepare_dense, resolve_threads, user_topn_dense
+from cohortrec.ops import prepare_dense, resolve_threads, row_server, user_topn_dense
 from cohortrec.recommenders._base import RecommenderBase
 from cohortrec.recommenders._online import OnlineMixin
 from cohortrec.recommenders._serving import dense_one
@@ -247,6 +247,19 @@ class EASE(OnlineMixin, RecommenderBase):
             return np.full_like(ids, -1)
         out = np.where(ids >= 0, self.items_[np.maximum(ids, 0)], -1)
         return out.astype(np.int64, copy=False)
+
+    def _server_source(self):
+        if len(self.items_) == 0:
+            return None
+        return (self.item_weights_, self.user_items_)
+
+    def _make_server(self):
+        B, pos = self._serving_state()
+        if pos is None:
+            return row_server(self.user_items_, self.user_items_, self.user_items_.shape[1], B=B, row_is_query=True)
+        kept = _to_kept(self.user_items_, pos)
+        return row_server(kept, kept, self.user_items_.shape[1], B=B, in_map=pos, out_map=self.items_,
+                          row_is_query=True)
 
     def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
         B, pos = self._serving_state()

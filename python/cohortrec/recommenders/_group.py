@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from cohortrec import ops
 from cohortrec._validation import as_generator, check_int, l2_normalize_rows
 from cohortrec.cluster import KMeans
-from cohortrec.ops import prepare_csr, row_topk
+from cohortrec.ops import prepare_csr, row_server, row_topk
 from cohortrec.recommenders._base import (
     RecommenderBase,
     RecommenderWarning,
@@ -606,6 +606,15 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
         """Scoring weights of every training user, built once per fitted state."""
         key = (self.similarity_, self.memberships_, float(self.power), float(self.blend))
         return self._serve_cached("weights", key, lambda: self._blend_weights(self.similarity_, self.memberships_))
+
+    def _server_source(self):
+        return (self.similarity_, self.memberships_, float(self.power), float(self.blend), self.user_items_,
+                self.profiles_)
+
+    def _make_server(self):
+        R = self._serve_cached("R", (self.user_items_, self.profiles_),
+                               lambda: prepare_csr(self._stacked(), "stacked"))
+        return row_server(self._weights(), self.user_items_, self.user_items_.shape[1], R=R)
 
     def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
         if recalculate:

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from cohortrec import ops
 from cohortrec._validation import check_int
-from cohortrec.ops import prepare_csr
+from cohortrec.ops import prepare_csr, row_server
 from cohortrec.recommenders._base import (
     RecommenderBase,
     mask_columns,
@@ -178,6 +178,13 @@ class UserKNN(OnlineMixin, RecommenderBase):
         return self._serve_cached("weights", (self.similarity_, float(self.power)),
                                   lambda: _powered(self.similarity_, float(self.power)))
 
+    def _server_source(self):
+        return (self.similarity_, float(self.power), self.user_items_)
+
+    def _make_server(self):
+        R = self._serve_cached("R", self.user_items_, lambda: prepare_csr(self.user_items_, "user_items_"))
+        return row_server(self._weights(), self.user_items_, self.user_items_.shape[1], R=R)
+
     def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
         if recalculate:
             return None  # fold-in searches all users: the batch path
@@ -269,6 +276,13 @@ class ItemKNN(OnlineMixin, RecommenderBase):
         R = mask_columns(self.similarity_, keep)
         ids, sc = ops.topk_scores(rows, R, n=n, exclude=exclude, **self._ops_kwargs())
         return ids, sc.astype(np.float32, copy=False)
+
+    def _server_source(self):
+        return (self.user_items_, self.similarity_)
+
+    def _make_server(self):
+        R = self._serve_cached("R", self.similarity_, lambda: prepare_csr(self.similarity_, "similarity_"))
+        return row_server(self.user_items_, self.user_items_, self.user_items_.shape[1], R=R, row_is_query=True)
 
     def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
         R = self._serve_cached("R", self.similarity_, lambda: prepare_csr(self.similarity_, "similarity_"))

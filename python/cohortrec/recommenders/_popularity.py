@@ -82,6 +82,16 @@ class Popularity(RecommenderBase):
         pop = np.append(self.item_popularity_, np.float32(-np.inf))  # slot -1: padding
         return ids, pop[ids]
 
+    def _server_source(self):
+        return (self.item_popularity_, self.user_items_)
+
+    def _make_server(self):
+        # the fixed ranking minus the user's items; W only sizes the users
+        u = self.user_items_.shape[0]
+        W = sp.csr_matrix((np.ones(u, np.float32), np.zeros(u, np.int32), np.arange(u + 1)), shape=(u, 1))
+        B = self.item_popularity_.astype(np.float32).reshape(1, -1)
+        return ops.row_server(W, self.user_items_, self.user_items_.shape[1], B=B, order=self._order())
+
     def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
         # The global ranking minus the user's items, with NumPy on a prefix of
         # it: the first n + |exclude| ranked items always hold the answer.

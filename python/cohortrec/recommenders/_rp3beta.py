@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from cohortrec import ops
 from cohortrec._validation import check_float, check_int
-from cohortrec.ops import prepare_csr
+from cohortrec.ops import prepare_csr, row_server
 from cohortrec.recommenders._base import (
     RecommenderBase,
     mask_columns,
@@ -176,6 +176,13 @@ class RP3beta(RecommenderBase):
         R = mask_columns(self.similarity_, keep)
         ids, sc = ops.topk_scores(rows, R, n=n, exclude=exclude, **self._ops_kwargs())
         return ids, sc.astype(np.float32, copy=False)
+
+    def _server_source(self):
+        return (self.user_items_, self.similarity_)
+
+    def _make_server(self):
+        R = self._serve_cached("R", self.similarity_, lambda: prepare_csr(self.similarity_, "similarity_"))
+        return row_server(self.user_items_, self.user_items_, self.user_items_.shape[1], R=R, row_is_query=True)
 
     def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
         R = self._serve_cached("R", self.similarity_, lambda: prepare_csr(self.similarity_, "similarity_"))
