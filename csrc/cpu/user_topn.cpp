@@ -94,7 +94,13 @@ struct SparseScratch {
   std::vector<Slot> slots;
   Marks excl;
   std::vector<int64_t> touched;
+  std::vector<float> dacc;   // dense mode: accumulators, zeroed per row
+  std::vector<uint8_t> hit;  // dense mode: reached through a nonzero entry
   uint32_t epoch = 0;
+  void fit_dense(int64_t m) {
+    dacc.assign(static_cast<size_t>(m), 0.0f);
+    hit.assign(static_cast<size_t>(m), uint8_t{0});
+  }
   void fit(int64_t m) {
     if (static_cast<int64_t>(slots.size()) < m) {
       slots.assign(static_cast<size_t>(m), Slot{0.0f, 0u});
@@ -131,8 +137,25 @@ void user_topn_sparse(const CsrView<float, I>& W, const LazyCsr<I>& R, const uin
         SparseScratch::Slot* slots = st.slots.data();
         const int64_t r0 = task * kRowsPerTask, r1 = std::min(u, r0 + kRowsPerTask);
         for (int64_t r = r0; r < r1; ++r) {
-          const uint32_t ep = st.next();
-          st.touched.clear();
+          // Rows reaching many items (heavy users) accumulate into a dense
+          // array and scan every item once: no epoch test or touched list per
+          // update. Same sums in the same order, same candidates (hit), so
+          // the same result as the sparse walk.
+          int64_t work = 0;
+          for (int64_t e = W.indptr[r]; e < W.indptr[r + 1]; ++e) {
+            const int64_t j = static_cast<int64_t>(W.indices[e]);
+            work += R.indptr[j + 1] - R.indptr[j];
+          }
+          const bool dense = work > m;
+          uint32_t ep = 0;
+          if (dense) {
+            st.fit_dense(m);
+          } else {
+            ep = st.next();
+            st.touched.clear();
+          }
+          float* __restrict dacc = dense ? st.dacc.data() : nullptr;
+          uint8_t* __restrict hit = dense ? st.hit.data() : nullptr;
           for (int64_t e = W.indptr[r]; e < W.indptr[r + 1]; ++e) {
             const float w = W.data[e];
             if (w == 0.0f) continue;
@@ -140,6 +163,17 @@ void user_topn_sparse(const CsrView<float, I>& W, const LazyCsr<I>& R, const uin
             const int64_t b = R.indptr[j], f = R.indptr[j + 1];
             if (b < 0 || f < b || f > R.nnz)
               throw std::out_of_range("R: indptr is not monotone within the stored entries");
+            if (dense) {
+              for (int64_t t = b; t < f; ++t) {
+                const float v = R.data[t];
+                const int64_t c = static_cast<int64_t>(R.indices[t]);
+                if (c < 0 || c >= m) throw std::out_of_range("R: column index out of range");
+                if (v == 0.0f) continue;  // explicit zeros are not candidates
+                dacc[c] += w * v;
+                hit[c] = 1;
+              }
+              continue;
+            }
             for (int64_t t = b; t < f; ++t) {
               const float v = R.data[t];
               if (v == 0.0f) continue;  // explicit zeros are not candidates
@@ -161,12 +195,23 @@ void user_topn_sparse(const CsrView<float, I>& W, const LazyCsr<I>& R, const uin
               st.excl.stamp[static_cast<int64_t>(exclude->indices[e])] = ex;
           }
           top.clear();
-          for (const int64_t c : st.touched) {
-            const float s = slots[c].acc;
-            if (s < top.floor()) continue;
-            if (keep && !keep[c]) continue;
-            if (exclude && st.excl.stamp[c] == ex) continue;
-            top.push(s, c);
+          if (dense) {
+            for (int64_t c = 0; c < m; ++c) {
+              if (!hit[c]) continue;
+              const float s = dacc[c];
+              if (s < top.floor()) continue;
+              if (keep && !keep[c]) continue;
+              if (exclude && st.excl.stamp[c] == ex) continue;
+              top.push(s, c);
+            }
+          } else {
+            for (const int64_t c : st.touched) {
+              const float s = slots[c].acc;
+              if (s < top.floor()) continue;
+              if (keep && !keep[c]) continue;
+              if (exclude && st.excl.stamp[c] == ex) continue;
+              top.push(s, c);
+            }
           }
           top.write(items + r * n, scores + r * n);
         }
