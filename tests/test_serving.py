@@ -17,8 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cohortrec import ops
-from cohortrec.ops._user_topn import prepare_csr, prepare_dense, user_topn_dense, user_topn_sparse
-from cohortrec.recommenders import EASE, GroupRecommender, ItemKNN, Popularity, RP3beta, UserKNN
+from cohortrec.ops._user_topn import (
+    prepare_csr,
+    prepare_dense,
+    user_topn_dense,
+    user_topn_factors,
+    user_topn_sparse,
+)
+from cohortrec.recommenders import ALS, EASE, GroupRecommender, ItemKNN, Popularity, RP3beta, UserKNN
 
 
 def random_x(seed: int, n_users: int = 70, n_items: int = 45, density: float = 0.12,
@@ -44,6 +50,7 @@ MODELS = {
     "popularity": lambda: Popularity(),
     "popularity-sum": lambda: Popularity(weighting="sum"),
     "group": lambda: GroupRecommender(n_groups=4, k=5, soft=2, search_groups=2, random_state=0),
+    "als": lambda: ALS(factors=6, iterations=3, random_state=0),
 }
 
 
@@ -320,3 +327,65 @@ def test_row_server_rejects_inconsistent_arrays():
     with pytest.raises(IndexError):
         ops.row_server(X, X, X.shape[1], B=np.ones((X.shape[1], 3), np.float32),
                        out_map=np.array([0, 1, X.shape[1]]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(0, 40), u=st.integers(0, 11), f=st.integers(0, 19),
+       m=st.integers(1, 300), with_keep=st.booleans(), with_excl=st.booleans(), threads=st.integers(1, 3))
+def test_user_topn_factors_matches_sequential_float32(seed, n, u, f, m, with_keep, with_excl, threads):
+    # the kernel sums over the factors in order with every product and sum rounded to float32 (no FMA
+    # contraction, any ISA): a NumPy float32 loop gives the same bits; zero scores are not candidates
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((u, f)).astype(np.float32)
+    if u:
+        U[rng.integers(0, u)] = 0.0  # a user without interactions
+    B = prepare_dense(rng.integers(-3, 4, size=(f, m)).astype(np.float32) / 2)  # ties and exact zeros
+    keep = rng.random(m) < 0.7 if with_keep else None
+    E = sp.random(u, m, density=0.1, format="csr", random_state=np.random.RandomState(seed)) if with_excl else None
+    ids, sc = user_topn_factors(U, B, n, keep=keep, e_indptr=None if E is None else E.indptr,
+                                e_indices=None if E is None else E.indices, n_threads=threads)
+    for r in range(u):
+        acc = np.zeros(m, np.float32)
+        for h in range(f):
+            acc = (acc + U[r, h] * B[h]).astype(np.float32)
+        ok = np.isfinite(acc) & (acc != 0)
+        if keep is not None:
+            ok &= keep
+        if E is not None:
+            ok[E[r].indices] = False
+        cand = np.flatnonzero(ok)
+        order = cand[np.lexsort((cand, -acc[cand]))][:n]
+        want_ids = np.full(n, -1)
+        want_ids[:order.size] = order
+        np.testing.assert_array_equal(ids[r], want_ids)
+        np.testing.assert_array_equal(sc[r][:order.size], acc[order])
+        # one user alone gives the same bits as the user in a batch (blocks of four)
+        one = user_topn_factors(U[r:r + 1], B, n, keep=keep, e_indptr=None if E is None else E[r].indptr,
+                                e_indices=None if E is None else E[r].indices)
+        np.testing.assert_array_equal(one[0][0], ids[r])
+        np.testing.assert_array_equal(one[1][0], sc[r])
+
+
+def test_dense_scoring_gives_the_same_bits_on_every_isa():
+    # products and sums round separately in every ISA build (no FMA contraction), so the vectorised
+    # EASE / ALS scoring of one machine equals the generic build's, bit for bit
+    from cohortrec import _core
+    from test_als import supported_isas
+
+    rng = np.random.default_rng(0)
+    m = 1000 + 37  # whole vector strips and a tail
+    B = prepare_dense(rng.standard_normal((60, m)).astype(np.float32))
+    W = sp.random(9, 60, density=0.4, format="csr", dtype=np.float32, random_state=np.random.RandomState(1))
+    U = rng.standard_normal((9, 60)).astype(np.float32)
+    got = {}
+    for isa in supported_isas():
+        _core._set_isa(isa)
+        try:
+            got[isa] = (user_topn_dense(W.indptr, W.indices, W.data, B, 50), user_topn_factors(U, B, 50))
+        finally:
+            _core._set_isa("auto")
+    base = got["generic"]
+    for isa, res in got.items():
+        for a, b in zip(res, base):
+            np.testing.assert_array_equal(a[0], b[0], err_msg=isa)
+            np.testing.assert_array_equal(a[1], b[1], err_msg=isa)

@@ -79,6 +79,34 @@ void bind_user_topn_for(py::module_& m) {
       py::arg("n_threads"), "Top-n of W @ R per query row (R checked only where read) into pre-filled (u, n) arrays.");
 
   m.def(
+      "user_topn_factors",
+      [](const CArray<float>& U, const CArray<float>& B, std::optional<CArray<bool>> keep,
+         std::optional<CArray<int64_t>> e_ptr, std::optional<CArray<I>> e_idx, CArray<int64_t>& items,
+         CArray<float>& scores, int n_threads) {
+        if (U.ndim() != 2 || B.ndim() != 2 || U.shape(1) != B.shape(0))
+          throw std::invalid_argument("U must be (u, f) and B (f, m)");
+        const int64_t u = U.shape(0), f = U.shape(1), m_items = B.shape(1);
+        CsrView<float, I> E;
+        if (e_ptr.has_value() != e_idx.has_value()) throw std::invalid_argument("give exclude indptr and indices");
+        if (e_ptr) E = query_view<I>(*e_ptr, *e_idx, nullptr, 0, u, m_items, "exclude");
+        if (keep && (keep->ndim() != 1 || keep->shape(0) != m_items))
+          throw std::invalid_argument("keep must hold one flag per item");
+        check_items_out(items, scores, u);
+        const auto* kp = keep ? reinterpret_cast<const uint8_t*>(keep->data()) : nullptr;
+        const int64_t n = items.shape(1);
+        const float* up = U.data();
+        const float* bp = B.data();
+        int64_t* it = items.mutable_data();
+        float* sc = scores.mutable_data();
+        py::gil_scoped_release release;
+        cpu::user_topn_factors<I>(up, u, f, bp, m_items, kp, e_ptr ? &E : nullptr, n, it, sc, n_threads);
+      },
+      py::arg("U").noconvert(), py::arg("B").noconvert(), py::arg("keep").noconvert(), py::arg("e_indptr").noconvert(),
+      py::arg("e_indices").noconvert(), py::arg("items").noconvert(), py::arg("scores").noconvert(),
+      py::arg("n_threads"),
+      "Top-n of U @ B (U dense factors, B dense (f, m)) per row into pre-filled (u, n) arrays; zero scores dropped.");
+
+  m.def(
       "user_topn_dense",
       [](const CArray<int64_t>& w_ptr, const CArray<I>& w_idx, const CArray<float>& w_val, int64_t u,
          const CArray<float>& B, std::optional<CArray<bool>> keep, std::optional<CArray<int64_t>> e_ptr,
@@ -130,9 +158,21 @@ class RowServer {
             const CArray<int64_t>& e_ptr, const CArray<I>& e_idx, int64_t n_items, std::optional<CArray<int64_t>> r_ptr,
             std::optional<CArray<I>> r_idx, std::optional<CArray<float>> r_val, std::optional<CArray<float>> B,
             std::optional<CArray<int64_t>> in_map, std::optional<CArray<int64_t>> out_map,
-            std::optional<CArray<int64_t>> order, bool row_is_query, bool drop_zero)
+            std::optional<CArray<int64_t>> order, std::optional<CArray<float>> w_dense, bool row_is_query,
+            bool drop_zero)
       : n_items_(n_items), row_is_query_(row_is_query), drop_zero_(drop_zero) {
     W_ = lazy(w_ptr, w_idx, &w_val, w_cols, "W");
+    n_users_ = W_.n_rows;
+    if (w_dense) {  // one dense query row per user (factors): rows viewed through one shared iota
+      if (W_.n_rows != 0) throw std::invalid_argument("give W either as CSR or dense");
+      if (w_dense->ndim() != 2 || w_dense->shape(1) != w_cols)
+        throw std::invalid_argument("a dense W must be (n_users, W.shape[1])");
+      wd_ = w_dense->data();
+      n_users_ = w_dense->shape(0);
+      iota_.resize(static_cast<size_t>(w_cols));
+      for (int64_t t = 0; t < w_cols; ++t) iota_[static_cast<size_t>(t)] = static_cast<I>(t);
+      keep(*w_dense);
+    }
     const bool sparse = r_ptr.has_value();
     if (sparse == B.has_value()) throw std::invalid_argument("give either R (indptr, indices, data) or B");
     if (sparse) {
@@ -184,7 +224,7 @@ class RowServer {
       keep(*r_val);
     }
     E_ = lazy(e_ptr, e_idx, nullptr, m_, "E");
-    if (E_.n_rows != W_.n_rows) throw std::invalid_argument("W and E must have one row per user");
+    if (E_.n_rows != n_users_) throw std::invalid_argument("W and E must have one row per user");
     keep(w_ptr);
     keep(w_idx);
     keep(w_val);
@@ -193,14 +233,14 @@ class RowServer {
   }
 
   py::object topn(int64_t user, int64_t n, bool filter) const {
-    if (user < 0 || user >= W_.n_rows || n < 0) return py::none();
+    if (user < 0 || user >= n_users_ || n < 0) return py::none();
     int64_t wl[2], el[2];
     const int64_t width = std::min(n, m_);
     std::vector<int64_t> it(static_cast<size_t>(width), -1);
     std::vector<float> sc(static_cast<size_t>(width), -std::numeric_limits<float>::infinity());
     if (width > 0) {
       py::gil_scoped_release release;
-      const auto W = cpu::lazy_row(W_, user, wl, "W");
+      const auto W = query_row(user, wl);
       CsrView<float, I> E;
       if (filter) E = cpu::lazy_row(E_, user, el, "E");
       run(W, filter ? &E : nullptr, width, it.data(), sc.data());
@@ -210,7 +250,7 @@ class RowServer {
 
   py::object topn_row(int64_t user, const py::array& indptr, const py::array& indices, const py::array& data,
                       int64_t n_rows, int64_t n_cols, int64_t n, bool filter) const {
-    if (user < 0 || user >= W_.n_rows || n < 0 || n_cols != n_items_ || n_rows < 1) return py::none();
+    if (user < 0 || user >= n_users_ || n < 0 || n_cols != n_items_ || n_rows < 1) return py::none();
     if (!py::isinstance<CArray<float>>(data) ||
         (!py::isinstance<CArray<int64_t>>(indptr) && !py::isinstance<CArray<int32_t>>(indptr)))
       return py::none();
@@ -241,7 +281,7 @@ class RowServer {
       if (row_is_query_) {
         run(row, filter ? &row : nullptr, width, it.data(), sc.data());
       } else {
-        const auto W = cpu::lazy_row(W_, user, wl, "W");
+        const auto W = query_row(user, wl);
         run(W, filter ? &row : nullptr, width, it.data(), sc.data());
       }
     }
@@ -266,6 +306,19 @@ class RowServer {
   }
 
   void keep(const py::object& a) { alive_.push_back(a); }
+
+  CsrView<float, I> query_row(int64_t user, int64_t* local) const {
+    if (!wd_) return cpu::lazy_row(W_, user, local, "W");
+    local[0] = 0;
+    local[1] = W_.n_cols;
+    CsrView<float, I> v;
+    v.n_rows = 1;
+    v.n_cols = W_.n_cols;
+    v.indptr = local;
+    v.indices = iota_.data();
+    v.data = wd_ + user * W_.n_cols;
+    return v;
+  }
 
   static void row_bounds(const py::array& indptr, int64_t r, int64_t& b, int64_t& e) {
     if (py::isinstance<CArray<int64_t>>(indptr)) {
@@ -313,6 +366,8 @@ class RowServer {
   void run(const CsrView<float, I>& W, const CsrView<float, I>* E, int64_t n, int64_t* it, float* sc) const {
     if (order_)
       ranked(E, n, it, sc);
+    else if (wd_)  // W is a row of dense factors (query_row): the factor kernel, as the batch path
+      cpu::user_topn_factors<I>(W.data, 1, W.n_cols, B_, m_, nullptr, E, n, it, sc, 1);
     else if (B_)
       cpu::user_topn_dense<I>(W, B_, m_, m_, nullptr, E, drop_zero_, n, it, sc, 1);
     else
@@ -354,6 +409,9 @@ class RowServer {
   }
 
   cpu::LazyCsr<I> W_, E_;
+  const float* wd_ = nullptr;  // dense W (n_users_ x W_.n_cols), or null
+  std::vector<I> iota_;
+  int64_t n_users_ = 0;
   cpu::LazyCsr<I> R_;
   const float* B_ = nullptr;
   const int64_t* in_ = nullptr;
@@ -373,12 +431,13 @@ void bind_row_server(py::module_& m, const char* name) {
       .def(py::init<const CArray<int64_t>&, const CArray<I>&, const CArray<float>&, int64_t, const CArray<int64_t>&,
                     const CArray<I>&, int64_t, std::optional<CArray<int64_t>>, std::optional<CArray<I>>,
                     std::optional<CArray<float>>, std::optional<CArray<float>>, std::optional<CArray<int64_t>>,
-                    std::optional<CArray<int64_t>>, std::optional<CArray<int64_t>>, bool, bool>(),
+                    std::optional<CArray<int64_t>>, std::optional<CArray<int64_t>>, std::optional<CArray<float>>, bool,
+                    bool>(),
            py::arg("w_indptr").noconvert(), py::arg("w_indices").noconvert(), py::arg("w_data").noconvert(),
            py::arg("w_cols"), py::arg("e_indptr").noconvert(), py::arg("e_indices").noconvert(), py::arg("n_items"),
            py::arg("r_indptr").noconvert(), py::arg("r_indices").noconvert(), py::arg("r_data").noconvert(),
            py::arg("B").noconvert(), py::arg("in_map").noconvert(), py::arg("out_map").noconvert(),
-           py::arg("order").noconvert(), py::arg("row_is_query"), py::arg("drop_zero"))
+           py::arg("order").noconvert(), py::arg("w_dense").noconvert(), py::arg("row_is_query"), py::arg("drop_zero"))
       .def("topn", &RowServer<I>::topn, py::arg("user"), py::arg("n"), py::arg("filter"),
            "(ids, scores) of one user's top-n from the bound arrays, or None for the general path.")
       .def("topn_row", &RowServer<I>::topn_row, py::arg("user"), py::arg("indptr"), py::arg("indices"), py::arg("data"),

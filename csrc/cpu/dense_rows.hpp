@@ -14,4 +14,14 @@ constexpr int64_t kDenseRowsStrip = 128;
 void dense_rows_combine(float* out, int64_t len, const float* const* rows, const float* coef, int64_t n);
 void dense_rows_combine(double* out, int64_t len, const double* const* rows, const double* coef, int64_t n);
 
+/// As dense_rows_combine (the same bits) for any `len` and any alignment:
+/// the scoring of a user against dense model rows (EASE's B, ALS's factors).
+void dense_rows_combine_any(float* out, int64_t len, const float* const* rows, const float* coef, int64_t n);
+
+/// outs[u][0:len] = sum_h coef[u * n + h] * rows[h][0:len] for nu users
+/// sharing the rows (factor models), any length and alignment; each user's
+/// sums are those of dense_rows_combine_any with every coefficient kept.
+void dense_rows_combine_shared(float* const* outs, int64_t nu, int64_t len, const float* const* rows, const float* coef,
+                               int64_t n);
+
 }  // namespace cohortrec::cpu

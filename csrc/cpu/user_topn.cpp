@@ -10,6 +10,7 @@
 
 #include "common/parallel.hpp"
 #include "common/topk.hpp"
+#include "cpu/dense_rows.hpp"
 
 namespace cohortrec::cpu {
 
@@ -231,11 +232,13 @@ void user_topn_dense(const CsrView<float, I>& W, const float* B, int64_t b_strid
     std::unique_ptr<float[]> acc;
     Marks excl;
     Selector top;
+    std::vector<const float*> rows;
+    std::vector<float> coef;
   };
   parallel_tasks(
       n_tasks, n_threads,
       [&] {
-        State st{std::unique_ptr<float[]>(new float[static_cast<size_t>(m)]), {}, Selector(n)};
+        State st{std::unique_ptr<float[]>(new float[static_cast<size_t>(m)]), {}, Selector(n), {}, {}};
         if (exclude) st.excl.reset(m);
         return st;
       },
@@ -243,13 +246,17 @@ void user_topn_dense(const CsrView<float, I>& W, const float* B, int64_t b_strid
         const int64_t r0 = task * kRowsPerTask, r1 = std::min(u, r0 + kRowsPerTask);
         float* __restrict acc = st.acc.get();
         for (int64_t r = r0; r < r1; ++r) {
-          std::fill(acc, acc + m, 0.0f);
+          // acc = sum of w * B[j] over the row's nonzero entries, in their order,
+          // register-blocked and vectorised for the CPU (dense_rows_combine_any)
+          st.rows.clear();
+          st.coef.clear();
           for (int64_t e = W.indptr[r]; e < W.indptr[r + 1]; ++e) {
             const float w = W.data[e];
             if (w == 0.0f) continue;
-            const float* __restrict row = B + static_cast<int64_t>(W.indices[e]) * b_stride;
-            for (int64_t c = 0; c < m; ++c) acc[c] += w * row[c];
+            st.rows.push_back(B + static_cast<int64_t>(W.indices[e]) * b_stride);
+            st.coef.push_back(w);
           }
+          dense_rows_combine_any(acc, m, st.rows.data(), st.coef.data(), static_cast<int64_t>(st.rows.size()));
           uint32_t ex = 0;
           if (exclude) {
             ex = st.excl.next();
@@ -271,6 +278,66 @@ void user_topn_dense(const CsrView<float, I>& W, const float* B, int64_t b_strid
       });
 }
 
+template <typename I>
+void user_topn_factors(const float* U, int64_t u, int64_t f, const float* B, int64_t m, const uint8_t* keep,
+                       const CsrView<float, I>* exclude, int64_t n, int64_t* items, float* scores, int n_threads) {
+  if (n < 0 || f < 0 || m < 0) throw std::invalid_argument("n, f and m must be >= 0");
+  if (exclude && (exclude->n_rows != u || exclude->n_cols != m))
+    throw std::invalid_argument("exclude must have shape (U.shape[0], n_items)");
+  if (u == 0 || m == 0 || n == 0) return;
+  constexpr int64_t kBlock = 4;  // users scored together: each strip of B is read once for four
+  const int64_t n_tasks = (u + kRowsPerTask - 1) / kRowsPerTask;
+  struct State {
+    std::unique_ptr<float[]> acc;  // kBlock x m
+    Marks excl;
+    Selector top;
+    std::vector<const float*> rows;
+  };
+  parallel_tasks(
+      n_tasks, n_threads,
+      [&] {
+        State st{std::unique_ptr<float[]>(new float[static_cast<size_t>(kBlock * m)]), {}, Selector(n), {}};
+        if (exclude) st.excl.reset(m);
+        st.rows.resize(static_cast<size_t>(f));
+        for (int64_t h = 0; h < f; ++h) st.rows[static_cast<size_t>(h)] = B + h * m;
+        return st;
+      },
+      [&](State& st, int64_t task) {
+        const int64_t r0 = task * kRowsPerTask, r1 = std::min(u, r0 + kRowsPerTask);
+        const float inf = std::numeric_limits<float>::infinity();
+        for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
+          const int64_t nb = std::min(kBlock, r1 - b0);
+          float* outs[kBlock];
+          for (int64_t q = 0; q < nb; ++q) outs[q] = st.acc.get() + q * m;
+          dense_rows_combine_shared(outs, nb, m, st.rows.data(), U + b0 * f, f);
+          for (int64_t q = 0; q < nb; ++q) {
+            const int64_t r = b0 + q;
+            const float* acc = outs[q];
+            uint32_t ex = 0;
+            if (exclude) {
+              ex = st.excl.next();
+              for (int64_t e = exclude->indptr[r]; e < exclude->indptr[r + 1]; ++e)
+                st.excl.stamp[static_cast<int64_t>(exclude->indices[e])] = ex;
+            }
+            st.top.clear();
+            for (int64_t c = 0; c < m; ++c) {
+              const float s = acc[c];
+              if (!(s >= st.top.floor())) continue;  // also drops NaN
+              if (s == inf || s == -inf || s == 0.0f) continue;
+              if (keep && !keep[c]) continue;
+              if (exclude && st.excl.stamp[c] == ex) continue;
+              st.top.push(s, c);
+            }
+            st.top.write(items + r * n, scores + r * n);
+          }
+        }
+      });
+}
+
+template void user_topn_factors<int32_t>(const float*, int64_t, int64_t, const float*, int64_t, const uint8_t*,
+                                         const CsrView<float, int32_t>*, int64_t, int64_t*, float*, int);
+template void user_topn_factors<int64_t>(const float*, int64_t, int64_t, const float*, int64_t, const uint8_t*,
+                                         const CsrView<float, int64_t>*, int64_t, int64_t*, float*, int);
 template void user_topn_sparse<int32_t>(const CsrView<float, int32_t>&, const LazyCsr<int32_t>&, const uint8_t*,
                                         const CsrView<float, int32_t>*, int64_t, int64_t*, float*, int);
 template void user_topn_sparse<int64_t>(const CsrView<float, int64_t>&, const LazyCsr<int64_t>&, const uint8_t*,

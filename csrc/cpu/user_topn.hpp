@@ -72,4 +72,14 @@ void user_topn_dense(const CsrView<float, I>& W, const float* B, int64_t b_strid
                      const CsrView<float, I>* exclude, bool drop_zero, int64_t n, int64_t* items, float* scores,
                      int n_threads);
 
+/// For each of the u rows of U (dense, u x f): scores = U[r] @ B with B
+/// dense (f x m, row-major), accumulated in float32 over the f factors in
+/// order (every product and sum rounded; users blocked four at a time, the
+/// same bits for any block or thread count). Candidates are the finite,
+/// non-zero scores with keep[item] != 0 and not in row r of `exclude`; best
+/// n as in user_topn_sparse. The scoring step of factor models (ALS).
+template <typename I>
+void user_topn_factors(const float* U, int64_t u, int64_t f, const float* B, int64_t m, const uint8_t* keep,
+                       const CsrView<float, I>* exclude, int64_t n, int64_t* items, float* scores, int n_threads);
+
 }  // namespace cohortrec::cpu

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['RowServer32', 'RowServer64', 'als_loss_rows', 'als_solve', 'cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_sparse']
+__all__: list[str] = ['RowServer32', 'RowServer64', 'als_loss_rows', 'als_solve', 'cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_factors', 'user_topn_sparse']
 class RowServer32:
-    def __init__(self, w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int32], w_data: numpy.typing.NDArray[numpy.float32], w_cols: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64], e_indices: numpy.typing.NDArray[numpy.int32], n_items: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64] | None, r_indices: numpy.typing.NDArray[numpy.int32] | None, r_data: numpy.typing.NDArray[numpy.float32] | None, B: numpy.typing.NDArray[numpy.float32] | None, in_map: numpy.typing.NDArray[numpy.int64] | None, out_map: numpy.typing.NDArray[numpy.int64] | None, order: numpy.typing.NDArray[numpy.int64] | None, row_is_query: bool, drop_zero: bool) -> None:
+    def __init__(self, w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int32], w_data: numpy.typing.NDArray[numpy.float32], w_cols: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64], e_indices: numpy.typing.NDArray[numpy.int32], n_items: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64] | None, r_indices: numpy.typing.NDArray[numpy.int32] | None, r_data: numpy.typing.NDArray[numpy.float32] | None, B: numpy.typing.NDArray[numpy.float32] | None, in_map: numpy.typing.NDArray[numpy.int64] | None, out_map: numpy.typing.NDArray[numpy.int64] | None, order: numpy.typing.NDArray[numpy.int64] | None, w_dense: numpy.typing.NDArray[numpy.float32] | None, row_is_query: bool, drop_zero: bool) -> None:
         ...
     def topn(self, user: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, filter: bool) -> typing.Any:
         """
@@ -21,7 +21,7 @@ class RowServer32:
         (ids, scores) of one user given as a one-row CSR (or the user's row of a full matrix), or None for the general path.
         """
 class RowServer64:
-    def __init__(self, w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int64], w_data: numpy.typing.NDArray[numpy.float32], w_cols: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64], e_indices: numpy.typing.NDArray[numpy.int64], n_items: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64] | None, r_indices: numpy.typing.NDArray[numpy.int64] | None, r_data: numpy.typing.NDArray[numpy.float32] | None, B: numpy.typing.NDArray[numpy.float32] | None, in_map: numpy.typing.NDArray[numpy.int64] | None, out_map: numpy.typing.NDArray[numpy.int64] | None, order: numpy.typing.NDArray[numpy.int64] | None, row_is_query: bool, drop_zero: bool) -> None:
+    def __init__(self, w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int64], w_data: numpy.typing.NDArray[numpy.float32], w_cols: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64], e_indices: numpy.typing.NDArray[numpy.int64], n_items: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64] | None, r_indices: numpy.typing.NDArray[numpy.int64] | None, r_data: numpy.typing.NDArray[numpy.float32] | None, B: numpy.typing.NDArray[numpy.float32] | None, in_map: numpy.typing.NDArray[numpy.int64] | None, out_map: numpy.typing.NDArray[numpy.int64] | None, order: numpy.typing.NDArray[numpy.int64] | None, w_dense: numpy.typing.NDArray[numpy.float32] | None, row_is_query: bool, drop_zero: bool) -> None:
         ...
     def topn(self, user: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, filter: bool) -> typing.Any:
         """
@@ -262,6 +262,16 @@ def user_topn_dense(w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: nump
 def user_topn_dense(w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int64], w_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, B: numpy.typing.NDArray[numpy.float32], keep: numpy.typing.NDArray[numpy.bool] | None, e_indptr: numpy.typing.NDArray[numpy.int64] | None, e_indices: numpy.typing.NDArray[numpy.int64] | None, drop_zero: bool, items: numpy.typing.NDArray[numpy.int64], scores: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     Top-n of W @ B (B dense, C-contiguous float32) per query row into pre-filled (u, n) arrays.
+    """
+@typing.overload
+def user_topn_factors(U: numpy.typing.NDArray[numpy.float32], B: numpy.typing.NDArray[numpy.float32], keep: numpy.typing.NDArray[numpy.bool] | None, e_indptr: numpy.typing.NDArray[numpy.int64] | None, e_indices: numpy.typing.NDArray[numpy.int32] | None, items: numpy.typing.NDArray[numpy.int64], scores: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Top-n of U @ B (U dense factors, B dense (f, m)) per row into pre-filled (u, n) arrays; zero scores dropped.
+    """
+@typing.overload
+def user_topn_factors(U: numpy.typing.NDArray[numpy.float32], B: numpy.typing.NDArray[numpy.float32], keep: numpy.typing.NDArray[numpy.bool] | None, e_indptr: numpy.typing.NDArray[numpy.int64] | None, e_indices: numpy.typing.NDArray[numpy.int64] | None, items: numpy.typing.NDArray[numpy.int64], scores: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Top-n of U @ B (U dense factors, B dense (f, m)) per row into pre-filled (u, n) arrays; zero scores dropped.
     """
 @typing.overload
 def user_topn_sparse(w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int32], w_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64], r_indices: numpy.typing.NDArray[numpy.int32], r_data: numpy.typing.NDArray[numpy.float32], n_items: typing.SupportsInt | typing.SupportsIndex, keep: numpy.typing.NDArray[numpy.bool] | None, e_indptr: numpy.typing.NDArray[numpy.int64] | None, e_indices: numpy.typing.NDArray[numpy.int32] | None, items: numpy.typing.NDArray[numpy.int64], scores: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:

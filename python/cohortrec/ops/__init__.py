@@ -42,6 +42,7 @@ from cohortrec.ops._user_topn import (
     prepare_dense,
     row_server,
     user_topn_dense,
+    user_topn_factors,
     user_topn_sparse,
 )
 
@@ -54,5 +55,6 @@ _INTERNAL = [
     "has_openmp", "id_array", "item_counts", "kmeans_assign_bounded", "kmeans_assign_dense_into",
     "kmeans_group_lanes", "kmeanspp_trials", "kmeanspp_update", "n_threads_default", "ranked_topn_into",
     "ranking_hit_stats", "ranking_hits", "resolve_device", "resolve_threads", "row_topk",
-    "ModelCsr", "prepare_csr", "prepare_dense", "row_server", "user_topn_dense", "user_topn_sparse",
+    "ModelCsr", "prepare_csr", "prepare_dense", "row_server", "user_topn_dense", "user_topn_factors",
+    "user_topn_sparse",
 ]

@@ -19,7 +19,8 @@ from cohortrec import _core
 from cohortrec._validation import as_csr, check_finite, check_int
 from cohortrec.ops._validation import index_dtype_for
 
-__all__ = ["ModelCsr", "prepare_csr", "prepare_dense", "row_server", "user_topn_dense", "user_topn_sparse"]
+__all__ = ["ModelCsr", "prepare_csr", "prepare_dense", "row_server", "user_topn_dense", "user_topn_factors",
+           "user_topn_sparse"]
 
 
 class ModelCsr(NamedTuple):
@@ -142,6 +143,29 @@ def user_topn_dense(w_indptr: np.ndarray, w_indices: np.ndarray, w_data: np.ndar
     return items, scores
 
 
+def user_topn_factors(U: np.ndarray, B: np.ndarray, n: int, *, keep: np.ndarray | None = None,
+                      e_indptr: np.ndarray | None = None, e_indices: np.ndarray | None = None,
+                      n_threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``n`` items per row of ``U @ B``: factors ``U`` (u x f) against ``B`` (f x m, :func:`prepare_dense`).
+
+    Sums over the factors in order, every product and sum rounded in
+    float32 (the same bits for one user or a batch, any thread count);
+    zero and non-finite scores are not candidates (a user or an item without
+    interactions has zero factors). Other parameters and the result as in
+    :func:`user_topn_sparse`.
+    """
+    if type(n) is not int or n < 0:
+        n = check_int(n, "n", minimum=0)
+    U = np.ascontiguousarray(U, dtype=np.float32)
+    check_finite(U, "U")
+    u = U.shape[0]
+    dt = np.dtype(np.int32) if B.shape[1] <= np.iinfo(np.int32).max else np.dtype(np.int64)
+    e = _exclusion(e_indptr, e_indices, dt)
+    items, scores = _outputs(u, n)
+    _core.user_topn_factors(U, B, _keep(keep, B.shape[1]), e[0], e[1], items, scores, int(n_threads))
+    return items, scores
+
+
 def csr_query(M: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(indptr, indices, data) of a canonical CSR query matrix."""
     return M.indptr, M.indices, M.data
@@ -175,8 +199,9 @@ def row_server(W: Any, E: Any, n_items: int, *, R: ModelCsr | None = None, B: np
 
     Parameters
     ----------
-    W : CSR matrix or ModelCsr, shape (n_users, j)
-        The query row of every user (their items, or neighbour weights).
+    W : CSR matrix, ModelCsr or 2-D float32 ndarray, shape (n_users, j)
+        The query row of every user (their items, neighbour weights, or a
+        dense row of factors).
     E : CSR matrix, shape (n_users, m)
         The items of every user, excluded on request (values unused).
     n_items : int
@@ -214,16 +239,24 @@ def row_server(W: Any, E: Any, n_items: int, *, R: ModelCsr | None = None, B: np
         j = B.shape[0]
         fits = max(j, B.shape[1], n_items) <= np.iinfo(np.int32).max
         idx_dtype = np.dtype(np.int32) if fits else np.dtype(np.int64)
-    Wm = W if isinstance(W, ModelCsr) else prepare_csr(W, "W")
+    w_dense = None
+    if isinstance(W, np.ndarray):
+        w_dense = prepare_dense(W, "W")
+        Wm = ModelCsr(np.zeros(1, np.int64), np.zeros(0, idx_dtype), np.zeros(0, np.float32), 0, w_dense.shape[1])
+        n_users = w_dense.shape[0]
+    else:
+        Wm = W if isinstance(W, ModelCsr) else prepare_csr(W, "W")
+        n_users = Wm.n_rows
     if Wm.n_cols != j:
         raise ValueError(f"W must have {j} columns (the model's rows), got {Wm.n_cols}")
     Em = sp.csr_matrix(E)
-    if Em.shape[0] != Wm.n_rows:
-        raise ValueError(f"E must have one row per row of W ({Wm.n_rows}), got {Em.shape[0]}")
+    if Em.shape[0] != n_users:
+        raise ValueError(f"E must have one row per row of W ({n_users}), got {Em.shape[0]}")
     cls = _core.RowServer32 if idx_dtype == np.int32 else _core.RowServer64
     r = (None, None, None) if R is None else (R.indptr, R.indices, R.data)
     return cls(Wm.indptr, Wm.indices.astype(idx_dtype, copy=False), Wm.data, int(j),
                _int_array(Em.indptr, np.int64, "E.indptr"), _int_array(Em.indices, idx_dtype, "E.indices"),
                int(n_items), *r, B, None if in_map is None else _int_array(in_map, np.int64, "in_map"),
                None if out_map is None else _int_array(out_map, np.int64, "out_map"),
-               None if order is None else _int_array(order, np.int64, "order"), bool(row_is_query), bool(drop_zero))
+               None if order is None else _int_array(order, np.int64, "order"), w_dense, bool(row_is_query),
+               bool(drop_zero))

@@ -12,8 +12,8 @@ import scipy.sparse as sp
 
 from cohortrec._errors import NotFittedError
 from cohortrec._validation import check_float, check_int
-from cohortrec.ops import als_gram, als_loss, als_solve
-from cohortrec.recommenders._base import RecommenderBase, check_user_items, dense_topn
+from cohortrec.ops import als_gram, als_loss, als_solve, prepare_dense, resolve_threads, row_server, user_topn_factors
+from cohortrec.recommenders._base import RecommenderBase, check_user_items
 
 __all__ = ["ALS"]
 
@@ -222,9 +222,28 @@ class ALS(RecommenderBase):
     def _topn(self, userids, rows, n, exclude, keep, recalculate):
         self._check_device_dense("recommend")
         U = self._solve_users(rows) if recalculate else self.user_factors[userids]
-        scores = np.ascontiguousarray(U @ self.item_factors.T, dtype=np.float32)
-        scores[scores == 0] = -np.inf  # a user or item without interactions (zero factors)
-        return dense_topn(scores, n, exclude, keep, n_threads=self.n_threads)
+        e_ptr = e_idx = None
+        if exclude is not None:
+            E = sp.csr_matrix(exclude)
+            e_ptr, e_idx = E.indptr, E.indices
+        # The factor kernel for batches and (through the bound row server) for one user: the same scores
+        # bit for bit, and no (batch x items) score matrix materialised. Zero scores (a user or an item
+        # without interactions has zero factors) are not candidates.
+        return user_topn_factors(U, self._items_t(), n, keep=keep, e_indptr=e_ptr, e_indices=e_idx,
+                                 n_threads=resolve_threads(self.n_threads))
+
+    def _items_t(self) -> np.ndarray:
+        """``item_factors.T`` as a C-contiguous float32 (factors x items) matrix, built once per fitted state."""
+        return self._serve_cached("items_t", self.item_factors,
+                                  lambda: prepare_dense(np.asarray(self.item_factors, dtype=np.float32).T,
+                                                        "item_factors"))
+
+    def _server_source(self):
+        return (self.user_factors, self.item_factors, self.user_items_)
+
+    def _make_server(self):
+        return row_server(np.ascontiguousarray(self.user_factors, dtype=np.float32), self.user_items_,
+                          self.user_items_.shape[1], B=self._items_t())
 
     # -- similar users / items: cosine of the factors ---------------------------
     def _user_vectors(self) -> sp.csr_matrix:

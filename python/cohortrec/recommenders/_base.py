@@ -389,7 +389,7 @@ class RecommenderBase(ABC):
             ``-inf`` where a user has fewer candidates.
         """
         if (type(userid) is int and type(N) is int and filter_items is None and items is None
-                and recalculate_user is False):
+                and recalculate_user is False and self.device != "cuda"):
             # one user as implicit calls it: the bound native path (three scalars in, the GIL released)
             srv = self._row_server()
             if srv is not None:
