@@ -98,10 +98,11 @@ def movielens() -> sp.csr_matrix:
 
 
 def cohortrec_models(seed: int) -> dict[str, Callable[[], Any]]:
-    from cohortrec.recommenders import EASE, GroupRecommender, ItemKNN, Popularity, RP3beta, UserKNN
+    from cohortrec.recommenders import ALS, EASE, GroupRecommender, ItemKNN, Popularity, RP3beta, UserKNN
 
     return {
         "EASE": lambda: EASE(l2=200.0),
+        "ALS": lambda: ALS(factors=64, iterations=15, random_state=seed, n_threads=1),
         "ItemKNN": lambda: ItemKNN(k=50),
         "UserKNN": lambda: UserKNN(k=50),
         "GroupRecommender": lambda: GroupRecommender(n_groups=8, random_state=seed),

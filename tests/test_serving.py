@@ -277,6 +277,20 @@ def test_row_server_rebuilt_after_partial_fit(name):
         assert_same(model.recommend(u), batch_one(model, u))
 
 
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_models_copy_and_pickle_after_serving(name):
+    # the row server holds native objects: copies drop the serving caches and rebuild them
+    import copy
+    import pickle
+
+    X = random_x(12)
+    model = MODELS[name]().fit(X)
+    before = [model.recommend(u) for u in range(5)]
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        for u in range(5):
+            assert_same(clone.recommend(u), before[u])
+
+
 def test_row_server_reads_corrupt_arrays_safely():
     # the arrays are bound by reference: changing them in place after fit must raise, never read out of bounds
     X = random_x(9)

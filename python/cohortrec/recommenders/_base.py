@@ -10,6 +10,7 @@ changing an import. Every model validates its inputs here, the same way.
 from __future__ import annotations
 
 import io
+import operator
 import os
 import threading
 import warnings
@@ -126,6 +127,10 @@ def _checked_row(X: Any, r: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n_items):
         raise ValueError(f"user_items: row {r} holds a column index outside [0, {n_items})")
     return idx, X.data[b:e]
+
+
+#: per-instance caches of the serving path, never copied or pickled
+_SERVING_CACHES = ("_serve_cache", "_row_server_hit")
 
 
 def _same_source(a: Any, b: Any) -> bool:
@@ -548,6 +553,14 @@ class RecommenderBase(ABC):
         ids, sc = self._topn(np.array([userid], dtype=np.int64), row, n, excl, keep, recalculate)
         return ids[0], sc[0]
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the serving caches are derived from the fitted arrays (and hold native objects that cannot be
+        # copied): a deepcopy or an in-memory pickle drops them and the copy rebuilds them on first use
+        state = self.__dict__.copy()
+        for key in _SERVING_CACHES:
+            state.pop(key, None)
+        return state
+
     def _row_server(self) -> Any | None:
         """The model's arrays bound for one-user requests (:func:`cohortrec.ops.row_server`), or None.
 
@@ -555,15 +568,23 @@ class RecommenderBase(ABC):
         :meth:`_server_source` and :meth:`_make_server`; ``None`` before
         ``fit`` and for models without one, which then take :meth:`_recommend_one`.
         """
-        if self.__dict__.get("user_items_") is None:
+        d = self.__dict__
+        if d.get("user_items_") is None:
             return None
         source = self._server_source()
         if source is None:
             return None
-        return self._serve_cached("row_server", source, self._make_server)
+        hit = d.get("_row_server_hit")
+        # identity of every source object (a C-level loop: this runs on every request)
+        if hit is not None and len(hit[0]) == len(source) and all(map(operator.is_, hit[0], source)):
+            return hit[1]
+        server = self._serve_cached("row_server", source, self._make_server)
+        d["_row_server_hit"] = (source, server)
+        return server
 
     def _server_source(self) -> Any | None:
-        """The arrays the row server is built from (compared by identity), or None: no row server."""
+        """The objects the row server is built from, as a tuple compared by identity (arrays and the
+        parameter objects themselves, not converted copies), or None: no row server."""
         return None
 
     def _make_server(self) -> Any:

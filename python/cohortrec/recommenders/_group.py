@@ -608,8 +608,7 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
         return self._serve_cached("weights", key, lambda: self._blend_weights(self.similarity_, self.memberships_))
 
     def _server_source(self):
-        return (self.similarity_, self.memberships_, float(self.power), float(self.blend), self.user_items_,
-                self.profiles_)
+        return (self.similarity_, self.memberships_, self.power, self.blend, self.user_items_, self.profiles_)
 
     def _make_server(self):
         R = self._serve_cached("R", (self.user_items_, self.profiles_),

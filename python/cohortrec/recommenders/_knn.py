@@ -179,7 +179,7 @@ class UserKNN(OnlineMixin, RecommenderBase):
                                   lambda: _powered(self.similarity_, float(self.power)))
 
     def _server_source(self):
-        return (self.similarity_, float(self.power), self.user_items_)
+        return (self.similarity_, self.power, self.user_items_)
 
     def _make_server(self):
         R = self._serve_cached("R", self.user_items_, lambda: prepare_csr(self.user_items_, "user_items_"))
