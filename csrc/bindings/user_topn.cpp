@@ -33,6 +33,30 @@ CsrView<float, I> query_view(const CArray<int64_t>& indptr, const CArray<I>& ind
   return v;
 }
 
+/// The optional candidate mask and per-row exclusion of a kernel call, checked.
+template <typename I>
+struct Filters {
+  const uint8_t* keep = nullptr;
+  CsrView<float, I> exclude;
+  bool has_exclude = false;
+  const CsrView<float, I>* excl() const { return has_exclude ? &exclude : nullptr; }
+};
+
+template <typename I>
+Filters<I> filters(const std::optional<CArray<bool>>& keep, const std::optional<CArray<int64_t>>& e_ptr,
+                   const std::optional<CArray<I>>& e_idx, int64_t u, int64_t m_items) {
+  Filters<I> f;
+  if (e_ptr.has_value() != e_idx.has_value()) throw std::invalid_argument("give exclude indptr and indices");
+  if (e_ptr) {
+    f.exclude = query_view<I>(*e_ptr, *e_idx, nullptr, 0, u, m_items, "exclude");
+    f.has_exclude = true;
+  }
+  if (keep && (keep->ndim() != 1 || keep->shape(0) != m_items))
+    throw std::invalid_argument("keep must hold one flag per item");
+  f.keep = keep ? reinterpret_cast<const uint8_t*>(keep->data()) : nullptr;
+  return f;
+}
+
 void check_items_out(const CArray<int64_t>& items, const CArray<float>& scores, int64_t u) {
   if (items.ndim() != 2 || scores.ndim() != 2 || items.shape(0) != u || scores.shape(0) != u ||
       items.shape(1) != scores.shape(1))
@@ -59,18 +83,13 @@ void bind_user_topn_for(py::module_& m) {
         R.data = r_val.data();
         if (w_val.ndim() != 1) throw std::invalid_argument("W: data must be 1-D");
         const auto W = query_view<I>(w_ptr, w_idx, w_val.data(), w_val.shape(0), u, R.n_rows, "W");
-        CsrView<float, I> E;
-        if (e_ptr.has_value() != e_idx.has_value()) throw std::invalid_argument("give exclude indptr and indices");
-        if (e_ptr) E = query_view<I>(*e_ptr, *e_idx, nullptr, 0, u, m_items, "exclude");
-        if (keep && (keep->ndim() != 1 || keep->shape(0) != m_items))
-          throw std::invalid_argument("keep must hold one flag per item");
+        const auto F = filters<I>(keep, e_ptr, e_idx, u, m_items);
         check_items_out(items, scores, u);
-        const auto* kp = keep ? reinterpret_cast<const uint8_t*>(keep->data()) : nullptr;
         const int64_t n = items.shape(1);
         int64_t* it = items.mutable_data();
         float* sc = scores.mutable_data();
         py::gil_scoped_release release;
-        cpu::user_topn_sparse<I>(W, R, kp, e_ptr ? &E : nullptr, n, it, sc, n_threads);
+        cpu::user_topn_sparse<I>(W, R, F.keep, F.excl(), n, it, sc, n_threads);
       },
       py::arg("w_indptr").noconvert(), py::arg("w_indices").noconvert(), py::arg("w_data").noconvert(),
       py::arg("n_rows"), py::arg("r_indptr").noconvert(), py::arg("r_indices").noconvert(),
@@ -86,20 +105,15 @@ void bind_user_topn_for(py::module_& m) {
         if (U.ndim() != 2 || B.ndim() != 2 || U.shape(1) != B.shape(0))
           throw std::invalid_argument("U must be (u, f) and B (f, m)");
         const int64_t u = U.shape(0), f = U.shape(1), m_items = B.shape(1);
-        CsrView<float, I> E;
-        if (e_ptr.has_value() != e_idx.has_value()) throw std::invalid_argument("give exclude indptr and indices");
-        if (e_ptr) E = query_view<I>(*e_ptr, *e_idx, nullptr, 0, u, m_items, "exclude");
-        if (keep && (keep->ndim() != 1 || keep->shape(0) != m_items))
-          throw std::invalid_argument("keep must hold one flag per item");
+        const auto F = filters<I>(keep, e_ptr, e_idx, u, m_items);
         check_items_out(items, scores, u);
-        const auto* kp = keep ? reinterpret_cast<const uint8_t*>(keep->data()) : nullptr;
         const int64_t n = items.shape(1);
         const float* up = U.data();
         const float* bp = B.data();
         int64_t* it = items.mutable_data();
         float* sc = scores.mutable_data();
         py::gil_scoped_release release;
-        cpu::user_topn_factors<I>(up, u, f, bp, m_items, kp, e_ptr ? &E : nullptr, n, it, sc, n_threads);
+        cpu::user_topn_factors<I>(up, u, f, bp, m_items, F.keep, F.excl(), n, it, sc, n_threads);
       },
       py::arg("U").noconvert(), py::arg("B").noconvert(), py::arg("keep").noconvert(), py::arg("e_indptr").noconvert(),
       py::arg("e_indices").noconvert(), py::arg("items").noconvert(), py::arg("scores").noconvert(),
@@ -115,19 +129,14 @@ void bind_user_topn_for(py::module_& m) {
         const int64_t j = B.shape(0), m_items = B.shape(1);
         if (w_val.ndim() != 1) throw std::invalid_argument("W: data must be 1-D");
         const auto W = query_view<I>(w_ptr, w_idx, w_val.data(), w_val.shape(0), u, j, "W");
-        CsrView<float, I> E;
-        if (e_ptr.has_value() != e_idx.has_value()) throw std::invalid_argument("give exclude indptr and indices");
-        if (e_ptr) E = query_view<I>(*e_ptr, *e_idx, nullptr, 0, u, m_items, "exclude");
-        if (keep && (keep->ndim() != 1 || keep->shape(0) != m_items))
-          throw std::invalid_argument("keep must hold one flag per item");
+        const auto F = filters<I>(keep, e_ptr, e_idx, u, m_items);
         check_items_out(items, scores, u);
-        const auto* kp = keep ? reinterpret_cast<const uint8_t*>(keep->data()) : nullptr;
         const int64_t n = items.shape(1);
         const float* b = B.data();
         int64_t* it = items.mutable_data();
         float* sc = scores.mutable_data();
         py::gil_scoped_release release;
-        cpu::user_topn_dense<I>(W, b, m_items, m_items, kp, e_ptr ? &E : nullptr, drop_zero, n, it, sc, n_threads);
+        cpu::user_topn_dense<I>(W, b, m_items, m_items, F.keep, F.excl(), drop_zero, n, it, sc, n_threads);
       },
       py::arg("w_indptr").noconvert(), py::arg("w_indices").noconvert(), py::arg("w_data").noconvert(),
       py::arg("n_rows"), py::arg("B").noconvert(), py::arg("keep").noconvert(), py::arg("e_indptr").noconvert(),

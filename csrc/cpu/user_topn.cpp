@@ -71,6 +71,30 @@ struct Marks {
   }
 };
 
+/// The best n of one dense score row: finite scores (non-zero with
+/// drop_zero), keep[c] != 0, not in row r of `exclude`; written to it / sc.
+template <typename I>
+void select_dense_row(const float* acc, int64_t m, bool drop_zero, const uint8_t* keep,
+                      const CsrView<float, I>* exclude, int64_t r, Marks& excl, Selector& top, int64_t* it, float* sc) {
+  uint32_t ex = 0;
+  if (exclude) {
+    ex = excl.next();
+    for (int64_t e = exclude->indptr[r]; e < exclude->indptr[r + 1]; ++e)
+      excl.stamp[static_cast<int64_t>(exclude->indices[e])] = ex;
+  }
+  top.clear();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int64_t c = 0; c < m; ++c) {
+    const float s = acc[c];
+    if (!(s >= top.floor())) continue;  // also drops NaN
+    if (s == inf || s == -inf || (drop_zero && s == 0.0f)) continue;
+    if (keep && !keep[c]) continue;
+    if (exclude && excl.stamp[c] == ex) continue;
+    top.push(s, c);
+  }
+  top.write(it, sc);
+}
+
 template <typename I>
 void check_shapes(const CsrView<float, I>& W, const CsrView<float, I>* exclude, int64_t m, int64_t n) {
   if (n < 0) throw std::invalid_argument("n must be >= 0");
@@ -257,23 +281,7 @@ void user_topn_dense(const CsrView<float, I>& W, const float* B, int64_t b_strid
             st.coef.push_back(w);
           }
           dense_rows_combine_any(acc, m, st.rows.data(), st.coef.data(), static_cast<int64_t>(st.rows.size()));
-          uint32_t ex = 0;
-          if (exclude) {
-            ex = st.excl.next();
-            for (int64_t e = exclude->indptr[r]; e < exclude->indptr[r + 1]; ++e)
-              st.excl.stamp[static_cast<int64_t>(exclude->indices[e])] = ex;
-          }
-          st.top.clear();
-          const float inf = std::numeric_limits<float>::infinity();
-          for (int64_t c = 0; c < m; ++c) {
-            const float s = acc[c];
-            if (!(s >= st.top.floor())) continue;  // also drops NaN
-            if (s == inf || s == -inf || (drop_zero && s == 0.0f)) continue;
-            if (keep && !keep[c]) continue;
-            if (exclude && st.excl.stamp[c] == ex) continue;
-            st.top.push(s, c);
-          }
-          st.top.write(items + r * n, scores + r * n);
+          select_dense_row(acc, m, drop_zero, keep, exclude, r, st.excl, st.top, items + r * n, scores + r * n);
         }
       });
 }
@@ -304,7 +312,6 @@ void user_topn_factors(const float* U, int64_t u, int64_t f, const float* B, int
       },
       [&](State& st, int64_t task) {
         const int64_t r0 = task * kRowsPerTask, r1 = std::min(u, r0 + kRowsPerTask);
-        const float inf = std::numeric_limits<float>::infinity();
         for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
           const int64_t nb = std::min(kBlock, r1 - b0);
           float* outs[kBlock];
@@ -312,23 +319,7 @@ void user_topn_factors(const float* U, int64_t u, int64_t f, const float* B, int
           dense_rows_combine_shared(outs, nb, m, st.rows.data(), U + b0 * f, f);
           for (int64_t q = 0; q < nb; ++q) {
             const int64_t r = b0 + q;
-            const float* acc = outs[q];
-            uint32_t ex = 0;
-            if (exclude) {
-              ex = st.excl.next();
-              for (int64_t e = exclude->indptr[r]; e < exclude->indptr[r + 1]; ++e)
-                st.excl.stamp[static_cast<int64_t>(exclude->indices[e])] = ex;
-            }
-            st.top.clear();
-            for (int64_t c = 0; c < m; ++c) {
-              const float s = acc[c];
-              if (!(s >= st.top.floor())) continue;  // also drops NaN
-              if (s == inf || s == -inf || s == 0.0f) continue;
-              if (keep && !keep[c]) continue;
-              if (exclude && st.excl.stamp[c] == ex) continue;
-              st.top.push(s, c);
-            }
-            st.top.write(items + r * n, scores + r * n);
+            select_dense_row(outs[q], m, true, keep, exclude, r, st.excl, st.top, items + r * n, scores + r * n);
           }
         }
       });
