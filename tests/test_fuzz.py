@@ -220,7 +220,7 @@ def test_estimator_fit_never_crashes(how, seed, which):
 
 @FUZZ
 @given(how=corruption, seed=seeds, model=st.sampled_from(["ItemKNN", "UserKNN", "EASE", "Popularity",
-                                                           "GroupRecommender"]),
+                                                           "GroupRecommender", "RP3beta", "ALS"]),
        N=st.sampled_from([0, 3, 10**12]))
 def test_recommend_never_crashes(how, seed, model, N):
     from cohortrec import recommenders
@@ -232,6 +232,10 @@ def test_recommend_never_crashes(how, seed, model, N):
     rows = corrupt(X[:5], how, rng)
     run_allowed(rec.recommend, np.arange(5), rows, N=N)
     run_allowed(rec.recommend, np.arange(5), X[:5], N=N, items=np.array([0, 3, 10**9]))
+    # one user per call: the bound native path reads the user's row of the corrupt matrix
+    run_allowed(rec.recommend, 2, rows, N=N)
+    run_allowed(rec.recommend, 1, corrupt(X[:2], how, rng), N=N)
+    run_allowed(rec.recommend, 2, N=N)
 
 
 @FUZZ
