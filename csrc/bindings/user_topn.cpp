@@ -4,6 +4,7 @@
 // python/cohortrec/ops/_user_topn.py.
 #include "cpu/user_topn.hpp"
 #include "bindings/common.hpp"
+#include "cpu/topk_scores.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -386,17 +387,8 @@ class RowServer {
   /// A model that ranks every user's items alike (Popularity): the first n
   /// of the fixed ranking that the user does not have, O(n + |E| log |E|).
   void ranked(const CsrView<float, I>* E, int64_t n, int64_t* it, float* sc) const {
-    const I* ex = E ? E->indices : nullptr;
-    const int64_t ne = E ? E->indptr[1] : 0;  // a row: sorted ids (canonical CSR)
-    int64_t k = 0;
-    for (int64_t t = 0; t < n_order_ && k < n; ++t) {
-      const int64_t c = order_[t];
-      if (c < 0 || c >= m_) throw std::out_of_range("order: item out of range");
-      if (ne && std::binary_search(ex, ex + ne, static_cast<I>(c))) continue;
-      it[k] = c;
-      sc[k] = B_[c];
-      ++k;
-    }
+    // a row of E is canonical (sorted ids): the training rows, or a given row checked by gather
+    cpu::ranked_topn_row<I>(order_, n_order_, m_, E ? E->indices : nullptr, E ? E->indptr[1] : 0, B_, n, it, sc);
   }
 
   py::object result(const std::vector<int64_t>& it, const std::vector<float>& sc) const {

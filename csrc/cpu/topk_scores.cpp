@@ -360,6 +360,25 @@ template void dense_topn<int32_t>(const float*, int64_t, int64_t, int64_t, const
 template void dense_topn<int64_t>(const float*, int64_t, int64_t, int64_t, const uint8_t*,
                                   const CsrView<float, int64_t>*, int64_t, int64_t*, float*, int);
 
+template <typename I>
+int64_t ranked_topn_row(const int64_t* order, int64_t n_order, int64_t m, const I* excl, int64_t n_excl,
+                        const float* score_of, int64_t n, int64_t* items, float* scores) {
+  int64_t k = 0;
+  for (int64_t t = 0; t < n_order && k < n; ++t) {
+    const int64_t c = order[t];
+    if (c < 0 || c >= m) throw std::out_of_range("order: item id out of range");
+    if (n_excl && std::binary_search(excl, excl + n_excl, static_cast<I>(c))) continue;
+    items[k] = c;
+    scores[k] = score_of[c];
+    ++k;
+  }
+  return k;
+}
+
+template int64_t ranked_topn_row<int32_t>(const int64_t*, int64_t, int64_t, const int32_t*, int64_t, const float*,
+                                          int64_t, int64_t*, float*);
+template int64_t ranked_topn_row<int64_t>(const int64_t*, int64_t, int64_t, const int64_t*, int64_t, const float*,
+                                          int64_t, int64_t*, float*);
 template void ranked_topn<int32_t>(const int64_t*, int64_t, const CsrView<float, int32_t>&, int64_t, int64_t*, int);
 template void ranked_topn<int64_t>(const int64_t*, int64_t, const CsrView<float, int64_t>&, int64_t, int64_t*, int);
 

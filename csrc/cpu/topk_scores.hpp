@@ -26,6 +26,15 @@ template <typename I>
 void ranked_topn(const int64_t* order, int64_t n_order, const CsrView<float, I>& exclude, int64_t n, int64_t* items,
                  int n_threads);
 
+/// ranked_topn for one request: the first n ids of `order` (in [0, m)) that
+/// are not among the row's `n_excl` ids `excl` (sorted ascending), with
+/// scores[q] = score_of[items[q]]; returns how many were written.
+/// \brief Binary search in the row instead of ranked_topn's per-item
+/// markers: no O(m) scratch per call, O((n + skipped) log |row|).
+template <typename I>
+int64_t ranked_topn_row(const int64_t* order, int64_t n_order, int64_t m, const I* excl, int64_t n_excl,
+                        const float* score_of, int64_t n, int64_t* items, float* scores);
+
 /// Best n finite entries of every row of a dense (u x m) float matrix
 /// (row r at scores + r * row_stride), skipping columns where keep[j] == 0
 /// (keep may be null) and the entries stored in row r of `exclude` (may be
