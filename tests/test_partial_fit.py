@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from cohortrec.cluster import MiniBatchKMeans
 from cohortrec.recommenders import EASE, GroupRecommender, ItemKNN, UserKNN
-from cohortrec.recommenders._online import affected_rows
+from cohortrec.recommenders._online import _changed_neighbours, affected_rows
 
 
 def data(seed=0, n_users=300, n_items=120, density=0.06, ties=False):
@@ -47,6 +47,29 @@ def test_userknn_new_users_equal_refit(seed):
     for u in range(0, X.shape[0], 7):
         a, b = m.recommend(u), ref.recommend(u)
         np.testing.assert_array_equal(a[0], b[0])
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_userknn_floor_tiers_keep_the_refit(ties):
+    # the search among the new users runs in tiers above each old user's k-th similarity (its floor);
+    # with tied values many similarities equal a floor exactly, and those must still enter
+    X = data(4, n_users=900, n_items=80, density=0.08, ties=ties)
+    n0 = 840
+    m = UserKNN(k=10).fit(X[:n0])
+    m.partial_fit_users(np.arange(n0, X.shape[0]), X[n0:])
+    ref = UserKNN(k=10).fit(X)
+    assert_sim_equal(m.similarity_, ref.similarity_)
+
+
+def test_changed_neighbours_keep_a_similarity_equal_to_the_floor():
+    # user 2 changes into a copy of user 1, user 0's only neighbour (k=1): its similarity to user 0 equals
+    # user 0's floor exactly, and with the smaller id it would win the tie, so the search must keep it
+    X = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 1]], dtype=np.float32))
+    S_old = UserKNN(k=1).fit(sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 1]],
+                                                    dtype=np.float32))).similarity_
+    assert S_old[0].indices.tolist() == [1]
+    C = _changed_neighbours(X, np.array([2]), S_old, np.array([2]), 1, None, {})
+    assert C[0, 0] == pytest.approx(S_old[0, 1])
 
 
 def test_userknn_changed_users_equal_refit():

@@ -148,9 +148,61 @@ def knn_update(X_new: sp.csr_matrix, S_old: sp.csr_matrix, changed: np.ndarray, 
         return S
     S_redo = ops.cosine_topk(X_new[redo], X_new, k=k + 1, threshold=threshold, exclude_self=False, **kw)
     S_redo = drop_self_keep_k(S_redo, redo, k)
-    C = ops.cosine_topk(X_new, X_new[changed], k=min(k, changed.size), threshold=threshold, exclude_self=False,
-                        **kw)
+    C = _changed_neighbours(X_new, changed, S_old, redo, k, threshold, kw)
     return merge_neighbours(S_old, n, redo, S_redo, changed, C, k, **kw)
+
+
+#: quantiles of the rows' k-th similarities that split the search among the changed rows into tiers
+FLOOR_TIERS = (0.0, 0.01, 0.05, 0.25)
+
+
+def _changed_neighbours(X: sp.csr_matrix, changed: np.ndarray, S_old: sp.csr_matrix, redo: np.ndarray, k: int,
+                        threshold: float | None, kw: dict[str, Any]) -> sp.csr_matrix:
+    """Every row's top-``k`` among the changed rows (n x len(changed)), searched only above each row's floor.
+
+    A changed row can enter an unchanged row's list only with a similarity at
+    least that row's current k-th one (its floor). The kernel skips work below
+    a threshold, so the rows are searched in tiers (quantiles of their floors),
+    each with the lowest floor of its tier, just below it so that ties at the
+    floor are kept: the same entries that matter as a search without floor.
+    Rows in ``redo`` are searched anew anyway and get no entries.
+    """
+    n = X.shape[0]
+    kc = min(k, changed.size)
+    floor = np.full(n, -np.inf)
+    n_old = min(S_old.shape[0], n)
+    cnt = np.diff(S_old.indptr)[:n_old]
+    full = np.flatnonzero(cnt >= k)
+    if full.size and S_old.nnz:
+        floor[full] = np.minimum.reduceat(S_old.data, S_old.indptr[full])
+    floor[redo] = np.nan  # not searched here
+    rows = np.flatnonzero(~np.isnan(floor))
+    Xc = X[changed]
+    parts = []
+    bounded = rows[np.isfinite(floor[rows])]
+    cuts = np.unique(np.quantile(floor[bounded], FLOOR_TIERS)) if bounded.size else np.zeros(0)
+    lo_edges = list(cuts[::-1])  # highest tier first
+    remaining = bounded
+    for lo in lo_edges:
+        tier = remaining[floor[remaining] >= lo]
+        remaining = remaining[floor[remaining] < lo]
+        if tier.size:
+            t = np.nextafter(lo, -np.inf) - 1e-6 * abs(lo)  # ties at the floor stay
+            t = t if threshold is None else max(t, float(threshold))
+            parts.append((tier, ops.cosine_topk(X[tier], Xc, k=kc, threshold=t, exclude_self=False, **kw)))
+    rest = np.concatenate([remaining, rows[~np.isfinite(floor[rows])]])
+    if rest.size:
+        parts.append((rest, ops.cosine_topk(X[rest], Xc, k=kc, threshold=threshold, exclude_self=False, **kw)))
+    r_all, c_all, v_all = [], [], []
+    for idx, C in parts:
+        C = sp.csr_matrix(C)
+        r_all.append(np.repeat(idx, np.diff(C.indptr)))
+        c_all.append(C.indices)
+        v_all.append(C.data)
+    if not parts:
+        return sp.csr_matrix((n, changed.size), dtype=np.float32)
+    return sp.csr_matrix((np.concatenate(v_all), (np.concatenate(r_all), np.concatenate(c_all))),
+                         shape=(n, changed.size), dtype=np.float32)
 
 
 def users_of_items(X: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
