@@ -210,10 +210,7 @@ def _refine_distributed(c: Any, blocks: Any, zblocks: Any, labels: np.ndarray, s
                       for f, lf in zip(blocks.futures, lab_futs)])
     totals = np.sum([t for t, _ in start], axis=0)
     mm.background_ = (totals + 1.0) / (totals.sum() + m)
-    mm.counts_ = np.sum([g for _, g in start], axis=0)
-    nk = np.bincount(labels[labels >= 0], minlength=k).astype(np.float64) + 1e-10
-    mm.weights_ = nk / nk.sum()
-    mm._refresh()
+    mm._m_step_from_sums(np.sum([g for _, g in start], axis=0), np.bincount(labels[labels >= 0], minlength=k))
     for it in range(1, int(max_iter) + 1):
         lt = c.scatter(mm.log_theta_, broadcast=True, hash=False)
         lw = c.scatter(np.log(mm.weights_), broadcast=True, hash=False)
@@ -221,10 +218,7 @@ def _refine_distributed(c: Any, blocks: Any, zblocks: Any, labels: np.ndarray, s
         new = np.concatenate([o[2] for o in out]) if out else labels
         changed = float(np.mean(new != labels)) if len(labels) else 0.0
         labels = new
-        mm.counts_ = np.sum([o[0] for o in out], axis=0)
-        nk = np.sum([o[1] for o in out], axis=0) + 1e-10
-        mm.weights_ = nk / nk.sum()
-        mm._refresh()
+        mm._m_step_from_sums(np.sum([o[0] for o in out], axis=0), np.sum([o[1] for o in out], axis=0))
         if say is not None:
             say(f"  mixture refinement: iteration {it}, {changed:.2%} of users changed group")
         if changed <= tol:

@@ -103,8 +103,14 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
         self.random_state = random_state
 
     def _m_step(self, X: sp.csr_matrix, R: np.ndarray) -> None:
-        self.counts_ = np.asarray((X.T @ R).T)  # (k, n_items) expected events of every group
-        nk = R.sum(axis=0) + 1e-10
+        self._m_step_from_sums(np.asarray((X.T @ R).T), R.sum(axis=0))
+
+    def _m_step_from_sums(self, counts: np.ndarray, users: np.ndarray) -> None:
+        """The M-step from its sufficient statistics: expected events of every group on every item
+        (``k x n_items``) and expected users of every group; shared with the Dask refinement, whose
+        workers compute the sums of their blocks."""
+        self.counts_ = np.asarray(counts, dtype=np.float64)
+        nk = np.asarray(users, dtype=np.float64) + 1e-10
         self.weights_ = nk / nk.sum()
         self._refresh()
 
