@@ -437,7 +437,9 @@ class RowServer {
 
 template <typename I>
 void bind_row_server(py::module_& m, const char* name) {
-  py::class_<RowServer<I>>(m, name)
+  py::class_<RowServer<I>>(m, name,
+                           "One fitted model's arrays bound for one-user requests (see cohortrec.ops.row_server): "
+                           "topn and topn_row release the GIL and return (ids, scores) or None.")
       .def(py::init<const CArray<int64_t>&, const CArray<I>&, const CArray<float>&, int64_t, const CArray<int64_t>&,
                     const CArray<I>&, int64_t, std::optional<CArray<int64_t>>, std::optional<CArray<I>>,
                     std::optional<CArray<float>>, std::optional<CArray<float>>, std::optional<CArray<int64_t>>,

@@ -10,6 +10,9 @@ import numpy.typing
 import typing
 __all__: list[str] = ['RowServer32', 'RowServer64', 'als_loss_rows', 'als_solve', 'cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_factors', 'user_topn_sparse']
 class RowServer32:
+    """
+    One fitted model's arrays bound for one-user requests (see cohortrec.ops.row_server): topn and topn_row release the GIL and return (ids, scores) or None.
+    """
     def __init__(self, w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int32], w_data: numpy.typing.NDArray[numpy.float32], w_cols: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64], e_indices: numpy.typing.NDArray[numpy.int32], n_items: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64] | None, r_indices: numpy.typing.NDArray[numpy.int32] | None, r_data: numpy.typing.NDArray[numpy.float32] | None, B: numpy.typing.NDArray[numpy.float32] | None, in_map: numpy.typing.NDArray[numpy.int64] | None, out_map: numpy.typing.NDArray[numpy.int64] | None, order: numpy.typing.NDArray[numpy.int64] | None, w_dense: numpy.typing.NDArray[numpy.float32] | None, row_is_query: bool, drop_zero: bool) -> None:
         ...
     def topn(self, user: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, filter: bool) -> typing.Any:
@@ -21,6 +24,9 @@ class RowServer32:
         (ids, scores) of one user given as a one-row CSR (or the user's row of a full matrix), or None for the general path.
         """
 class RowServer64:
+    """
+    One fitted model's arrays bound for one-user requests (see cohortrec.ops.row_server): topn and topn_row release the GIL and return (ids, scores) or None.
+    """
     def __init__(self, w_indptr: numpy.typing.NDArray[numpy.int64], w_indices: numpy.typing.NDArray[numpy.int64], w_data: numpy.typing.NDArray[numpy.float32], w_cols: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64], e_indices: numpy.typing.NDArray[numpy.int64], n_items: typing.SupportsInt | typing.SupportsIndex, r_indptr: numpy.typing.NDArray[numpy.int64] | None, r_indices: numpy.typing.NDArray[numpy.int64] | None, r_data: numpy.typing.NDArray[numpy.float32] | None, B: numpy.typing.NDArray[numpy.float32] | None, in_map: numpy.typing.NDArray[numpy.int64] | None, out_map: numpy.typing.NDArray[numpy.int64] | None, order: numpy.typing.NDArray[numpy.int64] | None, w_dense: numpy.typing.NDArray[numpy.float32] | None, row_is_query: bool, drop_zero: bool) -> None:
         ...
     def topn(self, user: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, filter: bool) -> typing.Any:
