@@ -351,9 +351,10 @@ def discover_parquet(
     # -- the encoder, trained on the sample on the client
     say(f"training the {encoder} encoder on {S.shape[0]} users")
     if encoder == "svd":
+        from cohortrec.discovery import svd_components  # noqa: PLC0415
         from cohortrec.encoders import SVDEncoder  # noqa: PLC0415
 
-        enc = SVDEncoder(24, weighting="bm25", random_state=random_state)
+        enc = SVDEncoder(svd_components(n_groups, k_range), weighting="bm25", random_state=random_state)
     else:
         from cohortrec.encoders import InteractionEncoder  # noqa: PLC0415
 
