@@ -1045,7 +1045,7 @@ def svd_components(n_groups: Any, k_range: Any) -> int:
     """Dimensions of the default SVD: :data:`SVD_COMPONENTS`, or twice a given K above half of it.
 
     K groups need about K dimensions to lie apart in; on the planted worlds with 20 and 40 groups,
-    2K dimensions raised the ARI of the 40-group noisy world from 0.882 to 0.905 and lowered none
+    2K dimensions raised the ARI of the 40-group noisy world from 0.882 to 0.905 and lowered none with K given
     (8-group worlds keep 24). With ``n_groups="auto"`` the largest K searched sets it (24 for the
     default ``k_range``). Shared by :class:`GroupDiscovery` and the Dask pipeline.
     """
