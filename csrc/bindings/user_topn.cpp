@@ -35,6 +35,25 @@ CsrView<float, I> query_view(const CArray<int64_t>& indptr, const CArray<I>& ind
   return v;
 }
 
+/// A model or query matrix bound lazily (cpu::LazyCsr): only the array
+/// shapes are checked here; rows are checked where a call reads them.
+template <typename I>
+cpu::LazyCsr<I> lazy_csr(const CArray<int64_t>& ptr, const CArray<I>& idx, const CArray<float>* val, int64_t n_cols,
+                         const char* name) {
+  if (ptr.ndim() != 1 || ptr.shape(0) < 1 || idx.ndim() != 1)
+    throw std::invalid_argument(std::string(name) + ": indptr and indices must be 1-D, indptr non-empty");
+  if (val && (val->ndim() != 1 || val->shape(0) != idx.shape(0)))
+    throw std::invalid_argument(std::string(name) + ": indices and data must have equal length");
+  cpu::LazyCsr<I> M;
+  M.n_rows = ptr.shape(0) - 1;
+  M.n_cols = n_cols;
+  M.nnz = idx.shape(0);
+  M.indptr = ptr.data();
+  M.indices = idx.data();
+  M.data = val ? val->data() : nullptr;
+  return M;
+}
+
 /// The optional candidate mask and per-row exclusion of a kernel call, checked.
 template <typename I>
 struct Filters {
@@ -73,16 +92,7 @@ void bind_user_topn_for(py::module_& m) {
          const CArray<int64_t>& r_ptr, const CArray<I>& r_idx, const CArray<float>& r_val, int64_t m_items,
          std::optional<CArray<bool>> keep, std::optional<CArray<int64_t>> e_ptr, std::optional<CArray<I>> e_idx,
          CArray<int64_t>& items, CArray<float>& scores, int n_threads) {
-        if (r_ptr.ndim() != 1 || r_ptr.shape(0) < 1) throw std::invalid_argument("R: indptr must be 1-D, non-empty");
-        if (r_idx.ndim() != 1 || r_val.ndim() != 1 || r_idx.shape(0) != r_val.shape(0))
-          throw std::invalid_argument("R: indices and data must be 1-D of equal length");
-        cpu::LazyCsr<I> R;
-        R.n_rows = r_ptr.shape(0) - 1;
-        R.n_cols = m_items;
-        R.nnz = r_idx.shape(0);
-        R.indptr = r_ptr.data();
-        R.indices = r_idx.data();
-        R.data = r_val.data();
+        const auto R = lazy_csr<I>(r_ptr, r_idx, &r_val, m_items, "R");
         if (w_val.ndim() != 1) throw std::invalid_argument("W: data must be 1-D");
         const auto W = query_view<I>(w_ptr, w_idx, w_val.data(), w_val.shape(0), u, R.n_rows, "W");
         const auto F = filters<I>(keep, e_ptr, e_idx, u, m_items);
@@ -172,7 +182,7 @@ class RowServer {
             std::optional<CArray<int64_t>> order, std::optional<CArray<float>> w_dense, bool row_is_query,
             bool drop_zero)
       : n_items_(n_items), row_is_query_(row_is_query), drop_zero_(drop_zero) {
-    W_ = lazy(w_ptr, w_idx, &w_val, w_cols, "W");
+    W_ = lazy_csr<I>(w_ptr, w_idx, &w_val, w_cols, "W");
     n_users_ = W_.n_rows;
     if (w_dense) {  // one dense query row per user (factors): rows viewed through one shared iota
       if (W_.n_rows != 0) throw std::invalid_argument("give W either as CSR or dense");
@@ -190,8 +200,6 @@ class RowServer {
       if (!r_idx || !r_val) throw std::invalid_argument("R needs indptr, indices and data");
       if (r_ptr->ndim() != 1 || r_ptr->shape(0) != w_cols + 1)
         throw std::invalid_argument("R: indptr must have W.shape[1] + 1 entries");
-      if (r_idx->ndim() != 1 || r_val->ndim() != 1 || r_idx->shape(0) != r_val->shape(0))
-        throw std::invalid_argument("R: indices and data must be 1-D of equal length");
       m_ = -1;  // set below from the mappings or n_items
     } else {
       if (B->ndim() != 2 || B->shape(0) != w_cols) throw std::invalid_argument("B must be a 2-D (W.shape[1], m) array");
@@ -224,17 +232,12 @@ class RowServer {
       keep(*order);
     }
     if (sparse) {
-      R_.n_rows = w_cols;
-      R_.n_cols = m_;
-      R_.nnz = r_idx->shape(0);
-      R_.indptr = r_ptr->data();
-      R_.indices = r_idx->data();
-      R_.data = r_val->data();
+      R_ = lazy_csr<I>(*r_ptr, *r_idx, &*r_val, m_, "R");
       keep(*r_ptr);
       keep(*r_idx);
       keep(*r_val);
     }
-    E_ = lazy(e_ptr, e_idx, nullptr, m_, "E");
+    E_ = lazy_csr<I>(e_ptr, e_idx, nullptr, m_, "E");
     if (E_.n_rows != n_users_) throw std::invalid_argument("W and E must have one row per user");
     keep(w_ptr);
     keep(w_idx);
@@ -306,22 +309,6 @@ class RowServer {
   }
 
  private:
-  cpu::LazyCsr<I> lazy(const CArray<int64_t>& ptr, const CArray<I>& idx, const CArray<float>* val, int64_t n_cols,
-                       const char* name) {
-    if (ptr.ndim() != 1 || ptr.shape(0) < 1 || idx.ndim() != 1)
-      throw std::invalid_argument(std::string(name) + ": indptr and indices must be 1-D, indptr non-empty");
-    if (val && (val->ndim() != 1 || val->shape(0) != idx.shape(0)))
-      throw std::invalid_argument(std::string(name) + ": indices and data must have equal length");
-    cpu::LazyCsr<I> M;
-    M.n_rows = ptr.shape(0) - 1;
-    M.n_cols = n_cols;
-    M.nnz = idx.shape(0);
-    M.indptr = ptr.data();
-    M.indices = idx.data();
-    M.data = val ? val->data() : nullptr;
-    return M;
-  }
-
   void keep(const py::object& a) { alive_.push_back(a); }
 
   CsrView<float, I> query_row(int64_t user, int64_t* local) const {
