@@ -130,12 +130,15 @@ def _checked_row(X: Any, r: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: per-instance caches of the serving path, never copied or pickled
-_SERVING_CACHES = ("_serve_cache", "_row_server_hit")
+_SERVING_CACHES = ("_serve_cache",)
 
 
 def _same_source(a: Any, b: Any) -> bool:
     if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(_same_source(x, y) for x, y in zip(a, b))
+        if len(a) != len(b):
+            return False
+        # the common case first, as a C-level loop: every part the same object (this runs on every request)
+        return all(map(operator.is_, a, b)) or all(_same_source(x, y) for x, y in zip(a, b))
     if isinstance(a, float) and isinstance(b, float):
         return a == b
     return a is b
@@ -568,19 +571,12 @@ class RecommenderBase(ABC):
         :meth:`_server_source` and :meth:`_make_server`; ``None`` before
         ``fit`` and for models without one, which then take :meth:`_recommend_one`.
         """
-        d = self.__dict__
-        if d.get("user_items_") is None:
+        if self.__dict__.get("user_items_") is None:
             return None
         source = self._server_source()
         if source is None:
             return None
-        hit = d.get("_row_server_hit")
-        # identity of every source object (a C-level loop: this runs on every request)
-        if hit is not None and len(hit[0]) == len(source) and all(map(operator.is_, hit[0], source)):
-            return hit[1]
-        server = self._serve_cached("row_server", source, self._make_server)
-        d["_row_server_hit"] = (source, server)
-        return server
+        return self._serve_cached("row_server", source, self._make_server)
 
     def _server_source(self) -> Any | None:
         """The objects the row server is built from, as a tuple compared by identity (arrays and the
