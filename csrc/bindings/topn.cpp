@@ -1,5 +1,6 @@
 // Bindings of the top-n selection kernels the recommenders rank with: a global ranking minus
-// each row's items (Popularity) and dense score rows (EASE). I = dtype of the exclusion indices.
+// each row's items (Popularity), dense score rows (EASE), and the merged neighbour lists of the
+// online updates. I = dtype of the exclusion (and column) indices.
 #include "bindings/common.hpp"
 #include "cpu/topk_scores.hpp"
 
@@ -34,6 +35,31 @@ void bind_t(py::module_& m) {
       py::arg("order").noconvert(), py::arg("exclude_indptr").noconvert(), py::arg("exclude_indices").noconvert(),
       py::arg("n_rows"), py::arg("n_items"), py::arg("items").noconvert(), py::arg("n_threads"),
       "First n ids of a global ranking per row, skipping the row's excluded items (into pre-filled (u, n) items).");
+
+  m.def(
+      "merge_topk_rows",
+      [](const CArray<int64_t>& o_ptr, const CArray<I>& o_idx, const CArray<float>& o_val, int64_t n_rows,
+         int64_t n_cols, const CArray<int64_t>& replace, const CArray<int64_t>& r_ptr, const CArray<I>& r_idx,
+         const CArray<float>& r_val, int64_t r_rows, const CArray<int64_t>& a_ptr, const CArray<I>& a_idx,
+         const CArray<float>& a_val, int64_t k, bool sort_cols, int n_threads) {
+        const auto O = csr_view<float, I>(o_ptr, o_idx, o_val, n_rows, n_cols, "old");
+        const auto R = csr_view<float, I>(r_ptr, r_idx, r_val, r_rows, n_cols, "R");
+        const auto A = csr_view<float, I>(a_ptr, a_idx, a_val, n_rows, n_cols, "add");
+        check_out(replace, n_rows, "replace");
+        const int64_t* rp = replace.data();
+        auto r = [&] {
+          py::gil_scoped_release release;
+          return cpu::merge_topk_rows<I>(O, rp, R, A, k, sort_cols, n_threads);
+        }();
+        return py::make_tuple(to_numpy(std::move(r.indptr)), to_numpy(std::move(r.indices)),
+                              to_numpy(std::move(r.data)));
+      },
+      py::arg("old_indptr").noconvert(), py::arg("old_indices").noconvert(), py::arg("old_data").noconvert(),
+      py::arg("n_rows"), py::arg("n_cols"), py::arg("replace").noconvert(), py::arg("r_indptr").noconvert(),
+      py::arg("r_indices").noconvert(), py::arg("r_data").noconvert(), py::arg("r_rows"),
+      py::arg("add_indptr").noconvert(), py::arg("add_indices").noconvert(), py::arg("add_data").noconvert(),
+      py::arg("k"), py::arg("sort_cols"), py::arg("n_threads"),
+      "Neighbour lists after an online update: rows replaced, or their best k merged with added candidates.");
 
   m.def(
       "dense_topn",

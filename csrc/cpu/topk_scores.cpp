@@ -1,11 +1,13 @@
 #include "cpu/topk_scores.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "common/parallel.hpp"
@@ -375,12 +377,112 @@ int64_t ranked_topn_row(const int64_t* order, int64_t n_order, int64_t m, const 
   return k;
 }
 
+template <typename I>
+CsrResult<float, I> merge_topk_rows(const CsrView<float, I>& old, const int64_t* replace, const CsrView<float, I>& R,
+                                    const CsrView<float, I>& add, int64_t k, bool sort_cols, int n_threads) {
+  const int64_t n = old.n_rows;
+  if (k < 0) throw std::invalid_argument("k must be >= 0");
+  if (add.n_rows != n || add.n_cols != old.n_cols || R.n_cols != old.n_cols)
+    throw std::invalid_argument("old, R and add must have the same number of columns, add one row per row of old");
+  for (int64_t r = 0; r < n; ++r)
+    if (replace[r] < -1 || replace[r] >= R.n_rows) throw std::out_of_range("replace: row of R out of range");
+  CsrResult<float, I> out;
+  out.n_rows = n;
+  out.n_cols = old.n_cols;
+  out.indptr.assign(static_cast<size_t>(n) + 1, 0);
+  if (n == 0) return out;
+  using Entry = std::pair<float, I>;
+  // best first: score descending, then column ascending
+  const auto better = [](const Entry& a, const Entry& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  const auto by_col = [](const Entry& a, const Entry& b) { return a.second < b.second; };
+  // the merged row r in `buf` (best k, in output order); returns its length
+  const auto merge_row = [&](std::vector<Entry>& buf, int64_t r) {
+    buf.clear();
+    for (int64_t e = old.indptr[r]; e < old.indptr[r + 1]; ++e)
+      if (std::isfinite(old.data[e])) buf.emplace_back(old.data[e], old.indices[e]);
+    for (int64_t e = add.indptr[r]; e < add.indptr[r + 1]; ++e)
+      if (std::isfinite(add.data[e])) buf.emplace_back(add.data[e], add.indices[e]);
+    if (static_cast<int64_t>(buf.size()) > k) {
+      std::nth_element(buf.begin(), buf.begin() + k, buf.end(), better);
+      buf.resize(static_cast<size_t>(k));
+    }
+    if (sort_cols)
+      std::sort(buf.begin(), buf.end(), by_col);
+    else
+      std::sort(buf.begin(), buf.end(), better);
+    return static_cast<int64_t>(buf.size());
+  };
+  const auto copied = [&](int64_t r) -> std::pair<const CsrView<float, I>*, int64_t> {
+    if (replace[r] >= 0) return {&R, replace[r]};
+    return {&old, r};
+  };
+  constexpr int64_t kRowsPerTask = 2048;
+  const int64_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
+  // pass 1: lengths
+  parallel_tasks(
+      n_tasks, n_threads, [] { return std::vector<Entry>(); },
+      [&](std::vector<Entry>& buf, int64_t task) {
+        const int64_t r0 = task * kRowsPerTask, r1 = std::min(n, r0 + kRowsPerTask);
+        for (int64_t r = r0; r < r1; ++r) {
+          if (replace[r] < 0 && add.indptr[r + 1] > add.indptr[r]) {
+            out.indptr[r + 1] = merge_row(buf, r);
+          } else {
+            const auto [M, row] = copied(r);
+            out.indptr[r + 1] = M->indptr[row + 1] - M->indptr[row];
+          }
+        }
+      });
+  for (int64_t r = 0; r < n; ++r) out.indptr[r + 1] += out.indptr[r];
+  out.indices.resize(static_cast<size_t>(out.indptr[n]));
+  out.data.resize(static_cast<size_t>(out.indptr[n]));
+  // pass 2: fill
+  parallel_tasks(
+      n_tasks, n_threads, [] { return std::vector<Entry>(); },
+      [&](std::vector<Entry>& buf, int64_t task) {
+        const int64_t r0 = task * kRowsPerTask, r1 = std::min(n, r0 + kRowsPerTask);
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t o = out.indptr[r];
+          if (replace[r] < 0 && add.indptr[r + 1] > add.indptr[r]) {
+            const int64_t len = merge_row(buf, r);
+            for (int64_t q = 0; q < len; ++q) {
+              out.data[o + q] = buf[q].first;
+              out.indices[o + q] = buf[q].second;
+            }
+            continue;
+          }
+          const auto [M, row] = copied(r);
+          const int64_t b = M->indptr[row], len = M->indptr[row + 1] - b;
+          if (replace[r] >= 0 && sort_cols) {
+            buf.clear();
+            for (int64_t e = b; e < b + len; ++e) buf.emplace_back(M->data[e], M->indices[e]);
+            std::sort(buf.begin(), buf.end(), by_col);
+            for (int64_t q = 0; q < len; ++q) {
+              out.data[o + q] = buf[q].first;
+              out.indices[o + q] = buf[q].second;
+            }
+            continue;
+          }
+          std::copy(M->data + b, M->data + b + len, out.data.begin() + o);
+          std::copy(M->indices + b, M->indices + b + len, out.indices.begin() + o);
+        }
+      });
+  return out;
+}
+
 template int64_t ranked_topn_row<int32_t>(const int64_t*, int64_t, int64_t, const int32_t*, int64_t, const float*,
                                           int64_t, int64_t*, float*);
 template int64_t ranked_topn_row<int64_t>(const int64_t*, int64_t, int64_t, const int64_t*, int64_t, const float*,
                                           int64_t, int64_t*, float*);
 template void ranked_topn<int32_t>(const int64_t*, int64_t, const CsrView<float, int32_t>&, int64_t, int64_t*, int);
 template void ranked_topn<int64_t>(const int64_t*, int64_t, const CsrView<float, int64_t>&, int64_t, int64_t*, int);
+template CsrResult<float, int32_t> merge_topk_rows<int32_t>(const CsrView<float, int32_t>&, const int64_t*,
+                                                            const CsrView<float, int32_t>&,
+                                                            const CsrView<float, int32_t>&, int64_t, bool, int);
+template CsrResult<float, int64_t> merge_topk_rows<int64_t>(const CsrView<float, int64_t>&, const int64_t*,
+                                                            const CsrView<float, int64_t>&,
+                                                            const CsrView<float, int64_t>&, int64_t, bool, int);
 
 template void topk_scores<float, int32_t>(const CsrView<float, int32_t>&, const CsrView<float, int32_t>&,
                                           const CsrView<float, int32_t>*, int64_t, int64_t*, float*, int);

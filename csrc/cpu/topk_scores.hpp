@@ -48,4 +48,17 @@ template <typename I>
 void dense_topn(const float* scores, int64_t u, int64_t m, int64_t row_stride, const uint8_t* keep,
                 const CsrView<float, I>* exclude, int64_t n, int64_t* items, float* out, int n_threads);
 
+/// Neighbour lists after some rows changed (the online updates of the kNN
+/// models): row r of the result is row replace[r] of `R` when replace[r] >= 0
+/// (a list searched anew), else the best k entries of old row r together with
+/// row r of `add` (candidates found among the changed rows; no column in
+/// both), by score descending then column ascending; a row with nothing to
+/// add is copied as it is. Merged rows come out sorted by column when
+/// sort_cols, else best first; non-finite candidates are dropped.
+/// \brief Two passes over the rows (lengths, then fill), each in parallel:
+/// O(nnz(old) + nnz(R) + nnz(add)) copies and an nth_element per merged row.
+template <typename I>
+CsrResult<float, I> merge_topk_rows(const CsrView<float, I>& old, const int64_t* replace, const CsrView<float, I>& R,
+                                    const CsrView<float, I>& add, int64_t k, bool sort_cols, int n_threads);
+
 }  // namespace cohortrec::cpu

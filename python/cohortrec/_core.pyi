@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['RowServer32', 'RowServer64', 'als_loss_rows', 'als_solve', 'cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_factors', 'user_topn_sparse']
+__all__: list[str] = ['RowServer32', 'RowServer64', 'als_loss_rows', 'als_solve', 'cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'merge_topk_rows', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_factors', 'user_topn_sparse']
 class RowServer32:
     """
     One fitted model's arrays bound for one-user requests (see cohortrec.ops.row_server): topn and topn_row release the GIL and return (ids, scores) or None.
@@ -188,6 +188,16 @@ def kmeanspp_update_dense(X: numpy.typing.NDArray[numpy.float32], c: numpy.typin
 def kmeanspp_update_dense(X: numpy.typing.NDArray[numpy.float64], c: numpy.typing.NDArray[numpy.float64], closest: numpy.typing.NDArray[numpy.float64], sample_weight: numpy.typing.NDArray[numpy.float64] | None, cum: numpy.typing.NDArray[numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     k-means++: fold a new centre into closest (in place) and write the prefix sums of w * closest.
+    """
+@typing.overload
+def merge_topk_rows(old_indptr: numpy.typing.NDArray[numpy.int64], old_indices: numpy.typing.NDArray[numpy.int32], old_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, replace: numpy.typing.NDArray[numpy.int64], r_indptr: numpy.typing.NDArray[numpy.int64], r_indices: numpy.typing.NDArray[numpy.int32], r_data: numpy.typing.NDArray[numpy.float32], r_rows: typing.SupportsInt | typing.SupportsIndex, add_indptr: numpy.typing.NDArray[numpy.int64], add_indices: numpy.typing.NDArray[numpy.int32], add_data: numpy.typing.NDArray[numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, sort_cols: bool, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.float32]]:
+    """
+    Neighbour lists after an online update: rows replaced, or their best k merged with added candidates.
+    """
+@typing.overload
+def merge_topk_rows(old_indptr: numpy.typing.NDArray[numpy.int64], old_indices: numpy.typing.NDArray[numpy.int64], old_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, replace: numpy.typing.NDArray[numpy.int64], r_indptr: numpy.typing.NDArray[numpy.int64], r_indices: numpy.typing.NDArray[numpy.int64], r_data: numpy.typing.NDArray[numpy.float32], r_rows: typing.SupportsInt | typing.SupportsIndex, add_indptr: numpy.typing.NDArray[numpy.int64], add_indices: numpy.typing.NDArray[numpy.int64], add_data: numpy.typing.NDArray[numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, sort_cols: bool, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float32]]:
+    """
+    Neighbour lists after an online update: rows replaced, or their best k merged with added candidates.
     """
 @typing.overload
 def ranked_topn(order: numpy.typing.NDArray[numpy.int64], exclude_indptr: numpy.typing.NDArray[numpy.int64], exclude_indices: numpy.typing.NDArray[numpy.int32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_items: typing.SupportsInt | typing.SupportsIndex, items: numpy.typing.NDArray[numpy.int64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:

@@ -32,7 +32,7 @@ from cohortrec.ops._cosine import cosine_topk
 from cohortrec.ops._kmeans import kmeans_assign, kmeans_step, kmeans_update
 from cohortrec.ops._kmeans_bounded import kmeans_assign_bounded, kmeans_assign_dense_into, kmeans_group_lanes
 from cohortrec.ops._ranking import id_array, item_counts, ranking_hit_stats, ranking_hits
-from cohortrec.ops._row_topk import row_topk
+from cohortrec.ops._row_topk import merge_topk_rows, row_topk
 from cohortrec.ops._seeding import kmeanspp_trials, kmeanspp_update
 from cohortrec.ops._topk_scores import topk_scores
 from cohortrec.ops._topn import dense_topn_into, ranked_topn_into
@@ -54,7 +54,7 @@ _INTERNAL = [
     "cuda_unavailable_reason", "dense_topn_into", "devices",
     "has_openmp", "id_array", "item_counts", "kmeans_assign_bounded", "kmeans_assign_dense_into",
     "kmeans_group_lanes", "kmeanspp_trials", "kmeanspp_update", "n_threads_default", "ranked_topn_into",
-    "ranking_hit_stats", "ranking_hits", "resolve_device", "resolve_threads", "row_topk",
+    "ranking_hit_stats", "ranking_hits", "resolve_device", "resolve_threads", "row_topk", "merge_topk_rows",
     "ModelCsr", "prepare_csr", "prepare_dense", "row_server", "user_topn_dense", "user_topn_factors",
     "user_topn_sparse",
 ]

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cohortrec import ops
-from cohortrec.ops import row_topk
+from cohortrec.ops import merge_topk_rows
 
 __all__ = ["check_update", "merge_neighbours", "replace_rows"]
 
@@ -109,25 +109,28 @@ def merge_neighbours(S_old: sp.csr_matrix, n: int, redo: np.ndarray, S_redo: sp.
     columns = positions in ``changed``): the top-``k`` of that union is the
     exact new top-``k``, since its similarities to the unchanged rows did
     not change and its old list was their top-``k``.
+
+    Only the rows that change are touched: the redo rows, and the rows with
+    a candidate in ``C_others`` (merged by :func:`~cohortrec.ops.merge_topk_rows`);
+    every other row is copied as it was. When ``S_old`` has sorted indices
+    (UserKNN, ItemKNN) the new rows are sorted too; otherwise they stay best
+    first (GroupRecommender's lists, as its fit stores them).
     """
+    redo = np.asarray(redo, dtype=np.int64)
+    S = sp.csr_matrix(S_old)
+    sort = bool(S.has_sorted_indices)
+    if S.shape[0] < n:  # new rows: empty
+        S = sp.csr_matrix((S.data, S.indices, np.r_[S.indptr, np.full(n - S.shape[0], S.indptr[-1])]),
+                          shape=(n, S.shape[1]))
+    S = sp.csr_matrix((S.data, S.indices, S.indptr), shape=(n, n))
     is_redo = np.zeros(n, dtype=bool)
     is_redo[redo] = True
-    S = sp.csr_matrix(S_old)
-    if S.shape != (n, n):
-        S = sp.csr_matrix((S.data, S.indices, S.indptr), shape=(S.shape[0], n))
-        if S.shape[0] < n:
-            S = sp.vstack([S, sp.csr_matrix((n - S.shape[0], n), dtype=S.dtype)], format="csr")
-    r = np.repeat(np.arange(n), np.diff(S.indptr))
-    stay = ~is_redo[r]
-    old = sp.csr_matrix((S.data[stay], (r[stay], S.indices[stay])), shape=(n, n))
-    Cc = sp.csr_matrix(C_others).tocoo()
-    rows_other = ~is_redo[Cc.row]
-    new_cols = sp.csr_matrix((Cc.data[rows_other], (Cc.row[rows_other], changed[Cc.col[rows_other]])), shape=(n, n))
-    Sc = sp.csr_matrix(S_redo).tocoo()
-    fresh = sp.csr_matrix((Sc.data, (redo[Sc.row], Sc.col)), shape=(n, n))
-    M = sp.csr_matrix(old + new_cols + fresh, dtype=np.float32)
-    out = row_topk(M, k, **kw).astype(np.float32)
-    out.sort_indices()
+    Cc = sp.csr_matrix(C_others)
+    c_rows = np.repeat(np.arange(Cc.shape[0]), np.diff(Cc.indptr))
+    stay = ~is_redo[c_rows] & (Cc.data != 0)  # a zero similarity is no neighbour (the kernels keep none)
+    add = sp.csr_matrix((Cc.data[stay], (c_rows[stay], changed[Cc.indices[stay]])), shape=(n, n))
+    out = merge_topk_rows(S, add, k, rows=redo, new_rows=S_redo, sort_indices=sort, n_threads=kw.get("n_threads"))
+    out.has_sorted_indices = sort
     return out
 
 
