@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from cohortrec.cluster import MiniBatchKMeans
 from cohortrec.recommenders import EASE, GroupRecommender, ItemKNN, UserKNN
-from cohortrec.recommenders._online import _changed_neighbours, affected_rows
+from cohortrec.recommenders._online import changed_neighbours, affected_rows
 
 
 def data(seed=0, n_users=300, n_items=120, density=0.06, ties=False):
@@ -61,14 +61,14 @@ def test_userknn_floor_tiers_keep_the_refit(ties):
     assert_sim_equal(m.similarity_, ref.similarity_)
 
 
-def test_changed_neighbours_keep_a_similarity_equal_to_the_floor():
+def testchanged_neighbours_keep_a_similarity_equal_to_the_floor():
     # user 2 changes into a copy of user 1, user 0's only neighbour (k=1): its similarity to user 0 equals
     # user 0's floor exactly, and with the smaller id it would win the tie, so the search must keep it
     X = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 1]], dtype=np.float32))
     S_old = UserKNN(k=1).fit(sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 1]],
                                                     dtype=np.float32))).similarity_
     assert S_old[0].indices.tolist() == [1]
-    C = _changed_neighbours(X, np.array([2]), S_old, np.array([2]), 1, None, {})
+    C = changed_neighbours(X, np.array([2]), S_old, np.array([2]), 1, None, {})
     assert C[0, 0] == pytest.approx(S_old[0, 1])
 
 
@@ -173,6 +173,33 @@ def test_group_new_users_equal_fit_with_those_groups():
     m.partial_fit_items([0, 150], sp.csr_matrix(X[:, [1, 2]].T))
     assert m.n_items_ == 151 and m.profiles_.shape[1] == 151
     assert len(m.recommend(0)[0]) == 10
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_group_partial_fit_routes_like_a_search_from_scratch(seed):
+    """With fewer search groups than groups, every user's list after the update is its top-k among the
+    users of its routed groups (brute force, with the model's fixed centroids and the new labels)."""
+    X = data(seed, n_users=420, n_items=150, density=0.08)
+    m = GroupRecommender(n_groups=5, k=8, search_groups=2, random_state=seed).fit(X[:330])
+    changed = np.r_[np.arange(5, 20), np.arange(330, 420)]  # changed old users and new ones
+    rows = sp.vstack([X[330:345], X[330:420]], format="csr")
+    m.partial_fit_users(changed, rows)
+    Xn = m.user_items_
+    Xd = Xn.toarray().astype(np.float64)
+    norms = np.linalg.norm(Xd, axis=1)
+    Xu = Xd / np.where(norms > 0, norms, 1)[:, None]
+    cos = Xu @ Xu.T
+    active = norms > 0
+    route = m._routing(Xn, m.labels_)
+    ref = np.zeros_like(cos)
+    for j in np.flatnonzero(active):
+        cand = np.flatnonzero(np.isin(m.labels_, route[j]) & active & (np.arange(len(active)) != j))
+        cand = cand[cos[j, cand] != 0]
+        best = cand[np.lexsort((cand, -np.round(cos[j, cand], 5)))][:8]
+        ref[j, best] = cos[j, best]
+    got = m.similarity_.toarray()
+    np.testing.assert_array_equal(got != 0, ref != 0)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
 
 
 def test_partial_fit_validation():

@@ -35,7 +35,7 @@ from cohortrec.recommenders._base import (
     scale_rows,
 )
 from cohortrec.recommenders._knn import _powered
-from cohortrec.recommenders._online import OnlineMixin, affected_rows, merge_neighbours
+from cohortrec.recommenders._online import OnlineMixin, affected_rows, changed_neighbours, merge_neighbours
 from cohortrec.recommenders._serving import sparse_one as _sparse_one
 
 __all__ = ["GroupRecommender"]
@@ -595,11 +595,47 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
         self.memberships_ = self._memberships(Z, active)
         redo = np.union1d(ch, affected_rows(self.similarity_, ch)).astype(np.int64)
         S_redo, pairs = self._neighbours(X[redo], redo, X, labels, active[redo])
-        others_q = np.full(n, -1, dtype=np.int64)
-        C, pairs2 = self._neighbours(X, others_q, X[ch], labels[ch], active, q_labels=labels)
+        C, pairs2 = self._changed_candidates(X, ch, redo, labels, active)
         S = merge_neighbours(self.similarity_, n, redo, S_redo, ch, C, int(self.k), **self._ops_kwargs())
         self.similarity_ = S
         self.n_similarities_ = int(self.n_similarities_) + int(pairs) + int(pairs2)
+
+    def _changed_candidates(self, X: sp.csr_matrix, ch: np.ndarray, redo: np.ndarray, labels: np.ndarray,
+                            active: np.ndarray) -> tuple[sp.csr_matrix, int]:
+        """Every other user's candidates among the changed users ``ch`` (n x len(ch)) and the pairs searched.
+
+        A changed user in group g is a candidate of the users whose routing
+        includes g; it can enter a user's list only above that user's k-th
+        similarity, so each group's changed users are searched in tiers of
+        those floors (:func:`changed_neighbours`), as for UserKNN, instead of
+        scoring every user against them. With ``max_candidates`` the pools
+        are sampled, and the general search runs instead.
+        """
+        n = X.shape[0]
+        if self.max_candidates is not None:
+            return self._neighbours(X, np.full(n, -1, dtype=np.int64), X[ch], labels[ch], active, q_labels=labels)
+        K = self.centroids_.shape[0]
+        searched = active.copy()
+        searched[redo] = False
+        rows = np.flatnonzero(searched)
+        route = self._routing(X[rows], labels[rows]) if rows.size else np.zeros((0, 1), np.int64)
+        kw = self._ops_kwargs()
+        r_all, c_all, v_all, pairs = [], [], [], 0
+        for g in range(K):
+            cg = np.flatnonzero((labels[ch] == g) & active[ch])  # positions in ch
+            rg = rows[(route == g).any(axis=1)]
+            if cg.size == 0 or rg.size == 0:
+                continue
+            C = changed_neighbours(X, ch[cg], self.similarity_, redo, int(self.k), None, kw, only_rows=rg).tocoo()
+            r_all.append(C.row)
+            c_all.append(cg[C.col])
+            v_all.append(C.data)
+            pairs += rg.size * cg.size
+        if not r_all:
+            return sp.csr_matrix((n, ch.size), dtype=np.float32), 0
+        C = sp.csr_matrix((np.concatenate(v_all), (np.concatenate(r_all), np.concatenate(c_all))),
+                          shape=(n, ch.size), dtype=np.float32)
+        return C, int(pairs)
 
     # -- serving ---------------------------------------------------------------
     def _weights(self) -> sp.csr_matrix:

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from cohortrec import ops
 from cohortrec.ops import merge_topk_rows
 
-__all__ = ["check_update", "merge_neighbours", "replace_rows"]
+__all__ = ["changed_neighbours", "check_update", "merge_neighbours", "replace_rows"]
 
 
 def check_update(ids: Any, rows: Any, n_cols: int, *, id_name: str, rows_name: str,
@@ -151,7 +151,7 @@ def knn_update(X_new: sp.csr_matrix, S_old: sp.csr_matrix, changed: np.ndarray, 
         return S
     S_redo = ops.cosine_topk(X_new[redo], X_new, k=k + 1, threshold=threshold, exclude_self=False, **kw)
     S_redo = drop_self_keep_k(S_redo, redo, k)
-    C = _changed_neighbours(X_new, changed, S_old, redo, k, threshold, kw)
+    C = changed_neighbours(X_new, changed, S_old, redo, k, threshold, kw)
     return merge_neighbours(S_old, n, redo, S_redo, changed, C, k, **kw)
 
 
@@ -159,8 +159,8 @@ def knn_update(X_new: sp.csr_matrix, S_old: sp.csr_matrix, changed: np.ndarray, 
 FLOOR_TIERS = (0.0, 0.01, 0.05, 0.25)
 
 
-def _changed_neighbours(X: sp.csr_matrix, changed: np.ndarray, S_old: sp.csr_matrix, redo: np.ndarray, k: int,
-                        threshold: float | None, kw: dict[str, Any]) -> sp.csr_matrix:
+def changed_neighbours(X: sp.csr_matrix, changed: np.ndarray, S_old: sp.csr_matrix, redo: np.ndarray, k: int,
+                       threshold: float | None, kw: dict[str, Any], only_rows: np.ndarray | None = None) -> sp.csr_matrix:
     """Every row's top-``k`` among the changed rows (n x len(changed)), searched only above each row's floor.
 
     A changed row can enter an unchanged row's list only with a similarity at
@@ -168,7 +168,9 @@ def _changed_neighbours(X: sp.csr_matrix, changed: np.ndarray, S_old: sp.csr_mat
     a threshold, so the rows are searched in tiers (quantiles of their floors),
     each with the lowest floor of its tier, just below it so that ties at the
     floor are kept: the same entries that matter as a search without floor.
-    Rows in ``redo`` are searched anew anyway and get no entries.
+    Rows in ``redo`` are searched anew anyway and get no entries; with
+    ``only_rows``, only those rows are searched (GroupRecommender: the users
+    whose routed groups hold the changed rows).
     """
     n = X.shape[0]
     kc = min(k, changed.size)
@@ -179,6 +181,10 @@ def _changed_neighbours(X: sp.csr_matrix, changed: np.ndarray, S_old: sp.csr_mat
     if full.size and S_old.nnz:
         floor[full] = np.minimum.reduceat(S_old.data, S_old.indptr[full])
     floor[redo] = np.nan  # not searched here
+    if only_rows is not None:
+        searched = np.zeros(n, dtype=bool)
+        searched[only_rows] = True
+        floor[~searched] = np.nan
     rows = np.flatnonzero(~np.isnan(floor))
     Xc = X[changed]
     parts = []
