@@ -420,14 +420,17 @@ CsrResult<float, I> merge_topk_rows(const CsrView<float, I>& old, const int64_t*
   };
   constexpr int64_t kRowsPerTask = 2048;
   const int64_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
-  // pass 1: lengths
+  // pass 1: lengths; the merged rows of each task are kept, in row order, for pass 2
+  std::vector<std::vector<Entry>> merged(static_cast<size_t>(n_tasks));
   parallel_tasks(
       n_tasks, n_threads, [] { return std::vector<Entry>(); },
       [&](std::vector<Entry>& buf, int64_t task) {
         const int64_t r0 = task * kRowsPerTask, r1 = std::min(n, r0 + kRowsPerTask);
+        auto& keep = merged[static_cast<size_t>(task)];
         for (int64_t r = r0; r < r1; ++r) {
           if (replace[r] < 0 && add.indptr[r + 1] > add.indptr[r]) {
             out.indptr[r + 1] = merge_row(buf, r);
+            keep.insert(keep.end(), buf.begin(), buf.end());
           } else {
             const auto [M, row] = copied(r);
             out.indptr[r + 1] = M->indptr[row + 1] - M->indptr[row];
@@ -442,13 +445,14 @@ CsrResult<float, I> merge_topk_rows(const CsrView<float, I>& old, const int64_t*
       n_tasks, n_threads, [] { return std::vector<Entry>(); },
       [&](std::vector<Entry>& buf, int64_t task) {
         const int64_t r0 = task * kRowsPerTask, r1 = std::min(n, r0 + kRowsPerTask);
+        const Entry* next = merged[static_cast<size_t>(task)].data();
         for (int64_t r = r0; r < r1; ++r) {
           const int64_t o = out.indptr[r];
           if (replace[r] < 0 && add.indptr[r + 1] > add.indptr[r]) {
-            const int64_t len = merge_row(buf, r);
-            for (int64_t q = 0; q < len; ++q) {
-              out.data[o + q] = buf[q].first;
-              out.indices[o + q] = buf[q].second;
+            const int64_t len = out.indptr[r + 1] - o;
+            for (int64_t q = 0; q < len; ++q, ++next) {
+              out.data[o + q] = next->first;
+              out.indices[o + q] = next->second;
             }
             continue;
           }
@@ -467,6 +471,7 @@ CsrResult<float, I> merge_topk_rows(const CsrView<float, I>& old, const int64_t*
           std::copy(M->data + b, M->data + b + len, out.data.begin() + o);
           std::copy(M->indices + b, M->indices + b + len, out.indices.begin() + o);
         }
+        std::vector<Entry>().swap(merged[static_cast<size_t>(task)]);
       });
   return out;
 }

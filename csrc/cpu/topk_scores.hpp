@@ -55,8 +55,9 @@ void dense_topn(const float* scores, int64_t u, int64_t m, int64_t row_stride, c
 /// both), by score descending then column ascending; a row with nothing to
 /// add is copied as it is. Merged rows come out sorted by column when
 /// sort_cols, else best first; non-finite candidates are dropped.
-/// \brief Two passes over the rows (lengths, then fill), each in parallel:
-/// O(nnz(old) + nnz(R) + nnz(add)) copies and an nth_element per merged row.
+/// \brief Two passes over the rows (lengths and merges, then fill), each in
+/// parallel: O(nnz(old) + nnz(R) + nnz(add)) copies and one nth_element per
+/// merged row (kept per task between the passes).
 template <typename I>
 CsrResult<float, I> merge_topk_rows(const CsrView<float, I>& old, const int64_t* replace, const CsrView<float, I>& R,
                                     const CsrView<float, I>& add, int64_t k, bool sort_cols, int n_threads);

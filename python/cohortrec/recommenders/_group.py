@@ -606,35 +606,34 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
 
         A changed user in group g is a candidate of the users whose routing
         includes g; it can enter a user's list only above that user's k-th
-        similarity, so each group's changed users are searched in tiers of
-        those floors (:func:`changed_neighbours`), as for UserKNN, instead of
-        scoring every user against them. With ``max_candidates`` the pools
-        are sampled, and the general search runs instead.
+        similarity, so the changed users are searched in tiers of those floors
+        (:func:`changed_neighbours`, as for UserKNN) and the pairs outside a
+        user's routing dropped, instead of scoring every user against them.
+        With ``max_candidates`` the pools are sampled, and the general search
+        runs instead.
         """
         n = X.shape[0]
         if self.max_candidates is not None:
             return self._neighbours(X, np.full(n, -1, dtype=np.int64), X[ch], labels[ch], active, q_labels=labels)
-        K = self.centroids_.shape[0]
         searched = active.copy()
         searched[redo] = False
         rows = np.flatnonzero(searched)
-        route = self._routing(X[rows], labels[rows]) if rows.size else np.zeros((0, 1), np.int64)
-        kw = self._ops_kwargs()
-        r_all, c_all, v_all, pairs = [], [], [], 0
-        for g in range(K):
-            cg = np.flatnonzero((labels[ch] == g) & active[ch])  # positions in ch
-            rg = rows[(route == g).any(axis=1)]
-            if cg.size == 0 or rg.size == 0:
-                continue
-            C = changed_neighbours(X, ch[cg], self.similarity_, redo, int(self.k), None, kw, only_rows=rg).tocoo()
-            r_all.append(C.row)
-            c_all.append(cg[C.col])
-            v_all.append(C.data)
-            pairs += rg.size * cg.size
-        if not r_all:
+        ch_act = ch[active[ch]]
+        if rows.size == 0 or ch_act.size == 0:
             return sp.csr_matrix((n, ch.size), dtype=np.float32), 0
-        C = sp.csr_matrix((np.concatenate(v_all), (np.concatenate(r_all), np.concatenate(c_all))),
-                          shape=(n, ch.size), dtype=np.float32)
+        route = np.full((n, min(int(self.search_groups), self.centroids_.shape[0])), -1, dtype=np.int64)
+        route[rows] = self._routing(X[rows], labels[rows])
+        ch_labels = labels[ch_act]
+
+        def routed(r: np.ndarray, c: np.ndarray) -> np.ndarray:
+            return (route[r] == ch_labels[c][:, None]).any(axis=1)
+
+        C = changed_neighbours(X, ch_act, self.similarity_, redo, int(self.k), None, self._ops_kwargs(),
+                               only_rows=rows, allowed=routed).tocoo()
+        pos = np.searchsorted(ch, ch_act)  # ch is sorted (np.unique in the callers)
+        C = sp.csr_matrix((C.data, (C.row, pos[C.col])), shape=(n, ch.size), dtype=np.float32)
+        per_group = np.bincount(ch_labels, minlength=self.centroids_.shape[0])
+        pairs = int(per_group[route[rows]].sum())  # each row against the changed users of its routed groups
         return C, int(pairs)
 
     # -- serving ---------------------------------------------------------------

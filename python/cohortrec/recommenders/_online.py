@@ -9,6 +9,7 @@ columns given as items x users rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -160,7 +161,8 @@ FLOOR_TIERS = (0.0, 0.01, 0.05, 0.25)
 
 
 def changed_neighbours(X: sp.csr_matrix, changed: np.ndarray, S_old: sp.csr_matrix, redo: np.ndarray, k: int,
-                       threshold: float | None, kw: dict[str, Any], only_rows: np.ndarray | None = None) -> sp.csr_matrix:
+                       threshold: float | None, kw: dict[str, Any], only_rows: np.ndarray | None = None,
+                       allowed: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> sp.csr_matrix:
     """Every row's top-``k`` among the changed rows (n x len(changed)), searched only above each row's floor.
 
     A changed row can enter an unchanged row's list only with a similarity at
@@ -169,8 +171,12 @@ def changed_neighbours(X: sp.csr_matrix, changed: np.ndarray, S_old: sp.csr_matr
     each with the lowest floor of its tier, just below it so that ties at the
     floor are kept: the same entries that matter as a search without floor.
     Rows in ``redo`` are searched anew anyway and get no entries; with
-    ``only_rows``, only those rows are searched (GroupRecommender: the users
-    whose routed groups hold the changed rows).
+    ``only_rows``, only those rows are searched. ``allowed(rows, cols)``
+    (cols = positions in ``changed``) masks the pairs that may be neighbours
+    (GroupRecommender: the changed user's group is among the row's routed
+    groups); then every candidate above the floor is kept and filtered, not
+    a top-k that a filter would cut afterwards (rows without a floor in
+    blocks, so that the unfiltered candidates stay bounded).
     """
     n = X.shape[0]
     kc = min(k, changed.size)
@@ -187,31 +193,34 @@ def changed_neighbours(X: sp.csr_matrix, changed: np.ndarray, S_old: sp.csr_matr
         floor[~searched] = np.nan
     rows = np.flatnonzero(~np.isnan(floor))
     Xc = X[changed]
-    parts = []
+    kt = changed.size if allowed is not None else kc
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def search(idx: np.ndarray, thr: float | None) -> None:
+        C = sp.csr_matrix(ops.cosine_topk(X[idx], Xc, k=kt, threshold=thr, exclude_self=False, **kw))
+        r, c, v = np.repeat(idx, np.diff(C.indptr)), C.indices, C.data
+        if allowed is not None:
+            ok = allowed(r, c)
+            r, c, v = r[ok], c[ok], v[ok]
+        parts.append((r, c, v))
+
     bounded = rows[np.isfinite(floor[rows])]
     cuts = np.unique(np.quantile(floor[bounded], FLOOR_TIERS)) if bounded.size else np.zeros(0)
-    lo_edges = list(cuts[::-1])  # highest tier first
     remaining = bounded
-    for lo in lo_edges:
+    for lo in cuts[::-1]:  # highest tier first
         tier = remaining[floor[remaining] >= lo]
         remaining = remaining[floor[remaining] < lo]
         if tier.size:
             t = np.nextafter(lo, -np.inf) - 1e-6 * abs(lo)  # ties at the floor stay
-            t = t if threshold is None else max(t, float(threshold))
-            parts.append((tier, ops.cosine_topk(X[tier], Xc, k=kc, threshold=t, exclude_self=False, **kw)))
+            search(tier, t if threshold is None else max(t, float(threshold)))
     rest = np.concatenate([remaining, rows[~np.isfinite(floor[rows])]])
-    if rest.size:
-        parts.append((rest, ops.cosine_topk(X[rest], Xc, k=kc, threshold=threshold, exclude_self=False, **kw)))
-    r_all, c_all, v_all = [], [], []
-    for idx, C in parts:
-        C = sp.csr_matrix(C)
-        r_all.append(np.repeat(idx, np.diff(C.indptr)))
-        c_all.append(C.indices)
-        v_all.append(C.data)
+    block = rest.size if allowed is None else max(1, (1 << 21) // max(changed.size, 1))
+    for s in range(0, rest.size, max(block, 1)):
+        search(rest[s:s + block], threshold)
     if not parts:
         return sp.csr_matrix((n, changed.size), dtype=np.float32)
-    return sp.csr_matrix((np.concatenate(v_all), (np.concatenate(r_all), np.concatenate(c_all))),
-                         shape=(n, changed.size), dtype=np.float32)
+    r, c, v = (np.concatenate(a) for a in zip(*parts))
+    return sp.csr_matrix((v, (r, c)), shape=(n, changed.size), dtype=np.float32)
 
 
 def users_of_items(X: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
