@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from cohortrec.cluster import MiniBatchKMeans
 from cohortrec.recommenders import EASE, GroupRecommender, ItemKNN, UserKNN
-from cohortrec.recommenders._online import changed_neighbours, affected_rows
+from cohortrec.recommenders._online import affected_rows, changed_neighbours
 
 
 def data(seed=0, n_users=300, n_items=120, density=0.06, ties=False):
