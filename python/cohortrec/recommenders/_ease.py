@@ -128,6 +128,8 @@ class EASE(OnlineMixin, RecommenderBase):
     array([2], dtype=int32)
     """
 
+    _item_model = True  # partial_fit_users(update_items=False) keeps the item model
+
     _param_names: ClassVar[tuple[str, ...]] = ("l2", "min_item_users", "dropout", "beta")
     _state_names: ClassVar[tuple[str, ...]] = ("user_items_", "item_weights_", "items_", "gram_inverse_diag_")
 

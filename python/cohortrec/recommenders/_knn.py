@@ -228,6 +228,8 @@ class ItemKNN(OnlineMixin, RecommenderBase):
     array([2], dtype=int32)
     """
 
+    _item_model = True  # partial_fit_users(update_items=False) keeps the item model
+
     _param_names: ClassVar[tuple[str, ...]] = ("k", "similarity", "K1", "B", "threshold")
     _state_names: ClassVar[tuple[str, ...]] = ("user_items_", "similarity_")
 

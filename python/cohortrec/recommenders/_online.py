@@ -249,7 +249,11 @@ class OnlineMixin:
     changed (new ones included) and replaces the fitted state.
     """
 
-    def partial_fit_users(self, userids: Any, user_items: Any) -> Any:
+    #: the model is item-item (ItemKNN, EASE): a user is scored from its own row, so
+    #: ``partial_fit_users(..., update_items=False)`` can keep the item model as it is
+    _item_model = False
+
+    def partial_fit_users(self, userids: Any, user_items: Any, *, update_items: bool = True) -> Any:
         """Add or replace users without a refit (implicit's ``partial_fit_users``).
 
         Parameters
@@ -259,20 +263,34 @@ class OnlineMixin:
             get no items).
         user_items : scipy.sparse.csr_matrix, shape (len(userids), n_items)
             The users' complete interactions (they replace the stored rows).
+        update_items : bool, default True
+            Item-item models (ItemKNN, EASE) only. ``True`` updates the item
+            model exactly (what a refit gives). ``False`` keeps it as fitted
+            and stores the users' rows: they are served at once, in time
+            proportional to their rows, as implicit's ALS ``partial_fit_users``
+            keeps its item factors; the item model then drifts from a refit
+            until the next fit or update (a bounded difference: see
+            ``docs/serving.md``).
 
         Returns
         -------
         self
         """
         self._check_fitted()
+        if not update_items and not self._item_model:
+            raise ValueError(f"update_items=False is for item-item models; {type(self).__name__} scores users "
+                             "from their neighbours, which new users must get")
         ids, R = check_update(userids, user_items, self.n_items_, id_name="userids", rows_name="user_items",
                               what="user")
         if ids.size == 0:
             return self
         old = self.user_items_
         X = replace_rows(old, ids, R)
-        changed_items = np.unique(np.concatenate([items_of_users(old, ids), R.indices.astype(np.int64)]))
-        self._update(X, ids, changed_items)
+        if update_items:
+            changed_items = np.unique(np.concatenate([items_of_users(old, ids), R.indices.astype(np.int64)]))
+            self._update(X, ids, changed_items)
+        else:
+            self._hold_items(X)
         self.user_items_ = X
         self._item_users_cache = None
         return self
@@ -307,3 +325,7 @@ class OnlineMixin:
 
     def _update(self, X: sp.csr_matrix, changed_users: np.ndarray, changed_items: np.ndarray) -> None:
         raise NotImplementedError
+
+    def _hold_items(self, X: sp.csr_matrix) -> None:
+        """New user rows ``X`` with the item model kept (``update_items=False``): nothing to do beyond storing
+        ``X``, which the caller does; a model with per-user state would update it here."""
