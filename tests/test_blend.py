@@ -116,6 +116,22 @@ def test_weight_search_never_worse_than_best_member_on_validation():
     assert all(m.user_items_.nnz == X.nnz for m in b.models_)  # refit on all of user_items
 
 
+def test_min_gain_se_takes_only_gains_beyond_the_noise():
+    """min_gain_se=0 takes any strict validation gain; a huge one keeps the best member alone; the default
+    (1 SE of the paired per-user difference) lies in between."""
+    rng = np.random.default_rng(4)
+    X, _ = planted(rng, n_users=150, n_items=60)
+    members = [Popularity(), EASE(l2=10.0), ItemKNN(k=20), UserKNN(k=10)]
+    any_gain = Blend(members, random_state=1, min_gain_se=0.0).fit(X)
+    one_se = Blend(members, random_state=1).fit(X)
+    never = Blend(members, random_state=1, min_gain_se=1e9).fit(X)
+    best = int(np.argmax(never.member_validation_ndcg_))
+    np.testing.assert_array_equal(never.weights_, np.eye(4)[best])
+    assert never.validation_ndcg_ == pytest.approx(never.member_validation_ndcg_.max())
+    assert any_gain.validation_ndcg_ >= one_se.validation_ndcg_ >= never.validation_ndcg_
+    assert any_gain.validation_ndcg_ > never.validation_ndcg_  # the data leave a gain to take
+
+
 def test_single_member_blend_keeps_its_ranking():
     rng = np.random.default_rng(5)
     X = random_interactions(rng, 60, 40, 0.2, continuous=True)
@@ -214,6 +230,7 @@ def test_save_load_roundtrip(tmp_path):
     ({"k": 0}, ValueError, "k must"),
     ({"validation_fraction": 1.0}, ValueError, "validation_fraction"),
     ({"weight_grid": [-1.0]}, ValueError, "weight_grid"),
+    ({"min_gain_se": -0.5}, ValueError, "min_gain_se"),
 ])
 def test_parameter_errors(kw, exc, match):
     X = random_interactions(np.random.default_rng(0))
