@@ -207,6 +207,20 @@ def test_user_topn_sparse_equals_topk_scores(seed, n, u, with_keep, with_excl, i
     np.testing.assert_array_equal(sc, ref_sc.astype(np.float32))
 
 
+def test_user_topn_sparse_heavy_rows_keep_zero_sums_and_underflows():
+    """A heavy row (more updates than items) accumulates densely; an item reached only through products that
+    cancel (+0.0) or underflow to zero is still a candidate, an explicit zero is not -- as in topk_scores."""
+    R = sp.csr_matrix((np.array([0.5, 0.0, 0.25, -0.5, 1e-20], np.float32), np.array([0, 1, 2, 0, 3]),
+                       np.array([0, 3, 5])), shape=(2, 4))
+    W = sp.csr_matrix(np.array([[1.0, 1.0], [1e-30, 1e-30], [2.0, 0.0]], np.float32))
+    ref_ids, ref_sc = ops.topk_scores(W, R, n=5, n_threads=1)
+    ids, sc = user_topn_sparse(W.indptr, W.indices, W.data, prepare_csr(R), 5, n_threads=1)
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_array_equal(sc, ref_sc.astype(np.float32))
+    assert 0 in ids[0] and 1 not in ids[0]  # item 0 sums to exactly 0 (a candidate); item 1 is an explicit zero
+    assert 3 in ids[1]  # 1e-30 * 1e-20 underflows to 0: reached, so a candidate
+
+
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), n=st.integers(0, 70), u=st.integers(0, 12),
        with_keep=st.booleans(), with_excl=st.booleans(), drop_zero=st.booleans())

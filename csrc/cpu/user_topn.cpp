@@ -119,11 +119,13 @@ struct SparseScratch {
   std::vector<Slot> slots;
   Marks excl;
   std::vector<int64_t> touched;
-  std::vector<float> dacc;   // dense mode: accumulators, zeroed per row
-  std::vector<uint8_t> hit;  // dense mode: reached through a nonzero entry
+  std::vector<float> dacc;   // dense mode: accumulators, -0.0 per row (not reached)
+  std::vector<uint8_t> hit;  // dense mode: reached only through products that underflowed to zero
   uint32_t epoch = 0;
   void fit_dense(int64_t m) {
-    dacc.assign(static_cast<size_t>(m), 0.0f);
+    // -0.0 marks an item no update reached: a product that is not zero turns
+    // it into a nonzero or +0.0 sum (x + -x = +0.0 when rounding to nearest)
+    dacc.assign(static_cast<size_t>(m), -0.0f);
     hit.assign(static_cast<size_t>(m), uint8_t{0});
   }
   void fit(int64_t m) {
@@ -189,13 +191,20 @@ void user_topn_sparse(const CsrView<float, I>& W, const LazyCsr<I>& R, const uin
             if (b < 0 || f < b || f > R.nnz)
               throw std::out_of_range("R: indptr is not monotone within the stored entries");
             if (dense) {
+              // the row's column ids first (one vectorised pass), so that the
+              // accumulation below has no test per update but a rare one
+              bool bad = false;
+              for (int64_t t = b; t < f; ++t) bad |= static_cast<uint64_t>(R.indices[t]) >= static_cast<uint64_t>(m);
+              if (bad) throw std::out_of_range("R: column index out of range");
               for (int64_t t = b; t < f; ++t) {
                 const float v = R.data[t];
                 const int64_t c = static_cast<int64_t>(R.indices[t]);
-                if (c < 0 || c >= m) throw std::out_of_range("R: column index out of range");
-                if (v == 0.0f) continue;  // explicit zeros are not candidates
-                dacc[c] += w * v;
-                hit[c] = 1;
+                const float p = w * v;
+                if (p == 0.0f) {  // an explicit zero (not a candidate) or an underflow (a candidate)
+                  hit[c] |= static_cast<uint8_t>(v != 0.0f);
+                  continue;
+                }
+                dacc[c] += p;
               }
               continue;
             }
@@ -222,9 +231,9 @@ void user_topn_sparse(const CsrView<float, I>& W, const LazyCsr<I>& R, const uin
           top.clear();
           if (dense) {
             for (int64_t c = 0; c < m; ++c) {
-              if (!hit[c]) continue;
               const float s = dacc[c];
               if (s < top.floor()) continue;
+              if (s == 0.0f && std::signbit(s) && !hit[c]) continue;  // not reached
               if (keep && !keep[c]) continue;
               if (exclude && st.excl.stamp[c] == ex) continue;
               top.push(s, c);
