@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from cohortrec.cluster import MiniBatchKMeans
 from cohortrec.recommenders import EASE, GroupRecommender, ItemKNN, UserKNN
-from cohortrec.recommenders._online import affected_rows, changed_neighbours
+from cohortrec.recommenders._online import affected_rows, changed_neighbours, replace_rows
 
 
 def data(seed=0, n_users=300, n_items=120, density=0.06, ties=False):
@@ -242,6 +242,23 @@ def test_update_items_false_is_for_item_models():
     for m in (UserKNN(k=5).fit(X), GroupRecommender(n_groups=3, k=5, random_state=0).fit(X)):
         with pytest.raises(ValueError, match="item-item models"):
             m.partial_fit_users([0], X[[0]], update_items=False)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_replace_rows_equals_a_dense_reference(seed):
+    """Rows replaced, added at the end (the appending fast path) or past a gap (empty rows in between)."""
+    rng = np.random.default_rng(seed)
+    n0, m = int(rng.integers(0, 15)), int(rng.integers(1, 12))
+    X = sp.random(n0, m, density=0.3, format="csr", dtype=np.float32, random_state=seed)
+    for ids in (n0 + rng.choice(6, 3, replace=False),  # new rows only, unsorted, maybe past a gap
+                np.r_[rng.choice(max(n0, 1), min(n0, 2), replace=False), n0 + 2]):  # old and new rows
+        rows = sp.random(ids.size, m, density=0.4, format="csr", dtype=np.float32, random_state=seed + 1)
+        ref = np.zeros((max(n0, int(ids.max()) + 1), m), np.float32)
+        ref[:n0] = X.toarray()
+        ref[ids] = rows.toarray()
+        got = replace_rows(X, ids, rows)
+        assert got.shape == ref.shape
+        np.testing.assert_array_equal(got.toarray(), ref)
 
 
 def test_partial_fit_validation():

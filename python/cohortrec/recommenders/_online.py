@@ -38,6 +38,8 @@ def check_update(ids: Any, rows: Any, n_cols: int, *, id_name: str, rows_name: s
 def replace_rows(X: sp.csr_matrix, ids: np.ndarray, rows: sp.csr_matrix) -> sp.csr_matrix:
     """``X`` with row ``ids[r]`` set to ``rows[r]`` (grown to ``max(ids) + 1`` rows); a new matrix."""
     n = max(X.shape[0], int(ids.max()) + 1 if ids.size else 0)
+    if ids.size and int(ids.min()) >= X.shape[0]:  # only new rows: the old arrays are copied whole, then appended to
+        return _append_rows(X, ids, rows, n)
     keep = np.ones(n, dtype=bool)
     keep[ids] = False
     src_old = np.flatnonzero(keep[:X.shape[0]])
@@ -60,6 +62,25 @@ def replace_rows(X: sp.csr_matrix, ids: np.ndarray, rows: sp.csr_matrix) -> sp.c
         off = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
         indices[starts_dst + off] = M.indices[starts_src + off]
         data[starts_dst + off] = M.data[starts_src + off]
+    return sp.csr_matrix((data, indices, indptr), shape=(n, X.shape[1]))
+
+
+def _append_rows(X: sp.csr_matrix, ids: np.ndarray, rows: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """:func:`replace_rows` when every id lies beyond ``X``: the new users of an online update (ids in a gap
+    get empty rows). Block copies instead of an index per stored entry."""
+    n_old = X.shape[0]
+    order = np.argsort(ids, kind="stable")
+    R = sp.csr_matrix(rows[order]) if not np.array_equal(order, np.arange(ids.size)) else sp.csr_matrix(rows)
+    counts = np.zeros(n - n_old, dtype=np.int64)
+    counts[ids[order] - n_old] = np.diff(R.indptr)
+    nnz = int(X.indptr[-1]) + int(counts.sum())
+    idx_dtype = np.int64 if max(X.shape[1], nnz) > np.iinfo(np.int32).max else np.int32
+    indptr = np.empty(n + 1, dtype=np.int64)
+    indptr[:n_old + 1] = X.indptr
+    np.cumsum(counts, out=indptr[n_old + 1:])
+    indptr[n_old + 1:] += X.indptr[-1]
+    indices = np.concatenate([X.indices[:X.indptr[-1]], R.indices[:R.indptr[-1]]]).astype(idx_dtype, copy=False)
+    data = np.concatenate([X.data[:X.indptr[-1]], R.data[:R.indptr[-1]]]).astype(np.float32, copy=False)
     return sp.csr_matrix((data, indices, indptr), shape=(n, X.shape[1]))
 
 
