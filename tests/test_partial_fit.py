@@ -237,6 +237,19 @@ def test_item_models_can_hold_their_items(make):
     assert overlap >= 0.8, overlap
 
 
+def test_group_partial_fit_with_sampled_pools():
+    """With max_candidates the pools are sampled and the update takes the general search: lists of at most k
+    users with items, never the user itself, and the new users are served."""
+    X = data(13, n_users=400, n_items=120, density=0.08)
+    m = GroupRecommender(n_groups=4, k=8, max_candidates=50, random_state=0).fit(X[:300])
+    m.partial_fit_users(np.arange(300, 400), X[300:])
+    S = m.similarity_
+    assert S.shape == (400, 400) and np.diff(S.indptr).max() <= 8
+    r = np.repeat(np.arange(400), np.diff(S.indptr))
+    assert not (r == S.indices).any() and (np.diff(X.indptr)[S.indices] > 0).all()
+    assert len(m.recommend(350, N=10)[0]) == 10
+
+
 def test_update_items_false_is_for_item_models():
     X = data(12)
     for m in (UserKNN(k=5).fit(X), GroupRecommender(n_groups=3, k=5, random_state=0).fit(X)):
