@@ -120,5 +120,4 @@ def merge_topk_rows(old: Any, add: Any, k: int, *, rows: Any = None, new_rows: A
     indptr, indices, data = _core.merge_topk_rows(*csr_arrays(O, idx), n, m, replace, *csr_arrays(R, idx),
                                                   R.shape[0], *csr_arrays(A, idx), k, bool(sort_indices),
                                                   resolve_threads(n_threads))
-    out = sp.csr_matrix((data, indices, indptr), shape=(n, m), copy=False)
-    return out
+    return sp.csr_matrix((data, indices, indptr), shape=(n, m), copy=False)

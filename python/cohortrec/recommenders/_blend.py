@@ -366,8 +366,8 @@ class Blend(RecommenderBase):
         z = float(self.min_gain_se)
         single_pu = [per_user(np.eye(M)[m]) for m in range(M)]
         single = np.array([float(v.mean()) for v in single_pu])
-        w = np.eye(M)[int(np.argmax(single))]
-        cur = single_pu[int(np.argmax(single))]
+        first = int(np.argmax(single))
+        w, cur = np.eye(M)[first], single_pu[first]
         for _ in range(4):  # rounds of coordinate ascent
             changed = False
             for m in range(M):

@@ -618,7 +618,8 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
         searched = active.copy()
         searched[redo] = False
         rows = np.flatnonzero(searched)
-        ch_act = ch[active[ch]]
+        pos = np.flatnonzero(active[ch])  # the changed users with items, as positions in ch
+        ch_act = ch[pos]
         if rows.size == 0 or ch_act.size == 0:
             return sp.csr_matrix((n, ch.size), dtype=np.float32), 0
         route = np.full((n, min(int(self.search_groups), self.centroids_.shape[0])), -1, dtype=np.int64)
@@ -630,7 +631,6 @@ class GroupRecommender(OnlineMixin, RecommenderBase):
 
         C = changed_neighbours(X, ch_act, self.similarity_, redo, int(self.k), None, self._ops_kwargs(),
                                only_rows=rows, allowed=routed).tocoo()
-        pos = np.searchsorted(ch, ch_act)  # ch is sorted (np.unique in the callers)
         C = sp.csr_matrix((C.data, (C.row, pos[C.col])), shape=(n, ch.size), dtype=np.float32)
         per_group = np.bincount(ch_labels, minlength=self.centroids_.shape[0])
         pairs = int(per_group[route[rows]].sum())  # each row against the changed users of its routed groups

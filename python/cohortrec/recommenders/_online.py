@@ -141,10 +141,8 @@ def merge_neighbours(S_old: sp.csr_matrix, n: int, redo: np.ndarray, S_redo: sp.
     redo = np.asarray(redo, dtype=np.int64)
     S = sp.csr_matrix(S_old)
     sort = bool(S.has_sorted_indices)
-    if S.shape[0] < n:  # new rows: empty
-        S = sp.csr_matrix((S.data, S.indices, np.r_[S.indptr, np.full(n - S.shape[0], S.indptr[-1])]),
-                          shape=(n, S.shape[1]))
-    S = sp.csr_matrix((S.data, S.indices, S.indptr), shape=(n, n))
+    indptr = np.r_[S.indptr, np.full(n - S.shape[0], S.indptr[-1])]  # new rows: empty
+    S = sp.csr_matrix((S.data, S.indices, indptr), shape=(n, n))
     is_redo = np.zeros(n, dtype=bool)
     is_redo[redo] = True
     Cc = sp.csr_matrix(C_others)
@@ -235,8 +233,8 @@ def changed_neighbours(X: sp.csr_matrix, changed: np.ndarray, S_old: sp.csr_matr
             t = np.nextafter(lo, -np.inf) - 1e-6 * abs(lo)  # ties at the floor stay
             search(tier, t if threshold is None else max(t, float(threshold)))
     rest = np.concatenate([remaining, rows[~np.isfinite(floor[rows])]])
-    block = rest.size if allowed is None else max(1, (1 << 21) // max(changed.size, 1))
-    for s in range(0, rest.size, max(block, 1)):
+    block = max(rest.size, 1) if allowed is None else max(1, (1 << 21) // max(changed.size, 1))
+    for s in range(0, rest.size, block):
         search(rest[s:s + block], threshold)
     if not parts:
         return sp.csr_matrix((n, changed.size), dtype=np.float32)
@@ -307,11 +305,9 @@ class OnlineMixin:
             return self
         old = self.user_items_
         X = replace_rows(old, ids, R)
-        if update_items:
+        if update_items:  # else the item model stays as fitted: storing the rows is the whole update
             changed_items = np.unique(np.concatenate([items_of_users(old, ids), R.indices.astype(np.int64)]))
             self._update(X, ids, changed_items)
-        else:
-            self._hold_items(X)
         self.user_items_ = X
         self._item_users_cache = None
         return self
@@ -346,7 +342,3 @@ class OnlineMixin:
 
     def _update(self, X: sp.csr_matrix, changed_users: np.ndarray, changed_items: np.ndarray) -> None:
         raise NotImplementedError
-
-    def _hold_items(self, X: sp.csr_matrix) -> None:
-        """New user rows ``X`` with the item model kept (``update_items=False``): nothing to do beyond storing
-        ``X``, which the caller does; a model with per-user state would update it here."""
