@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import _machine as mi  # noqa: PLC0415
-    from bench_serve import online  # noqa: PLC0415
+    from bench_serve import online, peak_rss_mib  # noqa: PLC0415
     from datasets import interactions as synthetic  # noqa: PLC0415
 
     started = time.perf_counter()
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
          "| base | new users | model | partial fit s | refit s | speed-up | same top-10 | top-10 overlap |",
          "|---|---:|---|---:|---:|---:|---:|---:|"]
     L += ["| " + " | ".join(r) + " |" for r in rows]
-    L += ["", f"Wall time {time.perf_counter() - started:.0f} s; load average (1, 5, 15 min) "
+    L += ["", f"Peak memory of this process (all bases, fits and refits): {peak_rss_mib():,.0f} MiB.",
+          "", f"Wall time {time.perf_counter() - started:.0f} s; load average (1, 5, 15 min) "
           f"{load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} at the start, "
           f"{load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f} at the end (a shared machine).", "",
           "| | |", "|---|---|"]
