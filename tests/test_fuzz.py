@@ -204,6 +204,7 @@ def _estimators():
         lambda X: ItemKNN(k=3).fit(X),
         lambda X: UserKNN(k=3).fit(X),
         lambda X: EASE().fit(X),
+        lambda X: EASE(solver="dual").fit(X),
         lambda X: RP3beta(k=3).fit(X),
         lambda X: Popularity().fit(X),
         lambda X: GroupRecommender(n_groups=2, k=3, random_state=0).fit(X),
@@ -211,7 +212,7 @@ def _estimators():
 
 
 @FUZZ
-@given(how=corruption, seed=seeds, which=st.integers(0, 9))
+@given(how=corruption, seed=seeds, which=st.integers(0, 10))
 def test_estimator_fit_never_crashes(how, seed, which):
     rng = np.random.default_rng(seed)
     X = corrupt(valid_csr(seed, 30, 9), how, rng)
@@ -219,7 +220,7 @@ def test_estimator_fit_never_crashes(how, seed, which):
 
 
 @FUZZ
-@given(how=corruption, seed=seeds, model=st.sampled_from(["ItemKNN", "UserKNN", "EASE", "Popularity",
+@given(how=corruption, seed=seeds, model=st.sampled_from(["ItemKNN", "UserKNN", "EASE", "EASE-dual", "Popularity",
                                                            "GroupRecommender", "RP3beta", "ALS"]),
        N=st.sampled_from([0, 3, 10**12]))
 def test_recommend_never_crashes(how, seed, model, N):
@@ -227,8 +228,8 @@ def test_recommend_never_crashes(how, seed, model, N):
 
     rng = np.random.default_rng(seed)
     X = valid_csr(seed, 30, 9)
-    kwargs = {"n_groups": 2, "random_state": 0} if model == "GroupRecommender" else {}
-    rec = getattr(recommenders, model)(**kwargs).fit(X)
+    kwargs = {"GroupRecommender": {"n_groups": 2, "random_state": 0}, "EASE-dual": {"solver": "dual"}}.get(model, {})
+    rec = getattr(recommenders, model.removesuffix("-dual"))(**kwargs).fit(X)
     rows = corrupt(X[:5], how, rng)
     run_allowed(rec.recommend, np.arange(5), rows, N=N)
     run_allowed(rec.recommend, np.arange(5), X[:5], N=N, items=np.array([0, 3, 10**9]))

@@ -27,7 +27,7 @@ def _data(seed=0, n=60, m=25):
 
 
 MODELS = [lambda: ItemKNN(k=5), lambda: UserKNN(k=5), lambda: EASE(), lambda: Popularity(),
-          lambda: GroupRecommender(n_groups=3, k=5, random_state=0)]
+          lambda: GroupRecommender(n_groups=3, k=5, random_state=0), lambda: EASE(solver="dual")]
 
 
 def _rewrite(path, fn):
@@ -37,7 +37,8 @@ def _rewrite(path, fn):
     write_npz(path, arrays, meta)
 
 
-@pytest.fixture(params=range(len(MODELS)), ids=["ItemKNN", "UserKNN", "EASE", "Popularity", "GroupRecommender"])
+@pytest.fixture(params=range(len(MODELS)), ids=["ItemKNN", "UserKNN", "EASE", "Popularity", "GroupRecommender",
+                                                      "EASE-dual"])
 def saved(request, tmp_path):
     model = MODELS[request.param]().fit(_data())
     path = tmp_path / "model.npz"

@@ -412,6 +412,16 @@ class TestEASE(RecommenderMixin):
         return EASE(l2=kw.pop("l2", 10.0), **kw)
 
 
+class TestEASEDual(RecommenderMixin):
+    def make(self, **kw):
+        return EASE(l2=kw.pop("l2", 10.0), solver="dual", **kw)
+
+
+class TestEASEDualPopularityPenalty(RecommenderMixin):
+    def make(self, **kw):
+        return EASE(l2=kw.pop("l2", 10.0), dropout=0.5, beta=0.3, solver="dual", **kw)
+
+
 class TestEASEPopularityPenalty(RecommenderMixin):
     def make(self, **kw):
         return EASE(l2=kw.pop("l2", 10.0), dropout=0.5, beta=0.3, **kw)
@@ -428,15 +438,15 @@ class TestGroupRecommender(RecommenderMixin):
 # ---------------------------------------------------------------------------
 # references
 # ---------------------------------------------------------------------------
-def _check_against(ids, sc, ref_scores, n):
+def _check_against(ids, sc, ref_scores, n, rtol=1e-4):
     """Compare a batch of results with dense reference scores (ties allowed)."""
     for u in range(ids.shape[0]):
         r_ids, r_sc = dense_topn(ref_scores[u], n)
         valid = ids[u] >= 0
         assert valid.sum() == len(r_ids)
-        np.testing.assert_allclose(sc[u][valid], r_sc, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(sc[u][valid], r_sc, rtol=rtol, atol=1e-6)
         # ids must carry the reference score (equal scores may swap)
-        np.testing.assert_allclose(ref_scores[u][ids[u][valid]], r_sc, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(ref_scores[u][ids[u][valid]], r_sc, rtol=rtol, atol=1e-6)
 
 
 @pytest.mark.parametrize("k,power", [(5, 1.0), (15, 2.0), (200, 1.0)])
@@ -487,29 +497,83 @@ def test_bm25_matches_implicit(rng):
     np.testing.assert_allclose(ours, theirs, rtol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(90, 30), (25, 70)], ids=["tall", "wide"])
+@pytest.mark.parametrize("solver", ["primal", "dual", "auto"])
 @pytest.mark.parametrize("l2,dropout,beta", [(1.0, 0.0, 0.0), (25.0, 0.0, 0.0), (5.0, 0.5, 0.0),
                                              (5.0, 0.5, 0.3), (25.0, 0.0, 1.0)])
-def test_ease_matches_closed_form(rng, l2, dropout, beta):
-    X = random_interactions(rng, 90, 30, 0.2, continuous=True)
+def test_ease_matches_closed_form(rng, l2, dropout, beta, solver, shape):
+    n, m = shape
+    X = random_interactions(rng, n, m, 0.2, continuous=True)
+    X = X[:, np.flatnonzero(X.getnnz(axis=0))].tocsr()  # every item kept (min_item_users=1)
+    m = X.shape[1]
     Xd = X.toarray().astype(np.float64)
     G = Xd.T @ Xd
-    Lam = l2 * np.eye(30) + dropout / (1 - dropout) * np.diag(np.diag(G))
+    Lam = l2 * np.eye(m) + dropout / (1 - dropout) * np.diag(np.diag(G))
     P = np.linalg.inv(G + Lam)
-    B = np.eye(30) - P / np.diag(P)[None, :]
+    B = np.eye(m) - P / np.diag(P)[None, :]
     np.fill_diagonal(B, 0.0)
-    pop = (Xd != 0).sum(axis=0)
-    model = EASE(l2=l2, dropout=dropout, beta=beta).fit(X)
-    # beta: every item's score divided by its number of users ** beta
-    np.testing.assert_allclose(model.item_weights_, B / pop[None, :] ** beta, rtol=1e-4, atol=1e-6)
+    pop = np.maximum((Xd != 0).sum(axis=0), 1)
+    model = EASE(l2=l2, dropout=dropout, beta=beta, solver=solver).fit(X)
+    dual = solver == "dual" or (solver == "auto" and n < m)  # auto: dual with fewer users than items
+    np.testing.assert_allclose(model.gram_inverse_diag_, np.diag(P), rtol=1e-6)
+    if dual:
+        assert model.item_weights_ is None and model.dual_gram_inverse_.shape == (n, n)
+    else:
+        # beta: every item's score divided by its number of users ** beta
+        np.testing.assert_allclose(model.item_weights_, B / pop[None, :] ** beta, rtol=1e-4, atol=1e-6)
+        assert model.dual_gram_inverse_ is None
     ref = (Xd @ B) / pop[None, :] ** beta
     ref[ref == 0] = -np.inf  # no connection to the user's items (e.g. a user without items)
     ref[Xd != 0] = -np.inf
-    ids, sc = model.recommend(np.arange(90), X, N=10)
-    _check_against(ids, sc, ref, 10)
+    # the dual form with more users than items (which "auto" never picks) sums over many users: the
+    # float32 rounding of M grows with its condition number (l2 = 1 here; measured up to 1.4e-4)
+    rtol = 1e-3 if dual and n > m else 1e-4
+    ids, sc = model.recommend(np.arange(n), X, N=10)
+    _check_against(ids, sc, ref, 10, rtol)
+    # the items a user holds, scored too (their self term B_jj = 0 in both forms)
+    full = (Xd @ B) / pop[None, :] ** beta
+    full[full == 0] = -np.inf
+    ids, sc = model.recommend(np.arange(n), X, N=10, filter_already_liked_items=False)
+    _check_against(ids, sc, full, 10, rtol)
     # the defining property: B solves the constrained ridge problem
     grad = -Xd.T @ (Xd - Xd @ B) + Lam @ B
-    off = ~np.eye(30, dtype=bool)
+    off = ~np.eye(m, dtype=bool)
     np.testing.assert_allclose(grad[off], 0.0, atol=1e-6 * np.abs(Xd.T @ Xd).max())
+
+
+def test_ease_dual_keeps_disconnected_items_out(rng):
+    # two blocks of users and items with nothing in common: the exact zeros of B (an item unreachable from
+    # the user's items is not a candidate) survive the dual form, whose M is block-diagonal too
+    A = random_interactions(rng, 10, 30, 0.3, continuous=True)
+    X = sp.block_diag([A, A[:, :20]], format="csr", dtype=np.float32)
+    X = sp.csr_matrix(sp.hstack([X, sp.csr_matrix((20, 3), dtype=np.float32)]))  # and items without users
+    primal = EASE(l2=2.0, min_item_users=0, solver="primal").fit(X)
+    dual = EASE(l2=2.0, min_item_users=0, solver="dual").fit(X)
+    for u in range(20):
+        for kw in ({}, {"filter_already_liked_items": False}):
+            p_ids, p_sc = primal.recommend(u, N=60, **kw)
+            d_ids, d_sc = dual.recommend(u, N=60, **kw)
+            np.testing.assert_array_equal(np.sort(p_ids), np.sort(d_ids))
+            block = np.arange(30) if u < 10 else np.arange(30, 50)
+            assert np.isin(d_ids, block).all()
+            np.testing.assert_allclose(np.sort(d_sc), np.sort(p_sc), rtol=1e-4, atol=1e-6)
+
+
+def test_ease_solver_rejects_unknown(rng):
+    with pytest.raises(ValueError, match="solver"):
+        EASE(solver="qr").fit(random_interactions(rng))
+
+
+def test_ease_dual_partial_fit_equals_refit(rng):
+    X = random_interactions(rng, 40, 90, 0.1, continuous=True)
+    model = EASE(l2=3.0, beta=0.2).fit(X[:30])
+    assert model.item_weights_ is None  # fewer users than items: the dual form
+    model.partial_fit_users(np.arange(30, 40), X[30:])
+    ref = EASE(l2=3.0, beta=0.2).fit(X)
+    for u in range(40):
+        a, b = model.recommend(u, N=10), ref.recommend(u, N=10)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
 
 
 def test_ease_min_item_users(rng):

@@ -20,7 +20,9 @@ from cohortrec import ops
 from cohortrec.ops._user_topn import (
     prepare_csr,
     prepare_dense,
+    prepare_dual,
     user_topn_dense,
+    user_topn_dual,
     user_topn_factors,
     user_topn_sparse,
 )
@@ -47,6 +49,8 @@ MODELS = {
     "rp3beta": lambda: RP3beta(k=10, alpha=0.8, beta=0.4),
     "ease": lambda: EASE(l2=3.0),
     "ease-kept": lambda: EASE(l2=2.0, min_item_users=3, beta=0.3),
+    "ease-dual": lambda: EASE(l2=3.0, solver="dual"),
+    "ease-dual-kept": lambda: EASE(l2=2.0, min_item_users=3, beta=0.3, dropout=0.3, solver="dual"),
     "popularity": lambda: Popularity(),
     "popularity-sum": lambda: Popularity(weighting="sum"),
     "group": lambda: GroupRecommender(n_groups=4, k=5, soft=2, search_groups=2, random_state=0),
@@ -122,6 +126,113 @@ def test_ease_matches_dense_reference(name):
         got_ids, got_sc = model.recommend(u, N=10)
         np.testing.assert_allclose(got_sc, s[ids], rtol=1e-4, atol=1e-6)
         np.testing.assert_array_equal(np.sort(got_ids), np.sort(ids))
+
+
+@pytest.mark.parametrize("kw", [{}, {"min_item_users": 2, "beta": 0.3, "dropout": 0.3}], ids=["plain", "kept"])
+def test_ease_dual_matches_primal(kw):
+    # more items than users: "auto" takes the dual form; the primal's B is the reference
+    X = random_x(13, n_users=30, n_items=80, density=0.1, ties=False)
+    dual = EASE(l2=4.0, **kw).fit(X)
+    primal = EASE(l2=4.0, solver="primal", **kw).fit(X)
+    assert dual.item_weights_ is None and primal.dual_gram_inverse_ is None
+    np.testing.assert_allclose(dual.gram_inverse_diag_, primal.gram_inverse_diag_, rtol=1e-9)
+    B = np.zeros((X.shape[1], X.shape[1]), np.float64)
+    B[np.ix_(primal.items_, primal.items_)] = primal.item_weights_
+    for u in range(X.shape[0]):
+        for filt in (True, False):
+            s = X[u].toarray().ravel().astype(np.float64) @ B
+            if filt:
+                s[X[u].indices] = -np.inf
+            s[s == 0] = -np.inf
+            ids = np.lexsort((np.arange(s.size), -s))
+            ids = ids[np.isfinite(s[ids])][:10]
+            got_ids, got_sc = dual.recommend(u, N=10, filter_already_liked_items=filt)
+            np.testing.assert_allclose(got_sc, s[ids], rtol=1e-4, atol=1e-6)
+            np.testing.assert_array_equal(np.sort(got_ids), np.sort(ids))
+
+
+def _random_dual(rng, nu, m, density=0.3):
+    X = sp.random(nu, m, density=density, format="csr", dtype=np.float64, random_state=np.random.RandomState(
+        int(rng.integers(2**31))))
+    A = rng.standard_normal((nu, nu))
+    M = A @ A.T / nu + np.eye(nu)
+    return X, rng.random(m) + 0.5, rng.standard_normal(m), M, rng.standard_normal(m)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(0, 12), u=st.integers(0, 5), with_keep=st.booleans(),
+       with_excl=st.booleans(), drop_zero=st.booleans())
+def test_user_topn_dual_matches_numpy(seed, n, u, with_keep, with_excl, drop_zero):
+    rng = np.random.default_rng(seed)
+    nu, m = int(rng.integers(1, 20)), int(rng.integers(1, 50))
+    X, qs, ss, M, diag = _random_dual(rng, nu, m)
+    D = prepare_dual(X, qs, ss, M, diag)
+    W = sp.random(u, m, density=0.3, format="csr", dtype=np.float32, random_state=np.random.RandomState(seed))
+    keep = rng.random(m) < 0.7 if with_keep else None
+    E = sp.random(u, m, density=0.2, format="csr", dtype=np.float32,
+                  random_state=np.random.RandomState(seed + 2)) if with_excl else None
+    ids, sc = user_topn_dual(W.indptr, W.indices, W.data, D, n, keep=keep,
+                             e_indptr=None if E is None else E.indptr,
+                             e_indices=None if E is None else E.indices, drop_zero=drop_zero, n_threads=2)
+    # float64 reference from the definition: x diag + ((x Lambda^-1 X^T) M) X diag(score_scale)
+    Xd, Wd = X.toarray(), W.toarray().astype(np.float64)
+    S = ((Wd * qs) @ Xd.T) @ M @ (Xd * ss) + Wd * diag
+    reach = ((Wd != 0).astype(float) @ (Xd != 0).T.astype(float) > 0).any(axis=1)  # rows that reach a user
+    for r in range(u):
+        s = S[r].copy()
+        if not reach[r]:
+            s[Wd[r] == 0] = 0.0  # nothing reached: exactly zero
+        if keep is not None:
+            s[~keep] = -np.inf
+        if E is not None:
+            s[E[r].indices] = -np.inf
+        if drop_zero:
+            s[s == 0] = -np.inf
+        got = ids[r][ids[r] >= 0]
+        order = np.lexsort((np.arange(m), -s))
+        order = order[np.isfinite(s[order])][:n]
+        assert got.size == order.size
+        np.testing.assert_allclose(sc[r][:got.size], s[order], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(s[got], s[order], rtol=1e-4, atol=1e-5)  # equal scores may swap
+    # one row at a time, one thread: the same bits
+    for r in range(u):
+        one = np.array([0, W.indptr[r + 1] - W.indptr[r]], dtype=np.int64)
+        sl = slice(W.indptr[r], W.indptr[r + 1])
+        e1 = None if E is None else np.array([0, E.indptr[r + 1] - E.indptr[r]], dtype=np.int64)
+        i1, s1 = user_topn_dual(one, W.indices[sl], W.data[sl], D, n, keep=keep, e_indptr=e1,
+                                e_indices=None if E is None else E.indices[E.indptr[r]:E.indptr[r + 1]],
+                                drop_zero=drop_zero)
+        np.testing.assert_array_equal(i1[0], ids[r])
+        np.testing.assert_array_equal(s1[0], sc[r])
+
+
+def test_user_topn_dual_rejects_corrupt_model():
+    rng = np.random.default_rng(0)
+    D = prepare_dual(*_random_dual(rng, 6, 9, density=0.5))
+    W = (np.array([0, 3], dtype=np.int64), np.array([0, 4, 8], dtype=np.int32), np.ones(3, np.float32))
+    user_topn_dual(*W, D, 3)
+    for field, value in [("c_indices", 10**6), ("c_indices", -1), ("r_indices", 10**6), ("r_indptr", 10**6),
+                         ("c_indptr", -5)]:
+        a = getattr(D, field).copy()
+        a[1:-1] = value
+        with pytest.raises((IndexError, ValueError)):
+            user_topn_dual(*W, D._replace(**{field: a}), 3)
+    with pytest.raises(ValueError, match="stride"):
+        user_topn_dual(*W, D._replace(M=np.ones((6, 3), np.float32)), 3)
+    with pytest.raises(ValueError, match="M must have shape"):
+        prepare_dual(*_random_dual(rng, 6, 9)[:3], np.eye(5), np.zeros(9))
+    with pytest.raises(ValueError, match="NaN"):
+        X, qs, ss, M, diag = _random_dual(rng, 6, 9)
+        M[0, 0] = np.nan
+        prepare_dual(X, qs, ss, M, diag)
+    # the bound row server reads the same arrays: corrupt in place after fit, it raises
+    X = random_x(4, n_users=20, n_items=60)
+    model = EASE(l2=2.0).fit(X)
+    model.recommend(0)
+    model._serving_state()[0].r_indices[:] = 10**6
+    with pytest.raises((IndexError, ValueError)):
+        for u in range(X.shape[0]):
+            model.recommend(u)
 
 
 def test_fast_path_validation_matches_batch():
@@ -280,7 +391,7 @@ def test_every_model_binds_a_row_server(name):
     assert model._row_server() is model._row_server()  # built once per fitted state
 
 
-@pytest.mark.parametrize("name", ["itemknn", "userknn", "group", "ease-kept"])
+@pytest.mark.parametrize("name", ["itemknn", "userknn", "group", "ease-kept", "ease-dual-kept"])
 def test_row_server_rebuilt_after_partial_fit(name):
     X = random_x(8)
     model = MODELS[name]().fit(X[:50])

@@ -133,6 +133,41 @@ void bind_user_topn_for(py::module_& m) {
       "Top-n of U @ B (U dense factors, B dense (f, m)) per row into pre-filled (u, n) arrays; zero scores dropped.");
 
   m.def(
+      "user_topn_dual",
+      [](const CArray<int64_t>& w_ptr, const CArray<I>& w_idx, const CArray<float>& w_val, int64_t u,
+         const CArray<int64_t>& c_ptr, const CArray<int32_t>& c_idx, const CArray<float>& c_val,
+         const CArray<int64_t>& r_ptr, const CArray<I>& r_idx, const CArray<float>& r_val, const CArray<float>& M,
+         const CArray<float>& diag, std::optional<CArray<bool>> keep, std::optional<CArray<int64_t>> e_ptr,
+         std::optional<CArray<I>> e_idx, bool drop_zero, CArray<int64_t>& items, CArray<float>& scores, int n_threads) {
+        if (M.ndim() != 2 || M.shape(1) < M.shape(0))
+          throw std::invalid_argument("M must be a 2-D (n, stride >= n) array");
+        const int64_t nu = M.shape(0), m_stride = M.shape(1);
+        const auto C = lazy_csr<int32_t>(c_ptr, c_idx, &c_val, nu, "dual model C");
+        const int64_t m_items = C.n_rows;
+        const auto R = lazy_csr<I>(r_ptr, r_idx, &r_val, m_items, "dual model R");
+        if (diag.ndim() != 1 || diag.shape(0) != m_items)
+          throw std::invalid_argument("dual model: diag must have one value per item");
+        if (w_val.ndim() != 1) throw std::invalid_argument("W: data must be 1-D");
+        const auto W = query_view<I>(w_ptr, w_idx, w_val.data(), w_val.shape(0), u, m_items, "W");
+        const auto F = filters<I>(keep, e_ptr, e_idx, u, m_items);
+        check_items_out(items, scores, u);
+        const int64_t n = items.shape(1);
+        const float* mp = M.data();
+        const float* dp = diag.data();
+        int64_t* it = items.mutable_data();
+        float* sc = scores.mutable_data();
+        py::gil_scoped_release release;
+        cpu::user_topn_dual<I>(W, C, R, mp, m_stride, dp, F.keep, F.excl(), drop_zero, n, it, sc, n_threads);
+      },
+      py::arg("w_indptr").noconvert(), py::arg("w_indices").noconvert(), py::arg("w_data").noconvert(),
+      py::arg("n_rows"), py::arg("c_indptr").noconvert(), py::arg("c_indices").noconvert(),
+      py::arg("c_data").noconvert(), py::arg("r_indptr").noconvert(), py::arg("r_indices").noconvert(),
+      py::arg("r_data").noconvert(), py::arg("M").noconvert(), py::arg("diag").noconvert(), py::arg("keep").noconvert(),
+      py::arg("e_indptr").noconvert(), py::arg("e_indices").noconvert(), py::arg("drop_zero"),
+      py::arg("items").noconvert(), py::arg("scores").noconvert(), py::arg("n_threads"),
+      "Top-n of the dual-form EASE scores per query row into pre-filled (u, n) arrays (model checked where read).");
+
+  m.def(
       "user_topn_dense",
       [](const CArray<int64_t>& w_ptr, const CArray<I>& w_idx, const CArray<float>& w_val, int64_t u,
          const CArray<float>& B, std::optional<CArray<bool>> keep, std::optional<CArray<int64_t>> e_ptr,
@@ -180,7 +215,7 @@ class RowServer {
             std::optional<CArray<I>> r_idx, std::optional<CArray<float>> r_val, std::optional<CArray<float>> B,
             std::optional<CArray<int64_t>> in_map, std::optional<CArray<int64_t>> out_map,
             std::optional<CArray<int64_t>> order, std::optional<CArray<float>> w_dense, bool row_is_query,
-            bool drop_zero)
+            bool drop_zero, std::optional<py::tuple> dual)
       : n_items_(n_items), row_is_query_(row_is_query), drop_zero_(drop_zero) {
     W_ = lazy_csr<I>(w_ptr, w_idx, &w_val, w_cols, "W");
     n_users_ = W_.n_rows;
@@ -196,9 +231,33 @@ class RowServer {
     }
     const bool sparse = r_ptr.has_value();
     if (sparse == B.has_value()) throw std::invalid_argument("give either R (indptr, indices, data) or B");
+    if (dual) {  // EASE's dual form: R is its score side (n_train x m), the tuple the rest
+      if (!sparse || !row_is_query) throw std::invalid_argument("a dual model needs R and row_is_query");
+      if (dual->size() != 5) throw std::invalid_argument("dual must be (c_indptr, c_indices, c_data, M, diag)");
+      const auto arr = [&](size_t q, auto tag) {
+        using A = decltype(tag);
+        if (!py::isinstance<A>((*dual)[q])) throw std::invalid_argument("dual: an array has the wrong dtype or layout");
+        keep((*dual)[q]);
+        return py::reinterpret_borrow<A>((*dual)[q]);
+      };
+      const auto c_ptr = arr(0, CArray<int64_t>{});
+      const auto c_idx = arr(1, CArray<int32_t>{});
+      const auto c_val = arr(2, CArray<float>{});
+      const auto M = arr(3, CArray<float>{});
+      const auto diag = arr(4, CArray<float>{});
+      if (M.ndim() != 2 || M.shape(1) < M.shape(0)) throw std::invalid_argument("dual: M must be (n, stride >= n)");
+      C_ = lazy_csr<int32_t>(c_ptr, c_idx, &c_val, M.shape(0), "dual model C");
+      if (C_.n_rows != w_cols) throw std::invalid_argument("dual: C must have one row per column of W");
+      if (diag.ndim() != 1 || diag.shape(0) != w_cols) throw std::invalid_argument("dual: diag must hold one per item");
+      if (r_ptr->ndim() != 1 || r_ptr->shape(0) != M.shape(0) + 1)
+        throw std::invalid_argument("dual: R must have one row per row of M");
+      M_ = M.data();
+      m_stride_ = M.shape(1);
+      diag_ = diag.data();
+    }
     if (sparse) {
       if (!r_idx || !r_val) throw std::invalid_argument("R needs indptr, indices and data");
-      if (r_ptr->ndim() != 1 || r_ptr->shape(0) != w_cols + 1)
+      if (r_ptr->ndim() != 1 || (!dual && r_ptr->shape(0) != w_cols + 1))
         throw std::invalid_argument("R: indptr must have W.shape[1] + 1 entries");
       m_ = -1;  // set below from the mappings or n_items
     } else {
@@ -218,6 +277,7 @@ class RowServer {
     }
     if (m_ < 0) m_ = n_items_;
     if (!out_ && m_ != n_items_) throw std::invalid_argument("the model must have n_items columns (or an out_map)");
+    if (M_ && C_.n_rows != m_) throw std::invalid_argument("dual: the model must have one row of C per column");
     if (in_map) {
       if (in_map->ndim() != 1 || in_map->shape(0) != n_items_)
         throw std::invalid_argument("in_map must hold one entry per item");
@@ -368,7 +428,9 @@ class RowServer {
   }
 
   void run(const CsrView<float, I>& W, const CsrView<float, I>* E, int64_t n, int64_t* it, float* sc) const {
-    if (order_)
+    if (M_)
+      cpu::user_topn_dual<I>(W, C_, R_, M_, m_stride_, diag_, nullptr, E, drop_zero_, n, it, sc, 1);
+    else if (order_)
       ranked(E, n, it, sc);
     else if (wd_)  // W is a row of dense factors (query_row): the factor kernel, as the batch path
       cpu::user_topn_factors<I>(W.data, 1, W.n_cols, B_, m_, nullptr, E, n, it, sc, 1);
@@ -410,6 +472,10 @@ class RowServer {
   std::vector<I> iota_;
   int64_t n_users_ = 0;
   cpu::LazyCsr<I> R_;
+  cpu::LazyCsr<int32_t> C_;  // dual form (EASE): the item-major training matrix, M and the self terms
+  const float* M_ = nullptr;
+  int64_t m_stride_ = 0;
+  const float* diag_ = nullptr;
   const float* B_ = nullptr;
   const int64_t* in_ = nullptr;
   const int64_t* out_ = nullptr;
@@ -431,12 +497,13 @@ void bind_row_server(py::module_& m, const char* name) {
                     const CArray<I>&, int64_t, std::optional<CArray<int64_t>>, std::optional<CArray<I>>,
                     std::optional<CArray<float>>, std::optional<CArray<float>>, std::optional<CArray<int64_t>>,
                     std::optional<CArray<int64_t>>, std::optional<CArray<int64_t>>, std::optional<CArray<float>>, bool,
-                    bool>(),
+                    bool, std::optional<py::tuple>>(),
            py::arg("w_indptr").noconvert(), py::arg("w_indices").noconvert(), py::arg("w_data").noconvert(),
            py::arg("w_cols"), py::arg("e_indptr").noconvert(), py::arg("e_indices").noconvert(), py::arg("n_items"),
            py::arg("r_indptr").noconvert(), py::arg("r_indices").noconvert(), py::arg("r_data").noconvert(),
            py::arg("B").noconvert(), py::arg("in_map").noconvert(), py::arg("out_map").noconvert(),
-           py::arg("order").noconvert(), py::arg("w_dense").noconvert(), py::arg("row_is_query"), py::arg("drop_zero"))
+           py::arg("order").noconvert(), py::arg("w_dense").noconvert(), py::arg("row_is_query"), py::arg("drop_zero"),
+           py::arg("dual") = py::none())
       .def("topn", &RowServer<I>::topn, py::arg("user"), py::arg("n"), py::arg("filter"),
            "(ids, scores) of one user's top-n from the bound arrays, or None for the general path.")
       .def("topn_row", &RowServer<I>::topn_row, py::arg("user"), py::arg("indptr"), py::arg("indices"), py::arg("data"),

@@ -296,6 +296,91 @@ void user_topn_dense(const CsrView<float, I>& W, const float* B, int64_t b_strid
 }
 
 template <typename I>
+void user_topn_dual(const CsrView<float, I>& W, const LazyCsr<int32_t>& C, const LazyCsr<I>& R, const float* M,
+                    int64_t m_stride, const float* diag, const uint8_t* keep, const CsrView<float, I>* exclude,
+                    bool drop_zero, int64_t n, int64_t* items, float* scores, int n_threads) {
+  const int64_t m = C.n_rows, nu = C.n_cols;
+  check_shapes(W, exclude, m, n);
+  if (W.n_cols != m) throw std::invalid_argument("W must have one column per item of the model");
+  if (R.n_rows != nu || R.n_cols != m) throw std::invalid_argument("dual model: R must be (n_users, n_items)");
+  if (m_stride < nu) throw std::invalid_argument("dual model: M's row stride must be >= its number of rows");
+  const int64_t u = W.n_rows;
+  if (u == 0 || m == 0 || n == 0) return;
+  const int64_t n_tasks = (u + kRowsPerTask - 1) / kRowsPerTask;
+  struct State {
+    std::unique_ptr<float[]> acc;  // m scores
+    std::vector<float> v, w;       // nu each
+    Marks excl;
+    Selector top;
+    std::vector<const float*> rows;
+    std::vector<float> coef;
+  };
+  parallel_tasks(
+      n_tasks, n_threads,
+      [&] {
+        State st{std::unique_ptr<float[]>(new float[static_cast<size_t>(m)]),
+                 std::vector<float>(static_cast<size_t>(nu)),
+                 std::vector<float>(static_cast<size_t>(m_stride)),
+                 {},
+                 Selector(n),
+                 {},
+                 {}};
+        if (exclude) st.excl.reset(m);
+        return st;
+      },
+      [&](State& st, int64_t task) {
+        const int64_t r0 = task * kRowsPerTask, r1 = std::min(u, r0 + kRowsPerTask);
+        float* __restrict acc = st.acc.get();
+        float* __restrict v = st.v.data();
+        float* __restrict w = st.w.data();
+        for (int64_t r = r0; r < r1; ++r) {
+          // v = the users who hold the row's items, weighted: x Lambda^-1 X^T (the items' columns, in order)
+          std::fill(v, v + nu, 0.0f);
+          for (int64_t e = W.indptr[r]; e < W.indptr[r + 1]; ++e) {
+            const float x = W.data[e];
+            if (x == 0.0f) continue;
+            const int64_t i = static_cast<int64_t>(W.indices[e]);
+            const int64_t b = C.indptr[i], end = C.indptr[i + 1];
+            if (b < 0 || end < b || end > C.nnz) throw std::out_of_range("dual model: indptr out of range");
+            for (int64_t t = b; t < end; ++t) {
+              const int32_t k = C.indices[t];
+              if (k < 0 || k >= nu) throw std::out_of_range("dual model: user index out of range");
+              v[k] += x * C.data[t];
+            }
+          }
+          // w = v M over the users v reaches, in user order (the rows of M, register-blocked)
+          st.rows.clear();
+          st.coef.clear();
+          for (int64_t k = 0; k < nu; ++k)
+            if (v[k] != 0.0f) {
+              st.rows.push_back(M + k * m_stride);
+              st.coef.push_back(v[k]);
+            }
+          dense_rows_combine_any(w, m_stride, st.rows.data(), st.coef.data(), static_cast<int64_t>(st.rows.size()));
+          // scores = w R: the training rows of the users w reaches, scattered in user order (independent
+          // updates; a gather per item would chain one dependent add per entry), then the row's self terms
+          std::fill(acc, acc + m, 0.0f);
+          for (int64_t k = 0; k < nu; ++k) {
+            const float wk = w[k];
+            if (wk == 0.0f) continue;
+            const int64_t b = R.indptr[k], end = R.indptr[k + 1];
+            if (b < 0 || end < b || end > R.nnz) throw std::out_of_range("dual model: indptr out of range");
+            for (int64_t t = b; t < end; ++t) {
+              const int64_t j = static_cast<int64_t>(R.indices[t]);
+              if (j < 0 || j >= m) throw std::out_of_range("dual model: item index out of range");
+              acc[j] += wk * R.data[t];
+            }
+          }
+          for (int64_t e = W.indptr[r]; e < W.indptr[r + 1]; ++e) {
+            const int64_t i = static_cast<int64_t>(W.indices[e]);
+            acc[i] += W.data[e] * diag[i];
+          }
+          select_dense_row(acc, m, drop_zero, keep, exclude, r, st.excl, st.top, items + r * n, scores + r * n);
+        }
+      });
+}
+
+template <typename I>
 void user_topn_factors(const float* U, int64_t u, int64_t f, const float* B, int64_t m, const uint8_t* keep,
                        const CsrView<float, I>* exclude, int64_t n, int64_t* items, float* scores, int n_threads) {
   if (n < 0 || f < 0 || m < 0) throw std::invalid_argument("n, f and m must be >= 0");
@@ -342,6 +427,12 @@ template void user_topn_sparse<int32_t>(const CsrView<float, int32_t>&, const La
                                         const CsrView<float, int32_t>*, int64_t, int64_t*, float*, int);
 template void user_topn_sparse<int64_t>(const CsrView<float, int64_t>&, const LazyCsr<int64_t>&, const uint8_t*,
                                         const CsrView<float, int64_t>*, int64_t, int64_t*, float*, int);
+template void user_topn_dual<int32_t>(const CsrView<float, int32_t>&, const LazyCsr<int32_t>&, const LazyCsr<int32_t>&,
+                                      const float*, int64_t, const float*, const uint8_t*,
+                                      const CsrView<float, int32_t>*, bool, int64_t, int64_t*, float*, int);
+template void user_topn_dual<int64_t>(const CsrView<float, int64_t>&, const LazyCsr<int32_t>&, const LazyCsr<int64_t>&,
+                                      const float*, int64_t, const float*, const uint8_t*,
+                                      const CsrView<float, int64_t>*, bool, int64_t, int64_t*, float*, int);
 template void user_topn_dense<int32_t>(const CsrView<float, int32_t>&, const float*, int64_t, int64_t, const uint8_t*,
                                        const CsrView<float, int32_t>*, bool, int64_t, int64_t*, float*, int);
 template void user_topn_dense<int64_t>(const CsrView<float, int64_t>&, const float*, int64_t, int64_t, const uint8_t*,

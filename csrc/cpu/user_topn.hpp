@@ -72,6 +72,27 @@ void user_topn_dense(const CsrView<float, I>& W, const float* B, int64_t b_strid
                      const CsrView<float, I>* exclude, bool drop_zero, int64_t n, int64_t* items, float* scores,
                      int n_threads);
 
+/// EASE in its dual (user-side) form, for catalogues with more items than
+/// training users (Woodbury: P = (X^T X + L)^-1 = L^-1 - L^-1 X^T M X L^-1
+/// with M = (I + X L^-1 X^T)^-1, n x n). The model is the training matrix
+/// twice, item-major C (m x n, int32 user ids) and user-major R (n x m),
+/// with the values
+///   C.data[t] = X[u, i] / L_i                 (query side),
+///   R.data[t] = X[u, j] c_j / (L_j P_jj)      (score side, c_j the popularity penalty),
+///   diag[j]   = the self term of an item the user holds (B_jj = 0 in the primal),
+/// and M (n x n, symmetric, rows m_stride >= n apart, the padding zero: a
+/// stride that is a multiple of kDenseRowsStrip has no scalar tail). For each row x of W (u x m):
+/// v = x L^-1 X^T (C's columns of x's items), w = v M (rows of M combined
+/// in user order), scores = w R + x diag (R's rows in user order): the
+/// scores x B of the primal up to float32 rounding, in O(nnz(X) + n nnz(v))
+/// per user instead of O(|x| m). Candidates and selection as in
+/// user_topn_dense. Every model entry is checked where it is read
+/// (std::out_of_range): a corrupt model cannot make it read out of bounds.
+template <typename I>
+void user_topn_dual(const CsrView<float, I>& W, const LazyCsr<int32_t>& C, const LazyCsr<I>& R, const float* M,
+                    int64_t m_stride, const float* diag, const uint8_t* keep, const CsrView<float, I>* exclude,
+                    bool drop_zero, int64_t n, int64_t* items, float* scores, int n_threads);
+
 /// For each of the u rows of U (dense, u x f): scores = U[r] @ B with B
 /// dense (f x m, row-major), accumulated in float32 over the f factors in
 /// order (every product and sum rounded; users blocked four at a time, the

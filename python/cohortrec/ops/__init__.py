@@ -37,11 +37,14 @@ from cohortrec.ops._seeding import kmeanspp_trials, kmeanspp_update
 from cohortrec.ops._topk_scores import topk_scores
 from cohortrec.ops._topn import dense_topn_into, ranked_topn_into
 from cohortrec.ops._user_topn import (
+    DualModel,
     ModelCsr,
     prepare_csr,
     prepare_dense,
+    prepare_dual,
     row_server,
     user_topn_dense,
+    user_topn_dual,
     user_topn_factors,
     user_topn_sparse,
 )
@@ -55,6 +58,7 @@ _INTERNAL = [
     "has_openmp", "id_array", "item_counts", "kmeans_assign_bounded", "kmeans_assign_dense_into",
     "kmeans_group_lanes", "kmeanspp_trials", "kmeanspp_update", "n_threads_default", "ranked_topn_into",
     "ranking_hit_stats", "ranking_hits", "resolve_device", "resolve_threads", "row_topk", "merge_topk_rows",
-    "ModelCsr", "prepare_csr", "prepare_dense", "row_server", "user_topn_dense", "user_topn_factors",
+    "DualModel", "ModelCsr", "prepare_csr", "prepare_dense", "prepare_dual", "row_server", "user_topn_dense",
+    "user_topn_dual", "user_topn_factors",
     "user_topn_sparse",
 ]

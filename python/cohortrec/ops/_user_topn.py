@@ -19,8 +19,8 @@ from cohortrec import _core
 from cohortrec._validation import as_csr, check_finite, check_int
 from cohortrec.ops._validation import index_dtype_for
 
-__all__ = ["ModelCsr", "prepare_csr", "prepare_dense", "row_server", "user_topn_dense", "user_topn_factors",
-           "user_topn_sparse"]
+__all__ = ["DualModel", "ModelCsr", "prepare_csr", "prepare_dense", "prepare_dual", "row_server", "user_topn_dense",
+           "user_topn_dual", "user_topn_factors", "user_topn_sparse"]
 
 
 class ModelCsr(NamedTuple):
@@ -53,6 +53,107 @@ def prepare_dense(B: Any, name: str = "B") -> np.ndarray:
         raise ValueError(f"{name} must be 2-D, got shape {B.shape}")
     check_finite(B, name)
     return B
+
+
+class DualModel(NamedTuple):
+    """A validated dual-form EASE model in the layout of :func:`user_topn_dual`."""
+
+    c_indptr: np.ndarray   # int64, (m + 1,): the training matrix item-major (items -> users)
+    c_indices: np.ndarray  # int32: users
+    c_data: np.ndarray     # float32: X[u, i] * query_scale[i]
+    r_indptr: np.ndarray   # int64, (n + 1,): the training matrix user-major (users -> items)
+    r_indices: np.ndarray  # int32 or int64: items
+    r_data: np.ndarray     # float32: X[u, j] * score_scale[j]
+    M: np.ndarray          # float32, (n, stride): symmetric n x n, rows padded with zeros to a multiple of 128
+    diag: np.ndarray       # float32, (m,): the self term of an item the user holds
+
+
+def prepare_dual(X: Any, query_scale: Any, score_scale: Any, M: Any, diag: Any) -> DualModel:
+    """Validate a dual-form model once (see :func:`user_topn_dual`).
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix, shape (n, m)
+        The training matrix (users x items).
+    query_scale, score_scale : array-like of float, shape (m,)
+        Per-item factors of ``X``'s values on the query side (``1 / Lambda``)
+        and the score side (``c / (Lambda diag(P))``).
+    M : array-like of float, shape (n, n)
+        The symmetric inverse ``(I + X Lambda^-1 X^T)^-1``.
+    diag : array-like of float, shape (m,)
+
+    Returns
+    -------
+    DualModel
+    """
+    X = as_csr(X, "X", np.dtype(np.float64))
+    nu, m = X.shape
+    if nu > np.iinfo(np.int32).max:
+        raise ValueError(f"the dual form needs fewer than 2**31 users, got {nu}")
+    arrays = {}
+    for a, name, shape in ((query_scale, "query_scale", (m,)), (score_scale, "score_scale", (m,)),
+                           (M, "M", (nu, nu)), (diag, "diag", (m,))):
+        a = np.asarray(a)
+        if a.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+        check_finite(a, name)
+        arrays[name] = a
+    C = X.T.tocsr()  # items x users, canonical
+    c_items = np.repeat(np.arange(m), np.diff(C.indptr))
+    c_data = (C.data * arrays["query_scale"][c_items]).astype(np.float32)
+    r_data = (X.data * arrays["score_scale"][X.indices]).astype(np.float32)
+    check_finite(c_data, "query_scale * X")
+    check_finite(r_data, "score_scale * X")
+    # rows of M padded to whole strips of the vector kernel (no scalar tail per strip of users)
+    Mp = np.zeros((nu, -(-nu // 128) * 128), dtype=np.float32)
+    Mp[:, :nu] = arrays["M"]
+    return DualModel(np.ascontiguousarray(C.indptr, dtype=np.int64), np.ascontiguousarray(C.indices, dtype=np.int32),
+                     c_data, np.ascontiguousarray(X.indptr, dtype=np.int64),
+                     np.ascontiguousarray(X.indices, dtype=index_dtype_for(X, n_cols=m)), r_data, Mp,
+                     np.ascontiguousarray(arrays["diag"], dtype=np.float32))
+
+
+def user_topn_dual(w_indptr: np.ndarray, w_indices: np.ndarray, w_data: np.ndarray, D: DualModel, n: int, *,
+                   keep: np.ndarray | None = None, e_indptr: np.ndarray | None = None,
+                   e_indices: np.ndarray | None = None, drop_zero: bool = True,
+                   n_threads: int = 1, check: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``n`` items per query row of EASE's scores ``W B``, computed in the dual form.
+
+    With ``X`` the training matrix (n users), ``Lambda`` the regulariser and
+    ``P = (X^T X + Lambda)^-1 = Lambda^-1 - Lambda^-1 X^T M X Lambda^-1``
+    (Woodbury, ``M = (I + X Lambda^-1 X^T)^-1``), a user's scores are
+    ``x B = x diag(...) + ((x Lambda^-1 X^T) M) X Lambda^-1 diag(c / diag(P))``:
+    two passes over the training matrix and one over ``M``, O(nnz(X) + n^2)
+    per user whatever the user's number of items, where the primal form
+    reads ``|x|`` rows of the items x items matrix ``B``. The same candidates
+    as :func:`user_topn_dense` on ``B`` (scores equal up to float32
+    rounding); the same bits for a row alone or in a batch, any thread count.
+
+    Parameters
+    ----------
+    w_indptr, w_indices, w_data : ndarray
+        The query rows (u x m) as CSR arrays, in the model's item columns.
+    D : DualModel
+        From :func:`prepare_dual`.
+    n, keep, e_indptr, e_indices, drop_zero, n_threads, check
+        As in :func:`user_topn_dense`.
+
+    Returns
+    -------
+    items : int64 ndarray (u, n), scores : float32 ndarray (u, n)
+        Padded with -1 / -inf.
+    """
+    if type(n) is not int or n < 0:
+        n = check_int(n, "n", minimum=0)
+    u = len(w_indptr) - 1
+    m = len(D.c_indptr) - 1
+    dt = D.r_indices.dtype
+    w = _query(w_indptr, w_indices, w_data, dt, "W", check)
+    e = _exclusion(e_indptr, e_indices, dt)
+    items, scores = _outputs(u, n)
+    _core.user_topn_dual(*w, u, D.c_indptr, D.c_indices, D.c_data, D.r_indptr, D.r_indices, D.r_data, D.M, D.diag,
+                         _keep(keep, m), e[0], e[1], bool(drop_zero), items, scores, int(n_threads))
+    return items, scores
 
 
 def _query(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, idx_dtype: np.dtype,
@@ -180,7 +281,8 @@ def _int_array(a: Any, dtype: np.dtype | type, name: str) -> np.ndarray:
 
 def row_server(W: Any, E: Any, n_items: int, *, R: ModelCsr | None = None, B: np.ndarray | None = None,
                in_map: np.ndarray | None = None, out_map: np.ndarray | None = None,
-               order: np.ndarray | None = None, row_is_query: bool = False, drop_zero: bool = True) -> Any:
+               order: np.ndarray | None = None, row_is_query: bool = False, drop_zero: bool = True,
+               dual: DualModel | None = None) -> Any:
     """Bind one fitted model's arrays for the per-request path (one user, one call, the GIL released).
 
     ``server.topn(user, n, filter)`` returns ``(ids, scores)`` of the user's
@@ -222,18 +324,27 @@ def row_server(W: Any, E: Any, n_items: int, *, R: ModelCsr | None = None, B: np
     row_is_query : bool, default False
     drop_zero : bool, default True
         Dense models only: zero scores are not candidates.
+    dual : DualModel, optional
+        EASE's dual form (from :func:`prepare_dual`) instead of ``R`` or
+        ``B``; needs ``row_is_query``. Scored as :func:`user_topn_dual`.
 
     Returns
     -------
     RowServer32 or RowServer64
         Thread-safe: every call has its own scratch.
     """
+    d = None
+    if dual is not None:
+        if R is not None or B is not None:
+            raise ValueError("give one of R, B and dual")
+        R = ModelCsr(dual.r_indptr, dual.r_indices, dual.r_data, len(dual.r_indptr) - 1, len(dual.c_indptr) - 1)
+        d = (dual.c_indptr, dual.c_indices, dual.c_data, dual.M, dual.diag)
     if (R is None) == (B is None):
         raise ValueError("give either R or B")
     n_items = check_int(n_items, "n_items", minimum=0)
     if R is not None:
         idx_dtype = R.indices.dtype
-        j = R.n_rows
+        j = R.n_rows if d is None else R.n_cols
     else:
         B = prepare_dense(B, "B")
         j = B.shape[0]
@@ -259,4 +370,4 @@ def row_server(W: Any, E: Any, n_items: int, *, R: ModelCsr | None = None, B: np
                int(n_items), *r, B, None if in_map is None else _int_array(in_map, np.int64, "in_map"),
                None if out_map is None else _int_array(out_map, np.int64, "out_map"),
                None if order is None else _int_array(order, np.int64, "order"), w_dense, bool(row_is_query),
-               bool(drop_zero))
+               bool(drop_zero), d)

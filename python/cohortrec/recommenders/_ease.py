@@ -9,12 +9,20 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from cohortrec._validation import check_float, check_int
-from cohortrec.ops import prepare_dense, resolve_threads, row_server, user_topn_dense
+from cohortrec.ops import (
+    DualModel,
+    prepare_dense,
+    prepare_dual,
+    resolve_threads,
+    row_server,
+    user_topn_dense,
+    user_topn_dual,
+)
 from cohortrec.recommenders._base import RecommenderBase
 from cohortrec.recommenders._online import OnlineMixin
 from cohortrec.recommenders._serving import dense_one
 
-__all__ = ["EASE", "ease_weights"]
+__all__ = ["EASE", "ease_dual", "ease_weights"]
 
 
 def ease_weights(X: sp.csr_matrix, l2: float, dropout: float = 0.0, *,
@@ -49,15 +57,7 @@ def ease_weights(X: sp.csr_matrix, l2: float, dropout: float = 0.0, *,
     G[np.diag_indices_from(G)] += l2 + dropout / (1.0 - dropout) * np.diag(G)
     if G.shape[0] == 0:
         return (G, np.zeros(0)) if return_diag else G
-    # Cholesky inverse of the symmetric positive definite Gram matrix
-    c, info = lapack.dpotrf(G, lower=False, overwrite_a=True, clean=False)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"X^T X + l2 I is not positive definite (potrf info={info}); "
-                                    "increase l2")
-    P, info = lapack.dpotri(c, lower=False, overwrite_c=True)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"inverting X^T X + l2 I failed (potri info={info})")
-    _symmetrize_upper(P)
+    P = _spd_inverse(G, "X^T X + l2 I")  # Cholesky inverse of the symmetric positive definite Gram matrix
     d = np.diag(P).copy()
     P /= -d[None, :]  # in place: B = -P / diag(P) column-wise
     P[np.diag_indices_from(P)] = 0.0
@@ -75,13 +75,73 @@ def _symmetrize_upper(P: np.ndarray, block: int = 1024) -> None:
         sub[np.tril_indices(i1 - i0, -1)] = sub.T[np.tril_indices(i1 - i0, -1)]
 
 
+def _regulariser(X: sp.csr_matrix, l2: float, dropout: float) -> np.ndarray:
+    """``diag(Lambda) = l2 + dropout / (1 - dropout) diag(X^T X)``, float64."""
+    sq = np.bincount(X.indices, weights=np.asarray(X.data, dtype=np.float64) ** 2, minlength=X.shape[1])
+    return l2 + dropout / (1.0 - dropout) * sq
+
+
+def _spd_inverse(G: np.ndarray, what: str) -> np.ndarray:
+    """Inverse of a symmetric positive definite float64 matrix (Cholesky), overwriting ``G``."""
+    c, info = lapack.dpotrf(G, lower=False, overwrite_a=True, clean=False)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"{what} is not positive definite (potrf info={info}); increase l2")
+    P, info = lapack.dpotri(c, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"inverting {what} failed (potri info={info})")
+    _symmetrize_upper(P)
+    return P
+
+
+def ease_dual(X: sp.csr_matrix, l2: float, dropout: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """EASE in its dual (user-side) form, for more items than users.
+
+    By the Woodbury identity ``P = (X^T X + Lambda)^-1 = Lambda^-1 -
+    Lambda^-1 X^T M X Lambda^-1`` with the users x users matrix
+    ``M = (I + X Lambda^-1 X^T)^-1``; ``B = I - P diag(1 / diag(P))`` is then
+    never formed. Costs O(n^3 + n nnz(X)) time and O(n^2) memory for n users,
+    against O(m^3) and O(m^2) for m items in :func:`ease_weights`; the scores
+    ``x B`` are computed from ``M`` by :func:`cohortrec.ops.user_topn_dual`.
+    ``Lambda`` as in :func:`ease_weights`.
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix, shape (n_users, n_items)
+    l2 : float
+    dropout : float in [0, 1), default 0
+
+    Returns
+    -------
+    M : ndarray of float64, shape (n_users, n_users)
+    diag_p : ndarray of float64, shape (n_items,)
+        ``diag(P)``, equal to :func:`ease_weights`' ``return_diag`` up to rounding.
+    """
+    X = sp.csr_matrix(X, dtype=np.float64)
+    n, m = X.shape
+    lam = _regulariser(X, l2, dropout)
+    Y = X @ sp.diags(1.0 / lam)
+    K = np.asarray((Y @ X.T).toarray(), dtype=np.float64, order="F")
+    K[np.diag_indices_from(K)] += 1.0
+    M = _spd_inverse(K, "I + X Lambda^-1 X^T") if n else K
+    # diag(P)_j = 1 / lam_j - X_j^T M X_j / lam_j^2, over blocks of items (a dense block of M X at a time)
+    Xc = X.tocsc()
+    s = np.zeros(m)
+    step = max(1, (1 << 24) // max(n, 1))
+    for j0 in range(0, m, step):
+        Xb = Xc[:, j0:j0 + step]
+        Zt = np.asarray(Xb.T @ M)  # block x n
+        s[j0:j0 + step] = np.asarray(Xb.T.multiply(Zt).sum(axis=1)).ravel()
+    return M, 1.0 / lam - s / lam ** 2
+
+
 class EASE(OnlineMixin, RecommenderBase):
     """EASE^R linear item-item model (Steck 2019), fitted in closed form.
 
     ``score(u, .) = x_u B`` with ``B`` minimising
-    ``||X - X B||^2 + l2 ||B||^2`` subject to ``diag(B) = 0``. Memory and
-    time grow with ``n_items^2`` and ``n_items^3`` (dense Gram matrix):
-    suited to catalogues up to a few tens of thousands of items. Items whose
+    ``||X - X B||^2 + l2 ||B||^2`` subject to ``diag(B) = 0``. In the
+    primal form memory and time grow with ``n_items^2`` and ``n_items^3``
+    (dense Gram matrix); in the dual form (more items than users) with
+    ``n_users^2`` and ``n_users^3``, and ``B`` is never formed. Items whose
     score is exactly 0 (no connection to the user's items) are not returned,
     as in the neighbourhood models.
 
@@ -107,15 +167,30 @@ class EASE(OnlineMixin, RecommenderBase):
         (Paudel et al. 2016; see also Steck 2011, "Item popularity and
         recommendation accuracy"). 0 is EASE as published. It changes the
         ranking across items, never which items are candidates.
+    solver : {"auto", "primal", "dual"}, default "auto"
+        ``"primal"`` inverts the items x items Gram matrix and stores ``B``
+        (one user costs ``|x_u|`` rows of ``B``). ``"dual"`` inverts the
+        users x users matrix ``I + X Lambda^-1 X^T`` instead (Woodbury) and
+        scores one user in O(nnz(X) + n_users^2) whatever their number of
+        items (:func:`ease_dual`). ``"auto"``: dual when the training
+        users are fewer than the kept items, where it is cheaper in time
+        and memory to fit. Both give the same scores up to float32 rounding.
     device, n_threads, batch_size
         See :class:`~cohortrec.recommenders.RecommenderBase`. Only
         ``device="cpu"``/``"auto"`` are supported (NumPy/LAPACK).
 
     Attributes
     ----------
-    item_weights_ : ndarray of float32, shape (n_kept, n_kept)
+    item_weights_ : ndarray of float32, shape (n_kept, n_kept), or None
         The matrix ``B`` over the kept items (columns scaled by the
-        popularity penalty when ``beta > 0``).
+        popularity penalty when ``beta > 0``); None when fitted in the dual form.
+    dual_gram_inverse_ : ndarray of float32, shape (n_train, n_train), or None
+        ``M = (I + X Lambda^-1 X^T)^-1`` of the dual form (None in the primal).
+    dual_user_items_ : scipy.sparse.csr_matrix, shape (n_train, n_kept), or None
+        The training matrix over the kept items, which the dual form scores
+        against (None in the primal).
+    gram_inverse_diag_ : ndarray of float64, shape (n_kept,)
+        ``diag(P)``.
     items_ : ndarray of int64, shape (n_kept,)
         Ids of the kept items (all items with a training user by default).
 
@@ -130,17 +205,19 @@ class EASE(OnlineMixin, RecommenderBase):
 
     _item_model = True  # partial_fit_users(update_items=False) keeps the item model
 
-    _param_names: ClassVar[tuple[str, ...]] = ("l2", "min_item_users", "dropout", "beta")
-    _state_names: ClassVar[tuple[str, ...]] = ("user_items_", "item_weights_", "items_", "gram_inverse_diag_")
+    _param_names: ClassVar[tuple[str, ...]] = ("l2", "min_item_users", "dropout", "beta", "solver")
+    _state_names: ClassVar[tuple[str, ...]] = ("user_items_", "item_weights_", "items_", "gram_inverse_diag_",
+                                               "dual_gram_inverse_", "dual_user_items_")
 
     def __init__(self, l2: float = 100.0, min_item_users: int = 1, dropout: float = 0.0,
-                 beta: float = 0.0, *, device: str = "auto", n_threads: int | None = None,
+                 beta: float = 0.0, solver: str = "auto", *, device: str = "auto", n_threads: int | None = None,
                  batch_size: int = 2048) -> None:
         super().__init__(device=device, n_threads=n_threads, batch_size=batch_size)
         self.l2 = l2
         self.min_item_users = min_item_users
         self.dropout = dropout
         self.beta = beta
+        self.solver = solver
 
     def _fit(self, X: sp.csr_matrix) -> None:
         self._check_device_dense("fit")
@@ -152,9 +229,18 @@ class EASE(OnlineMixin, RecommenderBase):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
         beta = check_float(self.beta, "beta", minimum=0.0)
+        if self.solver not in ("auto", "primal", "dual"):
+            raise ValueError(f"solver must be 'auto', 'primal' or 'dual', got {self.solver!r}")
         counts = np.bincount(X.indices, minlength=X.shape[1])
         self.items_ = np.flatnonzero(counts >= min_users).astype(np.int64)
         Xs = X[:, self.items_] if len(self.items_) < X.shape[1] else X
+        if self.solver == "dual" or (self.solver == "auto" and Xs.shape[0] < Xs.shape[1]):
+            M, self.gram_inverse_diag_ = ease_dual(Xs, l2, dropout)
+            self.dual_gram_inverse_ = M.astype(np.float32)
+            self.dual_user_items_ = sp.csr_matrix(Xs, dtype=np.float32)
+            self.item_weights_ = None
+            return
+        self.dual_gram_inverse_ = self.dual_user_items_ = None
         B, self.gram_inverse_diag_ = ease_weights(Xs, l2, dropout, return_diag=True)
         if beta > 0:
             pop = np.maximum(counts[self.items_], 1).astype(np.float64)
@@ -173,21 +259,23 @@ class EASE(OnlineMixin, RecommenderBase):
             E = sp.csr_matrix(exclude) if pos is None else _to_kept(exclude, pos)
             e_ptr, e_idx = E.indptr, E.indices
         k = keep if keep is None or pos is None else keep[self.items_]
-        ids, sc = user_topn_dense(R.indptr, R.indices, R.data, B, n, keep=k, e_indptr=e_ptr, e_indices=e_idx,
-                                  drop_zero=True, n_threads=resolve_threads(self.n_threads))
+        kernel = user_topn_dual if isinstance(B, DualModel) else user_topn_dense
+        ids, sc = kernel(R.indptr, R.indices, R.data, B, n, keep=k, e_indptr=e_ptr, e_indices=e_idx,
+                         drop_zero=True, n_threads=resolve_threads(self.n_threads))
         return self._to_items(ids), sc
 
     # -- online updates --------------------------------------------------------
     def _update(self, X, changed_users, changed_items):
-        """Users: a Woodbury update of ``P = (X^T X + l2 I)^-1`` by the changed rows
+        """Users, primal form: a Woodbury update of ``P = (X^T X + l2 I)^-1`` by the changed rows
         (``P`` is rebuilt from ``B`` and ``diag(P)``; the kept items stay those
         of the fit). Exact up to float32 rounding of ``B``; O(n_kept^2 r) for
         r changed users instead of O(n_kept^3). Items (new or changed
         columns), ``dropout > 0`` or a model saved before ``diag(P)`` was
-        stored: a refit on the new matrix."""
+        stored, and the dual form (whose fit is cheap: fewer users than
+        items): a refit on the new matrix."""
         d = getattr(self, "gram_inverse_diag_", None)
         old = self.user_items_
-        if (X.shape[1] != old.shape[1] or float(self.dropout) != 0.0 or d is None
+        if (X.shape[1] != old.shape[1] or float(self.dropout) != 0.0 or d is None or self.item_weights_ is None
                 or np.size(d) != len(self.items_) or len(self.items_) == 0):
             self._fit(X)
             return
@@ -227,20 +315,43 @@ class EASE(OnlineMixin, RecommenderBase):
         self.gram_inverse_diag_ = d_new
 
     def _after_load(self) -> None:
-        if getattr(self, "gram_inverse_diag_", None) is None:
-            self.gram_inverse_diag_ = None
+        for name in ("gram_inverse_diag_", "dual_gram_inverse_", "dual_user_items_"):
+            if getattr(self, name, None) is None:  # files saved before these existed
+                setattr(self, name, None)
 
     # -- serving ---------------------------------------------------------------
-    def _serving_state(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """(B as C-contiguous float32, position of each item among the kept ones or None when all are kept)."""
-        def build():
-            B = prepare_dense(self.item_weights_, "item_weights_")
+    def _serving_state(self) -> tuple[np.ndarray | DualModel, np.ndarray | None]:
+        """(B as C-contiguous float32, or the dual model; position of each item among the kept ones or None
+        when all are kept)."""
+        def positions():
             pos = None
             if len(self.items_) < self.user_items_.shape[1]:
                 pos = np.full(self.user_items_.shape[1], -1, dtype=np.int64)
                 pos[self.items_] = np.arange(len(self.items_))
-            return B, pos
-        return self._serve_cached("dense", self.item_weights_, build)
+            return pos
+
+        if self.item_weights_ is None and getattr(self, "dual_gram_inverse_", None) is not None:
+            return self._serve_cached("dual", (self.dual_gram_inverse_, self.dual_user_items_,
+                                               self.gram_inverse_diag_, self.items_),
+                                      lambda: (self._dual_model(), positions()))
+        return self._serve_cached("dense", self.item_weights_,
+                                  lambda: (prepare_dense(self.item_weights_, "item_weights_"), positions()))
+
+    def _dual_model(self) -> DualModel:
+        """The dual form's serving arrays (:func:`cohortrec.ops.prepare_dual`) from the fitted state."""
+        X = sp.csr_matrix(self.dual_user_items_)
+        d = np.asarray(self.gram_inverse_diag_, dtype=np.float64)
+        if X.shape[1] != len(self.items_) or d.shape != (X.shape[1],):
+            raise ValueError(f"dual_user_items_ has shape {X.shape} and gram_inverse_diag_ {d.shape}, "
+                             f"for {len(self.items_)} kept items")
+        counts = np.bincount(X.indices, minlength=X.shape[1])
+        lam = _regulariser(X, float(self.l2), float(self.dropout))
+        c = np.maximum(counts, 1).astype(np.float64) ** -float(self.beta)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            col = lam * d  # Lambda_j P_jj, in (0, 1]
+            diag = np.where(counts > 0, c * (1.0 - 1.0 / col), 0.0)  # an item without users: B_jj = 0, exactly
+            scale = np.where(counts > 0, c / col, 0.0)
+        return prepare_dual(X, 1.0 / lam, scale, self.dual_gram_inverse_, diag)
 
     def _to_items(self, ids: np.ndarray) -> np.ndarray:
         if len(self.items_) == self.user_items_.shape[1]:
@@ -253,15 +364,19 @@ class EASE(OnlineMixin, RecommenderBase):
     def _server_source(self):
         if len(self.items_) == 0:
             return None
+        if self.item_weights_ is None:
+            return (self.dual_gram_inverse_, self.dual_user_items_, self.gram_inverse_diag_, self.user_items_)
         return (self.item_weights_, self.user_items_)
 
     def _make_server(self):
         B, pos = self._serving_state()
+        model = {"dual": B} if isinstance(B, DualModel) else {"B": B}
         if pos is None:
-            return row_server(self.user_items_, self.user_items_, self.user_items_.shape[1], B=B, row_is_query=True)
+            return row_server(self.user_items_, self.user_items_, self.user_items_.shape[1], row_is_query=True,
+                              **model)
         kept = _to_kept(self.user_items_, pos)
-        return row_server(kept, kept, self.user_items_.shape[1], B=B, in_map=pos, out_map=self.items_,
-                          row_is_query=True)
+        return row_server(kept, kept, self.user_items_.shape[1], in_map=pos, out_map=self.items_,
+                          row_is_query=True, **model)
 
     def _topn_one(self, userid, idx, val, n, exclude, keep, recalculate):
         B, pos = self._serving_state()
@@ -274,6 +389,12 @@ class EASE(OnlineMixin, RecommenderBase):
                 exclude = pe[pe >= 0]
             if keep is not None:
                 keep = keep[self.items_]
+        if isinstance(B, DualModel):
+            one = np.array([0, idx.size], dtype=np.int64)
+            ids, sc = user_topn_dual(one, idx, val, B, n, keep=keep,
+                                     e_indptr=None if exclude is None else np.array([0, exclude.size], np.int64),
+                                     e_indices=exclude, n_threads=1, check=False)
+            return self._to_items(ids[0]), sc[0]
         ids, sc = dense_one(B, idx, val, n, exclude, keep)
         return self._to_items(ids), sc
 
