@@ -559,6 +559,39 @@ def test_ease_dual_keeps_disconnected_items_out(rng):
             np.testing.assert_allclose(np.sort(d_sc), np.sort(p_sc), rtol=1e-4, atol=1e-6)
 
 
+def test_ease_large_inverse_runs_on_one_blas_thread(rng, monkeypatch):
+    # OpenBLAS's threaded dpotrf crashes the process on large orders with two threads (see
+    # SAFE_THREADED_CHOLESKY): above the bound the factorisation must run on one BLAS thread, with the same result
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from cohortrec.recommenders import _ease
+
+    real, seen = _ease.lapack, []
+
+    def blas_threads():
+        return max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default=1)
+
+    class Spy:  # the LAPACK module, recording the BLAS thread count each factorisation runs with
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def dpotrf(self, *a, **kw):
+            seen.append(blas_threads())
+            return real.dpotrf(*a, **kw)
+
+    X = random_interactions(rng, 60, 25, 0.2, continuous=True)
+    ref = EASE(l2=5.0, solver="primal").fit(X)
+    monkeypatch.setattr(_ease, "lapack", Spy())
+    with threadpool_limits(limits=2, user_api="blas"):  # two threads outside, as on the 2-core machines
+        for bound, threads in ((10, 1), (10**6, min(2, blas_threads()))):
+            monkeypatch.setattr(_ease, "SAFE_THREADED_CHOLESKY", bound)
+            for solver in ("primal", "dual"):
+                model = EASE(l2=5.0, solver=solver).fit(X)
+                assert seen[-1] == threads
+                np.testing.assert_allclose(model.gram_inverse_diag_, ref.gram_inverse_diag_, rtol=1e-9)
+    np.testing.assert_allclose(EASE(l2=5.0, solver="primal").fit(X).item_weights_, ref.item_weights_)
+
+
 def test_ease_solver_rejects_unknown(rng):
     with pytest.raises(ValueError, match="solver"):
         EASE(solver="qr").fit(random_interactions(rng))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
+from threadpoolctl import threadpool_limits
 
 from cohortrec._validation import check_float, check_int
 from cohortrec.ops import (
@@ -81,12 +83,21 @@ def _regulariser(X: sp.csr_matrix, l2: float, dropout: float) -> np.ndarray:
     return l2 + dropout / (1.0 - dropout) * sq
 
 
+#: above this order the Cholesky factorisation and inverse run on one BLAS thread. OpenBLAS's threaded
+#: dpotrf crashes the process (SIGSEGV) on large matrices with two threads (OpenBLAS issue #2562; reproduced
+#: with scipy-openblas 0.3.31 at order 16,380 on two cores, fine at 12,000 and with one thread).
+SAFE_THREADED_CHOLESKY = 8192
+
+
 def _spd_inverse(G: np.ndarray, what: str) -> np.ndarray:
     """Inverse of a symmetric positive definite float64 matrix (Cholesky), overwriting ``G``."""
-    c, info = lapack.dpotrf(G, lower=False, overwrite_a=True, clean=False)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"{what} is not positive definite (potrf info={info}); increase l2")
-    P, info = lapack.dpotri(c, lower=False, overwrite_c=True)
+    guard = (threadpool_limits(limits=1, user_api="blas") if G.shape[0] > SAFE_THREADED_CHOLESKY
+             else contextlib.nullcontext())
+    with guard:
+        c, info = lapack.dpotrf(G, lower=False, overwrite_a=True, clean=False)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"{what} is not positive definite (potrf info={info}); increase l2")
+        P, info = lapack.dpotri(c, lower=False, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"inverting {what} failed (potri info={info})")
     _symmetrize_upper(P)
