@@ -29,6 +29,7 @@ from cohortrec.recommenders import (
     UserKNN,
     load_model,
 )
+from cohortrec.recommenders._ease import prefers_dual
 
 CUDA = "cuda" in cohortrec.devices()
 
@@ -514,7 +515,7 @@ def test_ease_matches_closed_form(rng, l2, dropout, beta, solver, shape):
     np.fill_diagonal(B, 0.0)
     pop = np.maximum((Xd != 0).sum(axis=0), 1)
     model = EASE(l2=l2, dropout=dropout, beta=beta, solver=solver).fit(X)
-    dual = solver == "dual" or (solver == "auto" and n < m)  # auto: dual with fewer users than items
+    dual = solver == "dual" or (solver == "auto" and prefers_dual(n, m, X.nnz))
     np.testing.assert_allclose(model.gram_inverse_diag_, np.diag(P), rtol=1e-6)
     if dual:
         assert model.item_weights_ is None and model.dual_gram_inverse_.shape == (n, n)
@@ -592,6 +593,16 @@ def test_ease_large_inverse_runs_on_one_blas_thread(rng, monkeypatch):
     np.testing.assert_allclose(EASE(l2=5.0, solver="primal").fit(X).item_weights_, ref.item_weights_)
 
 
+def test_ease_auto_solver_compares_the_cost_of_a_request():
+    # few users, many items (ml-latest-small's shape): the dual form; Last.fm's (more users, fewer items
+    # kept): the primal; a catalogue whose Gram matrix would not fit: the dual even if a request costs more
+    assert prefers_dual(610, 6298, 48_580)
+    assert not prefers_dual(1877, 4614, 74_000)
+    assert not prefers_dual(100_000, 20_000, 4_000_000)
+    assert prefers_dual(30_000, 200_000, 600_000)
+    assert not prefers_dual(0, 10, 0) and not prefers_dual(10, 0, 0)
+
+
 def test_ease_solver_rejects_unknown(rng):
     with pytest.raises(ValueError, match="solver"):
         EASE(solver="qr").fit(random_interactions(rng))
@@ -599,10 +610,10 @@ def test_ease_solver_rejects_unknown(rng):
 
 def test_ease_dual_partial_fit_equals_refit(rng):
     X = random_interactions(rng, 40, 90, 0.1, continuous=True)
-    model = EASE(l2=3.0, beta=0.2).fit(X[:30])
-    assert model.item_weights_ is None  # fewer users than items: the dual form
+    model = EASE(l2=3.0, beta=0.2, solver="dual").fit(X[:30])
+    assert model.item_weights_ is None
     model.partial_fit_users(np.arange(30, 40), X[30:])
-    ref = EASE(l2=3.0, beta=0.2).fit(X)
+    ref = EASE(l2=3.0, beta=0.2, solver="dual").fit(X)
     for u in range(40):
         a, b = model.recommend(u, N=10), ref.recommend(u, N=10)
         np.testing.assert_array_equal(a[0], b[0])

@@ -130,9 +130,9 @@ def test_ease_matches_dense_reference(name):
 
 @pytest.mark.parametrize("kw", [{}, {"min_item_users": 2, "beta": 0.3, "dropout": 0.3}], ids=["plain", "kept"])
 def test_ease_dual_matches_primal(kw):
-    # more items than users: "auto" takes the dual form; the primal's B is the reference
+    # more items than users, the dual form's domain; the primal's B is the reference
     X = random_x(13, n_users=30, n_items=80, density=0.1, ties=False)
-    dual = EASE(l2=4.0, **kw).fit(X)
+    dual = EASE(l2=4.0, solver="dual", **kw).fit(X)
     primal = EASE(l2=4.0, solver="primal", **kw).fit(X)
     assert dual.item_weights_ is None and primal.dual_gram_inverse_ is None
     np.testing.assert_allclose(dual.gram_inverse_diag_, primal.gram_inverse_diag_, rtol=1e-9)
@@ -227,7 +227,7 @@ def test_user_topn_dual_rejects_corrupt_model():
         prepare_dual(X, qs, ss, M, diag)
     # the bound row server reads the same arrays: corrupt in place after fit, it raises
     X = random_x(4, n_users=20, n_items=60)
-    model = EASE(l2=2.0).fit(X)
+    model = EASE(l2=2.0, solver="dual").fit(X)
     model.recommend(0)
     model._serving_state()[0].r_indices[:] = 10**6
     with pytest.raises((IndexError, ValueError)):

@@ -24,7 +24,7 @@ from cohortrec.recommenders._base import RecommenderBase
 from cohortrec.recommenders._online import OnlineMixin
 from cohortrec.recommenders._serving import dense_one
 
-__all__ = ["EASE", "ease_dual", "ease_weights"]
+__all__ = ["EASE", "ease_dual", "ease_weights", "prefers_dual"]
 
 
 def ease_weights(X: sp.csr_matrix, l2: float, dropout: float = 0.0, *,
@@ -145,6 +145,30 @@ def ease_dual(X: sp.csr_matrix, l2: float, dropout: float = 0.0) -> tuple[np.nda
     return M, 1.0 / lam - s / lam ** 2
 
 
+#: the primal form's float64 Gram matrix above which solver="auto" takes the dual form whatever a request costs
+PRIMAL_GRAM_BYTES = 4 << 30
+
+
+def prefers_dual(n_users: int, n_items: int, nnz: int) -> bool:
+    """Whether ``EASE(solver="auto")`` takes the dual form for a training matrix of this shape.
+
+    A request reads ``|x_u|`` rows of ``B`` in the primal form, ``n_items``
+    floats each: ``nnz / n_users * n_items`` on average. In the dual form it
+    reads ``M`` (``n_users^2`` at most) and the training matrix once
+    (``nnz``), whatever ``|x_u|``. The dual form is taken where it reads
+    less, or where the primal's ``n_items^2`` Gram matrix (float64) would
+    pass :data:`PRIMAL_GRAM_BYTES` and the dual's would not: on
+    ml-latest-small (610 users, 6,298 items) a request reads 0.42 M values
+    against 0.50 M on average (and 4.4 M for the heaviest 1 %), on Last.fm
+    (1,877 users, 4,614 items kept) 3.6 M against 0.23 M.
+    """
+    if n_users <= 0 or n_items <= 0:
+        return False
+    if 8 * n_items ** 2 > PRIMAL_GRAM_BYTES and n_users < n_items:
+        return True
+    return n_users ** 2 + nnz < nnz / n_users * n_items
+
+
 class EASE(OnlineMixin, RecommenderBase):
     """EASE^R linear item-item model (Steck 2019), fitted in closed form.
 
@@ -183,9 +207,10 @@ class EASE(OnlineMixin, RecommenderBase):
         (one user costs ``|x_u|`` rows of ``B``). ``"dual"`` inverts the
         users x users matrix ``I + X Lambda^-1 X^T`` instead (Woodbury) and
         scores one user in O(nnz(X) + n_users^2) whatever their number of
-        items (:func:`ease_dual`). ``"auto"``: dual when the training
-        users are fewer than the kept items, where it is cheaper in time
-        and memory to fit. Both give the same scores up to float32 rounding.
+        items (:func:`ease_dual`). ``"auto"``: the form in which an average
+        request costs less (:func:`prefers_dual`), the dual form also when
+        the primal's Gram matrix would not fit in 4 GiB. Both give the same
+        scores up to float32 rounding.
     device, n_threads, batch_size
         See :class:`~cohortrec.recommenders.RecommenderBase`. Only
         ``device="cpu"``/``"auto"`` are supported (NumPy/LAPACK).
@@ -245,7 +270,7 @@ class EASE(OnlineMixin, RecommenderBase):
         counts = np.bincount(X.indices, minlength=X.shape[1])
         self.items_ = np.flatnonzero(counts >= min_users).astype(np.int64)
         Xs = X[:, self.items_] if len(self.items_) < X.shape[1] else X
-        if self.solver == "dual" or (self.solver == "auto" and Xs.shape[0] < Xs.shape[1]):
+        if self.solver == "dual" or (self.solver == "auto" and prefers_dual(*Xs.shape, Xs.nnz)):
             M, self.gram_inverse_diag_ = ease_dual(Xs, l2, dropout)
             self.dual_gram_inverse_ = M.astype(np.float32)
             self.dual_user_items_ = sp.csr_matrix(Xs, dtype=np.float32)
