@@ -26,7 +26,7 @@ KERNEL_TESTS = [
     "tests/test_cosine_topk.py", "tests/test_topk_scores.py", "tests/test_topk_scores_select.py",
     "tests/test_kmeans_ops.py", "tests/test_kmeans_bounded.py", "tests/test_kmeans_seeding.py",
     "tests/test_evaluation_native.py", "tests/test_recommenders_dense_topn.py", "tests/test_row_topk.py",
-    "tests/test_ops_validation.py", "tests/test_threads.py", "tests/test_fuzz.py",
+    "tests/test_ops_validation.py", "tests/test_threads.py", "tests/test_fuzz.py", "tests/test_serving.py",
 ]
 
 pytestmark = pytest.mark.skipif(
