@@ -58,6 +58,19 @@ MODELS = {
 }
 
 
+def masked_order(s, n, keep=None, exclude=None, drop_zero=True):
+    """The reference top-n of a score row: ids by score desc, id asc, among the finite candidates."""
+    s = s.copy()
+    if keep is not None:
+        s[~keep] = -np.inf
+    if exclude is not None:
+        s[exclude] = -np.inf
+    if drop_zero:
+        s[s == 0] = -np.inf
+    order = np.lexsort((np.arange(s.size), -s))
+    return order[np.isfinite(s[order])][:n], s
+
+
 def batch_one(model, u, **kw):
     ids, sc = model.recommend(np.array([u]), **kw)
     valid = ids[0] >= 0
@@ -118,11 +131,7 @@ def test_ease_matches_dense_reference(name):
     B = np.zeros((X.shape[1], X.shape[1]), np.float64)
     B[np.ix_(model.items_, model.items_)] = model.item_weights_
     for u in range(X.shape[0]):
-        s = X[u].toarray().ravel().astype(np.float64) @ B
-        s[X[u].indices] = -np.inf
-        s[s == 0] = -np.inf
-        ids = np.lexsort((np.arange(s.size), -s))
-        ids = ids[np.isfinite(s[ids])][:10]
+        ids, s = masked_order(X[u].toarray().ravel().astype(np.float64) @ B, 10, exclude=X[u].indices)
         got_ids, got_sc = model.recommend(u, N=10)
         np.testing.assert_allclose(got_sc, s[ids], rtol=1e-4, atol=1e-6)
         np.testing.assert_array_equal(np.sort(got_ids), np.sort(ids))
@@ -140,12 +149,8 @@ def test_ease_dual_matches_primal(kw):
     B[np.ix_(primal.items_, primal.items_)] = primal.item_weights_
     for u in range(X.shape[0]):
         for filt in (True, False):
-            s = X[u].toarray().ravel().astype(np.float64) @ B
-            if filt:
-                s[X[u].indices] = -np.inf
-            s[s == 0] = -np.inf
-            ids = np.lexsort((np.arange(s.size), -s))
-            ids = ids[np.isfinite(s[ids])][:10]
+            ids, s = masked_order(X[u].toarray().ravel().astype(np.float64) @ B, 10,
+                                  exclude=X[u].indices if filt else None)
             got_ids, got_sc = dual.recommend(u, N=10, filter_already_liked_items=filt)
             np.testing.assert_allclose(got_sc, s[ids], rtol=1e-4, atol=1e-6)
             np.testing.assert_array_equal(np.sort(got_ids), np.sort(ids))
@@ -182,15 +187,8 @@ def test_user_topn_dual_matches_numpy(seed, n, u, with_keep, with_excl, drop_zer
         s = S[r].copy()
         if not reach[r]:
             s[Wd[r] == 0] = 0.0  # nothing reached: exactly zero
-        if keep is not None:
-            s[~keep] = -np.inf
-        if E is not None:
-            s[E[r].indices] = -np.inf
-        if drop_zero:
-            s[s == 0] = -np.inf
+        order, s = masked_order(s, n, keep, None if E is None else E[r].indices, drop_zero)
         got = ids[r][ids[r] >= 0]
-        order = np.lexsort((np.arange(m), -s))
-        order = order[np.isfinite(s[order])][:n]
         assert got.size == order.size
         np.testing.assert_allclose(sc[r][:got.size], s[order], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(s[got], s[order], rtol=1e-4, atol=1e-5)  # equal scores may swap
@@ -349,15 +347,7 @@ def test_user_topn_dense_matches_numpy(seed, n, u, with_keep, with_excl, drop_ze
                               e_indices=None if E is None else E.indices, drop_zero=drop_zero, n_threads=2)
     S = (W.toarray().astype(np.float64) @ B.astype(np.float64))  # exact: quarter multiples
     for r in range(u):
-        s = S[r].copy()
-        if keep is not None:
-            s[~keep] = -np.inf
-        if E is not None:
-            s[E[r].indices] = -np.inf
-        if drop_zero:
-            s[s == 0] = -np.inf
-        order = np.lexsort((np.arange(m), -s))
-        order = order[np.isfinite(s[order])][:n]
+        order, s = masked_order(S[r], n, keep, None if E is None else E[r].indices, drop_zero)
         exp_ids = np.full(n, -1)
         exp_ids[:order.size] = order
         np.testing.assert_array_equal(ids[r], exp_ids)

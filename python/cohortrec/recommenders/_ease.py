@@ -22,7 +22,7 @@ from cohortrec.ops import (
 )
 from cohortrec.recommenders._base import RecommenderBase
 from cohortrec.recommenders._online import OnlineMixin
-from cohortrec.recommenders._serving import dense_one
+from cohortrec.recommenders._serving import dense_one, dual_one
 
 __all__ = ["EASE", "ease_dual", "ease_weights", "prefers_dual"]
 
@@ -56,7 +56,7 @@ def ease_weights(X: sp.csr_matrix, l2: float, dropout: float = 0.0, *,
     """
     X = sp.csr_matrix(X, dtype=np.float64)
     G = np.asarray((X.T @ X).toarray(), dtype=np.float64, order="F")
-    G[np.diag_indices_from(G)] += l2 + dropout / (1.0 - dropout) * np.diag(G)
+    G[np.diag_indices_from(G)] += _regulariser(np.diag(G), l2, dropout)
     if G.shape[0] == 0:
         return (G, np.zeros(0)) if return_diag else G
     P = _spd_inverse(G, "X^T X + l2 I")  # Cholesky inverse of the symmetric positive definite Gram matrix
@@ -77,10 +77,14 @@ def _symmetrize_upper(P: np.ndarray, block: int = 1024) -> None:
         sub[np.tril_indices(i1 - i0, -1)] = sub.T[np.tril_indices(i1 - i0, -1)]
 
 
-def _regulariser(X: sp.csr_matrix, l2: float, dropout: float) -> np.ndarray:
-    """``diag(Lambda) = l2 + dropout / (1 - dropout) diag(X^T X)``, float64."""
-    sq = np.bincount(X.indices, weights=np.asarray(X.data, dtype=np.float64) ** 2, minlength=X.shape[1])
-    return l2 + dropout / (1.0 - dropout) * sq
+def _regulariser(gram_diag: np.ndarray, l2: float, dropout: float) -> np.ndarray:
+    """``diag(Lambda) = l2 + dropout / (1 - dropout) diag(X^T X)`` from ``diag(X^T X)``."""
+    return l2 + dropout / (1.0 - dropout) * gram_diag
+
+
+def _gram_diag(X: sp.csr_matrix) -> np.ndarray:
+    """``diag(X^T X)`` (the sum of squares of every column), float64, without forming ``X^T X``."""
+    return np.bincount(X.indices, weights=np.asarray(X.data, dtype=np.float64) ** 2, minlength=X.shape[1])
 
 
 #: above this order the Cholesky factorisation and inverse run on one BLAS thread. OpenBLAS's threaded
@@ -129,7 +133,7 @@ def ease_dual(X: sp.csr_matrix, l2: float, dropout: float = 0.0) -> tuple[np.nda
     """
     X = sp.csr_matrix(X, dtype=np.float64)
     n, m = X.shape
-    lam = _regulariser(X, l2, dropout)
+    lam = _regulariser(_gram_diag(X), l2, dropout)
     Y = X @ sp.diags(1.0 / lam)
     K = np.asarray((Y @ X.T).toarray(), dtype=np.float64, order="F")
     K[np.diag_indices_from(K)] += 1.0
@@ -381,7 +385,7 @@ class EASE(OnlineMixin, RecommenderBase):
             raise ValueError(f"dual_user_items_ has shape {X.shape} and gram_inverse_diag_ {d.shape}, "
                              f"for {len(self.items_)} kept items")
         counts = np.bincount(X.indices, minlength=X.shape[1])
-        lam = _regulariser(X, float(self.l2), float(self.dropout))
+        lam = _regulariser(_gram_diag(X), float(self.l2), float(self.dropout))
         c = np.maximum(counts, 1).astype(np.float64) ** -float(self.beta)
         with np.errstate(divide="ignore", invalid="ignore"):
             col = lam * d  # Lambda_j P_jj, in (0, 1]
@@ -425,13 +429,8 @@ class EASE(OnlineMixin, RecommenderBase):
                 exclude = pe[pe >= 0]
             if keep is not None:
                 keep = keep[self.items_]
-        if isinstance(B, DualModel):
-            one = np.array([0, idx.size], dtype=np.int64)
-            ids, sc = user_topn_dual(one, idx, val, B, n, keep=keep,
-                                     e_indptr=None if exclude is None else np.array([0, exclude.size], np.int64),
-                                     e_indices=exclude, n_threads=1, check=False)
-            return self._to_items(ids[0]), sc[0]
-        ids, sc = dense_one(B, idx, val, n, exclude, keep)
+        one = dual_one if isinstance(B, DualModel) else dense_one
+        ids, sc = one(B, idx, val, n, exclude, keep)
         return self._to_items(ids), sc
 
 
