@@ -281,7 +281,8 @@ def _fmt(v: Any) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--settings", default="oracle,oracle-in-sample,oracle-categories,default,svd-kmeans,vae,tfidf-sklearn",
+    p.add_argument("--settings",
+                   default="oracle,oracle-in-sample,oracle-categories,default,svd-kmeans,vae,tfidf-sklearn",
                    help=f"comma-separated, from {', '.join(SETTINGS)}")
     p.add_argument("--users", type=int, default=3000)
     p.add_argument("--items", type=int, default=1500)

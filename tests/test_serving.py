@@ -393,6 +393,44 @@ def test_row_server_rebuilt_after_partial_fit(name):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
+def test_row_server_follows_refit_and_set_params(name):
+    # recommend(u) keeps the row server it found with the model's count of attribute assignments: a refit on
+    # other data, or a parameter that changes scores, must reach the next request
+    X, X2 = random_x(13), random_x(14)
+    model = MODELS[name]().fit(X)
+    model.recommend(0)
+    model.fit(X2)
+    fresh = MODELS[name]().fit(X2)
+    for u in (0, 3, X2.shape[0] - 1):
+        assert_same(model.recommend(u), fresh.recommend(u))
+    if "power" in model.get_params():
+        model.power += 1.0
+        fresh = MODELS[name]()
+        fresh.power = model.power
+        fresh.fit(X2)
+        for u in (0, 3):
+            assert_same(model.recommend(u), fresh.recommend(u))
+            assert_same(model.recommend(u), batch_one(model, u))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_init_sets_no_serving_state(name):
+    # the count of assignments starts with fit (scikit-learn: __init__ stores the parameters and nothing else)
+    model = MODELS[name]()
+    assert not {"_state_version", "_row_server_hit"} & set(vars(model))
+    model.fit(random_x(15))
+    model.recommend(0)
+    clone_state = pickle_roundtrip(model).__dict__
+    assert "_row_server_hit" not in clone_state and "_serve_cache" not in clone_state
+
+
+def pickle_roundtrip(model):
+    import pickle
+
+    return pickle.loads(pickle.dumps(model))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
 def test_models_copy_and_pickle_after_serving(name):
     # the row server holds native objects: copies drop the serving caches and rebuild them
     import copy

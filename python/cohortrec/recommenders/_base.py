@@ -130,7 +130,9 @@ def _checked_row(X: Any, r: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: per-instance caches of the serving path, never copied or pickled
-_SERVING_CACHES = ("_serve_cache",)
+_SERVING_CACHES = ("_serve_cache", "_row_server_hit")
+#: a fitted model's count of attribute assignments: the row server found for one value stays valid while it holds
+_STATE_VERSION = "_state_version"
 
 
 def _same_source(a: Any, b: Any) -> bool:
@@ -397,9 +399,13 @@ class RecommenderBase(ABC):
             ``-inf`` where a user has fewer candidates.
         """
         if (type(userid) is int and type(N) is int and filter_items is None and items is None
-                and recalculate_user is False and self.device != "cuda"):
-            # one user as implicit calls it: the bound native path (three scalars in, the GIL released)
-            srv = self._row_server()
+                and recalculate_user is False):
+            # One user as implicit calls it: the bound native path (three scalars in, the GIL released). The
+            # lookup of _row_server is inlined: with two threads every Python instruction here is time the
+            # other thread may wait for the GIL (each 0.1 us costs ~1% of ItemKNN's two-thread rate).
+            d = self.__dict__
+            hit = d.get("_row_server_hit")
+            srv = hit[1] if hit is not None and hit[0] == d.get(_STATE_VERSION, 0) else self._row_server()
             if srv is not None:
                 if user_items is None:
                     out = srv.topn(userid, N, bool(filter_already_liked_items))
@@ -556,6 +562,21 @@ class RecommenderBase(ABC):
         ids, sc = self._topn(np.array([userid], dtype=np.int64), row, n, excl, keep, recalculate)
         return ids[0], sc[0]
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        self._bump_state()
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+        self._bump_state()
+
+    def _bump_state(self) -> None:
+        # After the assignment, so that a request that read the previous count cannot keep a server built
+        # from the previous arrays. Only once fitted: __init__ sets nothing but the parameters (scikit-learn).
+        d = self.__dict__
+        if "user_items_" in d:
+            d[_STATE_VERSION] = d.get(_STATE_VERSION, 0) + 1
+
     def __getstate__(self) -> dict[str, Any]:
         # the serving caches are derived from the fitted arrays (and hold native objects that cannot be
         # copied): a deepcopy or an in-memory pickle drops them and the copy rebuilds them on first use
@@ -569,14 +590,28 @@ class RecommenderBase(ABC):
 
         Built once per fitted state (see :meth:`_serve_cached`) from
         :meth:`_server_source` and :meth:`_make_server`; ``None`` before
-        ``fit`` and for models without one, which then take :meth:`_recommend_one`.
+        ``fit``, with ``device="cuda"`` and for models without one, which then
+        take :meth:`_recommend_one` or the batch path.
+
+        Every request asks for it: the answer is kept with the count of
+        attribute assignments it was found at (one dict lookup per request
+        instead of building and comparing the source tuple, a third of the
+        Python time of a request). fit, load, set_params and the partial fits
+        assign attributes and so move the count; arrays changed in place are
+        not seen (as :meth:`_serve_cached` does not see them).
         """
-        if self.__dict__.get("user_items_") is None:
-            return None
-        source = self._server_source()
-        if source is None:
-            return None
-        return self._serve_cached("row_server", source, self._make_server)
+        d = self.__dict__
+        version = d.get(_STATE_VERSION, 0)
+        hit = d.get("_row_server_hit")
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        srv = None
+        if d.get("user_items_") is not None and self.device != "cuda":
+            source = self._server_source()
+            if source is not None:
+                srv = self._serve_cached("row_server", source, self._make_server)
+        d["_row_server_hit"] = (version, srv)
+        return srv
 
     def _server_source(self) -> Any | None:
         """The objects the row server is built from, as a tuple compared by identity (arrays and the
