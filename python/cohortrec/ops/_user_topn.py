@@ -143,29 +143,36 @@ def user_topn_dual(w_indptr: np.ndarray, w_indices: np.ndarray, w_data: np.ndarr
     items : int64 ndarray (u, n), scores : float32 ndarray (u, n)
         Padded with -1 / -inf.
     """
-    if type(n) is not int or n < 0:
-        n = check_int(n, "n", minimum=0)
-    u = len(w_indptr) - 1
     m = len(D.c_indptr) - 1
-    dt = D.r_indices.dtype
-    w = _query(w_indptr, w_indices, w_data, dt, "W", check)
-    e = _exclusion(e_indptr, e_indices, dt)
-    items, scores = _outputs(u, n)
+    u, w, e, items, scores = _request(n, w_indptr, w_indices, w_data, e_indptr, e_indices, D.r_indices.dtype, check)
     _core.user_topn_dual(*w, u, D.c_indptr, D.c_indices, D.c_data, D.r_indptr, D.r_indices, D.r_data, D.M, D.diag,
                          _keep(keep, m), e[0], e[1], bool(drop_zero), items, scores, int(n_threads))
     return items, scores
 
 
-def _query(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, idx_dtype: np.dtype,
-           name: str, check: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    data = np.ascontiguousarray(data, dtype=np.float32)
+def _request(n: Any, w_indptr: np.ndarray, w_indices: np.ndarray, w_data: np.ndarray, e_indptr: np.ndarray | None,
+             e_indices: np.ndarray | None, idx_dtype: np.dtype, check: bool) -> tuple[int, tuple, tuple, np.ndarray,
+                                                                                     np.ndarray]:
+    """The set-up the CSR query kernels share: the number of query rows, the query and the exclusion in the
+    kernel's dtypes (the query's values checked finite unless the caller did), and the padded outputs."""
+    u = len(w_indptr) - 1
+    data = np.ascontiguousarray(w_data, dtype=np.float32)
     if check:
-        check_finite(data, name)
-    return (np.ascontiguousarray(indptr, dtype=np.int64), np.ascontiguousarray(indices, dtype=idx_dtype), data)
+        check_finite(data, "W")
+    w = (np.ascontiguousarray(w_indptr, dtype=np.int64), np.ascontiguousarray(w_indices, dtype=idx_dtype), data)
+    return (u, w, _exclusion(e_indptr, e_indices, idx_dtype), *_outputs(u, n))
 
 
-def _outputs(u: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _outputs(u: int, n: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(items, scores) of shape (u, n), padded -1 / -inf; ``n`` checked (a non-negative int)."""
+    if type(n) is not int or n < 0:
+        n = check_int(n, "n", minimum=0)
     return np.full((u, n), -1, dtype=np.int64), np.full((u, n), -np.inf, dtype=np.float32)
+
+
+def _index_dtype(*sizes: int) -> np.dtype:
+    """int32 where every size fits it (the kernels' narrow instantiation), else int64."""
+    return np.dtype(np.int32) if max(sizes) <= np.iinfo(np.int32).max else np.dtype(np.int64)
 
 
 def _exclusion(e_indptr, e_indices, idx_dtype):
@@ -209,13 +216,7 @@ def user_topn_sparse(w_indptr: np.ndarray, w_indices: np.ndarray, w_data: np.nda
     items : int64 ndarray (u, n), scores : float32 ndarray (u, n)
         Padded with -1 / -inf.
     """
-    if type(n) is not int or n < 0:
-        n = check_int(n, "n", minimum=0)
-    u = len(w_indptr) - 1
-    dt = R.indices.dtype
-    w = _query(w_indptr, w_indices, w_data, dt, "W", check)
-    e = _exclusion(e_indptr, e_indices, dt)
-    items, scores = _outputs(u, n)
+    u, w, e, items, scores = _request(n, w_indptr, w_indices, w_data, e_indptr, e_indices, R.indices.dtype, check)
     _core.user_topn_sparse(*w, u, R.indptr, R.indices, R.data, R.n_cols, _keep(keep, R.n_cols), e[0], e[1],
                            items, scores, int(n_threads))
     return items, scores
@@ -231,14 +232,8 @@ def user_topn_dense(w_indptr: np.ndarray, w_indices: np.ndarray, w_data: np.ndar
     non-finite scores, and zero scores with ``drop_zero``, are never
     returned. Other parameters and the result as in :func:`user_topn_sparse`.
     """
-    if type(n) is not int or n < 0:
-        n = check_int(n, "n", minimum=0)
-    u = len(w_indptr) - 1
-    dt = np.dtype(np.int32) if B.shape[0] <= np.iinfo(np.int32).max and B.shape[1] <= np.iinfo(np.int32).max \
-        else np.dtype(np.int64)
-    w = _query(w_indptr, w_indices, w_data, dt, "W", check)
-    e = _exclusion(e_indptr, e_indices, dt)
-    items, scores = _outputs(u, n)
+    u, w, e, items, scores = _request(n, w_indptr, w_indices, w_data, e_indptr, e_indices, _index_dtype(*B.shape),
+                                      check)
     _core.user_topn_dense(*w, u, B, _keep(keep, B.shape[1]), e[0], e[1], bool(drop_zero), items, scores,
                           int(n_threads))
     return items, scores
@@ -255,14 +250,10 @@ def user_topn_factors(U: np.ndarray, B: np.ndarray, n: int, *, keep: np.ndarray 
     interactions has zero factors). Other parameters and the result as in
     :func:`user_topn_sparse`.
     """
-    if type(n) is not int or n < 0:
-        n = check_int(n, "n", minimum=0)
     U = np.ascontiguousarray(U, dtype=np.float32)
     check_finite(U, "U")
-    u = U.shape[0]
-    dt = np.dtype(np.int32) if B.shape[1] <= np.iinfo(np.int32).max else np.dtype(np.int64)
-    e = _exclusion(e_indptr, e_indices, dt)
-    items, scores = _outputs(u, n)
+    e = _exclusion(e_indptr, e_indices, _index_dtype(B.shape[1]))
+    items, scores = _outputs(U.shape[0], n)
     _core.user_topn_factors(U, B, _keep(keep, B.shape[1]), e[0], e[1], items, scores, int(n_threads))
     return items, scores
 
@@ -348,8 +339,7 @@ def row_server(W: Any, E: Any, n_items: int, *, R: ModelCsr | None = None, B: np
     else:
         B = prepare_dense(B, "B")
         j = B.shape[0]
-        fits = max(j, B.shape[1], n_items) <= np.iinfo(np.int32).max
-        idx_dtype = np.dtype(np.int32) if fits else np.dtype(np.int64)
+        idx_dtype = _index_dtype(j, B.shape[1], n_items)
     w_dense = None
     if isinstance(W, np.ndarray):
         w_dense = prepare_dense(W, "W")
