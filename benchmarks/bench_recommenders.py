@@ -188,7 +188,8 @@ def tuning_grids(X: sp.csr_matrix, quick: bool, seed: int) -> dict[str, Spec]:
     * ALS starts near alpha = 0.5 / density (unobserved and observed
       confidence mass of the same order) and regularization = alpha
       (both axes extend at their edges), with at most min(1024, n_users / 2,
-      n_items / 2) factors; implicit's ALS gets the same space.
+      n_items / 2) factors; implicit's ALS gets the same space, cohortrec's
+      also its ``frequency_scaling`` (0, 0.25, 0.5, 0.75).
     * Numeric axes (l2, beta, dropout, k, factors, regularization, alpha)
       are extended whenever the best value sits at an edge.
     """
@@ -245,8 +246,11 @@ def tuning_grids(X: sp.csr_matrix, quick: bool, seed: int) -> dict[str, Spec]:
     als_axes["factors"] = [f for f in als_axes["factors"] if f <= max_factors] or [max_factors]
     als_ext = {"factors": _geometric(8, max_factors), "regularization": _geometric(1e-3, 1e5),
                "alpha": _geometric(0.1, 1e4)}
-    g["ALS"] = Spec(als_axes, lambda p: rec.ALS(iterations=15, random_state=seed, **p), start=als_start,
-                    extend=als_ext)
+    # cohortrec's ALS also tunes its frequency-scaled penalty (0 = implicit's uniform one, tried first)
+    g["ALS"] = Spec({**als_axes, "frequency_scaling": [0.0, 0.25, 0.5, 0.75]},
+                    lambda p: rec.ALS(iterations=15, random_state=seed, **p),
+                    start={**als_start, "frequency_scaling": 0.0},
+                    extend={**als_ext, "frequency_scaling": _additive(0.0, 2.0)})
     g["implicit ALS"] = Spec(als_axes, lambda p: ImplicitModel(lambda: AlternatingLeastSquares(
         iterations=15, random_state=seed, **p)), start=als_start, extend=als_ext)
     g["implicit CosineRecommender"] = Spec({"K": k_items}, lambda p: ImplicitModel(lambda: CosineRecommender(**p)),
@@ -507,7 +511,8 @@ def report(results: dict, args, command: str, started: str, wall: float,
           "than UserKNN on both counts: user pairs searched (UserKNN: n_users x (n_users - 1)) and "
           "pairs sharing at least one item (the dot products the sparse kernel actually computes), "
           "measured on the validation-run training matrix."),
-          ("* ALS (cohortrec) and implicit ALS: 15 iterations, the same tuning space and seed; "
+          ("* ALS (cohortrec) and implicit ALS: 15 iterations, the same tuning space and seed (cohortrec's ALS "
+           "also tunes `frequency_scaling`, its frequency-scaled penalty; 0 is implicit's); "
           "CosineRecommender's K neighbours include the item itself (implicit's convention)."),
           ("* Anchors: implicit ALS and EASE; the best anchor is the one with the higher test NDCG@10. "
           "'vs best anchor' gives the relative difference and the paired difference in NDCG@10 over test "

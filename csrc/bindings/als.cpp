@@ -21,7 +21,7 @@ void bind_als_typed(py::module_& m) {
       "als_solve",
       [](const CArray<int64_t>& indptr, const CArray<I>& indices, const CArray<float>& data, int64_t n_rows,
          int64_t n_cols, float alpha, const CArray<float>& Y, const CArray<float>& G, CArray<float>& X, int cg_steps,
-         int n_threads) {
+         int n_threads, std::optional<CArray<float>> extra) {
         const auto C = csr_view<float, I>(indptr, indices, data, n_rows, n_cols, "C");
         if (Y.ndim() != 2) throw std::invalid_argument("Y must be 2-D");
         const int64_t f = Y.shape(1);
@@ -32,13 +32,17 @@ void bind_als_typed(py::module_& m) {
         const float* y = Y.data();
         const float* g = G.data();
         float* x = X.mutable_data();
+        if (extra && (extra->ndim() != 1 || extra->shape(0) != n_rows))
+          throw std::invalid_argument("extra must hold one value per row of C");
+        const float* ex = extra ? extra->data() : nullptr;
         py::gil_scoped_release release;
-        cohortrec::cpu::als_solve<I>(C, alpha, y, f, g, x, cg_steps, n_threads);
+        cohortrec::cpu::als_solve<I>(C, alpha, y, f, g, x, cg_steps, n_threads, ex);
       },
       py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert(), py::arg("n_rows"),
       py::arg("n_cols"), py::arg("alpha"), py::arg("Y").noconvert(), py::arg("G").noconvert(), py::arg("X").noconvert(),
-      py::arg("cg_steps"), py::arg("n_threads"),
-      "One implicit-ALS half-step in place on X (cg_steps conjugate-gradient steps; 0: exact solve).");
+      py::arg("cg_steps"), py::arg("n_threads"), py::arg("extra").noconvert() = py::none(),
+      "One implicit-ALS half-step in place on X (cg_steps conjugate-gradient steps; 0: exact solve); extra: "
+      "per-row additions to G's diagonal.");
   m.def(
       "als_loss_rows",
       [](const CArray<int64_t>& indptr, const CArray<I>& indices, const CArray<float>& data, int64_t n_rows,

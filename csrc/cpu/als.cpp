@@ -41,6 +41,7 @@ struct Problem {
   const float* G;
   float* X;
   int steps;
+  const float* extra;  // per-row addition to G's diagonal (nullptr: none)
 };
 
 constexpr int kLanes = 4;  // rows solved in lockstep (the dense products are shared)
@@ -288,6 +289,12 @@ ALS_INLINE void cg_lanes(const Problem<I>& P, int64_t u0, int n_rows, Workspace&
     combine<W, false>(R.ys.data(), nullptr, 0, t, R.n, r[m], f, false);
     float rs = 0.f;
     float *rm = r[m], *pm = p[m], *am = Ap[m];
+    if (P.extra) {  // A x includes the row's extra regularisation
+      const float ex = P.extra[u0 + m];
+      const float* xm = x[m];
+      ALS_SIMD
+      for (int64_t k = 0; k < f; ++k) am[k] += ex * xm[k];
+    }
     ALS_SIMD_SUM(rs)
     for (int64_t k = 0; k < f; ++k) {
       const float rk = rm[k] - am[k];
@@ -310,6 +317,11 @@ ALS_INLINE void cg_lanes(const Problem<I>& P, int64_t u0, int n_rows, Workspace&
       dots(R.ys.data(), R.n_w, pm, f, t);
       for (int64_t j = 0; j < R.n_w; ++j) t[j] *= R.w[j];
       combine<W, false>(R.ys.data(), nullptr, 0, t, R.n_w, am, f, true);  // Ap += Y_u^T W (Y_u p)
+      if (P.extra) {
+        const float ex = P.extra[u0 + m];
+        ALS_SIMD
+        for (int64_t k = 0; k < f; ++k) am[k] += ex * pm[k];
+      }
       const float pAp = dot(pm, am, f);
       if (!(pAp > 0.f)) {  // not positive definite along p: stop rather than diverge
         active[m] = false;
@@ -440,6 +452,8 @@ void exact_row(const Problem<I>& P, int64_t u, std::vector<double>& buf) {
   double* work = A + f * f;
   double* rhs = work + f * f;
   for (int64_t k = 0; k < f * f; ++k) A[k] = P.G[k];
+  if (P.extra)
+    for (int64_t k = 0; k < f; ++k) A[k * f + k] += P.extra[u];
   std::fill(rhs, rhs + f, 0.0);
   for (int64_t j = b; j < e; ++j) {
     const float* y = P.Y + static_cast<int64_t>(P.C->indices[j]) * f;
@@ -465,10 +479,10 @@ void exact_row(const Problem<I>& P, int64_t u, std::vector<double>& buf) {
 
 template <typename I>
 void als_solve(const CsrView<float, I>& C, float alpha, const float* Y, int64_t f, const float* G, float* X,
-               int cg_steps, int n_threads) {
+               int cg_steps, int n_threads, const float* extra) {
   if (f < 0) throw std::invalid_argument("als_solve: negative number of factors");
   if (cg_steps < 0) throw std::invalid_argument("als_solve: cg_steps must be >= 0");
-  const Problem<I> P{&C, alpha, Y, f, G, X, cg_steps};
+  const Problem<I> P{&C, alpha, Y, f, G, X, cg_steps, extra};
   const int64_t n = C.n_rows;
   if (n == 0 || f == 0) return;
   const int64_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
@@ -522,9 +536,9 @@ void als_loss_rows(const CsrView<float, I>& C, float alpha, const float* X, cons
 }
 
 template void als_solve<int32_t>(const CsrView<float, int32_t>&, float, const float*, int64_t, const float*, float*,
-                                 int, int);
+                                 int, int, const float*);
 template void als_solve<int64_t>(const CsrView<float, int64_t>&, float, const float*, int64_t, const float*, float*,
-                                 int, int);
+                                 int, int, const float*);
 template void als_loss_rows<int32_t>(const CsrView<float, int32_t>&, float, const float*, const float*, int64_t,
                                      const double*, double*, int);
 template void als_loss_rows<int64_t>(const CsrView<float, int64_t>&, float, const float*, const float*, int64_t,

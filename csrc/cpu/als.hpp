@@ -16,8 +16,10 @@ namespace cohortrec::cpu {
 /// where y_i = Y[i] (Y is n_other x f, row-major), v_ui the stored value,
 /// c_ui = |alpha * v_ui| (a negative value is a dislike: preference 0 with
 /// confidence |alpha v|, as in implicit) and G = Y^T Y + regularization I
-/// is given (f x f, full symmetric, row-major). Rows without stored values
-/// get x = 0.
+/// is given (f x f, full symmetric, row-major), plus extra[u] I where
+/// extra is given (n_rows floats: a row's own regularisation is
+/// regularization + extra[u], e.g. scaled by its frequency). Rows without
+/// stored values get x = 0.
 ///
 /// cg_steps > 0: that many conjugate-gradient steps starting from the
 /// current X[u] (stops early once the squared residual is below 1e-20).
@@ -29,7 +31,7 @@ namespace cohortrec::cpu {
 /// run time. Results do not depend on n_threads.
 template <typename I>
 void als_solve(const CsrView<float, I>& C, float alpha, const float* Y, int64_t f, const float* G, float* X,
-               int cg_steps, int n_threads);
+               int cg_steps, int n_threads, const float* extra = nullptr);
 
 /// Per-row terms of the weighted squared loss of an ALS model:
 /// out[u] = x_u^T YtY x_u + sum_i [c_ui (p_ui - x_u . y_i)^2 - (x_u . y_i)^2]

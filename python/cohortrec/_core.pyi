@@ -52,14 +52,14 @@ def als_loss_rows(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typi
     Per-row terms of the weighted squared ALS loss (float64).
     """
 @typing.overload
-def als_solve(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, Y: numpy.typing.NDArray[numpy.float32], G: numpy.typing.NDArray[numpy.float32], X: numpy.typing.NDArray[numpy.float32], cg_steps: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+def als_solve(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int32], data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, Y: numpy.typing.NDArray[numpy.float32], G: numpy.typing.NDArray[numpy.float32], X: numpy.typing.NDArray[numpy.float32], cg_steps: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex, extra: numpy.typing.NDArray[numpy.float32] | None = None) -> None:
     """
-    One implicit-ALS half-step in place on X (cg_steps conjugate-gradient steps; 0: exact solve).
+    One implicit-ALS half-step in place on X (cg_steps conjugate-gradient steps; 0: exact solve); extra: per-row additions to G's diagonal.
     """
 @typing.overload
-def als_solve(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, Y: numpy.typing.NDArray[numpy.float32], G: numpy.typing.NDArray[numpy.float32], X: numpy.typing.NDArray[numpy.float32], cg_steps: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+def als_solve(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, Y: numpy.typing.NDArray[numpy.float32], G: numpy.typing.NDArray[numpy.float32], X: numpy.typing.NDArray[numpy.float32], cg_steps: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex, extra: numpy.typing.NDArray[numpy.float32] | None = None) -> None:
     """
-    One implicit-ALS half-step in place on X (cg_steps conjugate-gradient steps; 0: exact solve).
+    One implicit-ALS half-step in place on X (cg_steps conjugate-gradient steps; 0: exact solve); extra: per-row additions to G's diagonal.
     """
 @typing.overload
 def cosine_topk(a_indptr: numpy.typing.NDArray[numpy.int64], a_indices: numpy.typing.NDArray[numpy.int32], a_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, b_indptr: numpy.typing.NDArray[numpy.int64] | None, b_indices: numpy.typing.NDArray[numpy.int32] | None, b_data: numpy.typing.NDArray[numpy.float32] | None, p: typing.SupportsInt | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsFloat | typing.SupportsIndex | None, exclude_self: bool, n_threads: typing.SupportsInt | typing.SupportsIndex, dense_min_density: typing.SupportsFloat | typing.SupportsIndex = -1.0) -> tuple:

@@ -30,6 +30,16 @@ def _check_scalar(value: Any, name: str, *, positive: bool = False) -> float:
     return v
 
 
+def _per_row(values: Any, name: str, n: int) -> np.ndarray:
+    """Per-row regularisation: float64 of shape (n,), finite, >= 0 and within float32."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.shape != (n,):
+        raise ValueError(f"{name} must hold one value per row ({n}), got shape {v.shape}")
+    if not np.isfinite(v).all() or (v < 0).any() or (v > np.finfo(np.float32).max).any():
+        raise ValueError(f"{name} must be finite, >= 0 and fit in float32")
+    return v
+
+
 def _check_csr(C: Any, name: str, n_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(indptr int64, indices int32/int64, data float32) of a valid CSR matrix, no copy of the data."""
     if not isinstance(C, (sp.csr_matrix, sp.csr_array)):
@@ -92,7 +102,8 @@ def als_gram(Y: np.ndarray, regularization: float = 0.0) -> np.ndarray:
 
 
 def als_solve(C: Any, Y: np.ndarray, X: np.ndarray, *, regularization: float, alpha: float = 1.0,
-              cg_steps: int = 3, gram: np.ndarray | None = None, n_threads: int | None = None) -> None:
+              cg_steps: int = 3, gram: np.ndarray | None = None, n_threads: int | None = None,
+              row_regularization: Any | None = None) -> None:
     """One ALS half-step: update every row of ``X`` in place.
 
     Row ``u`` of ``X`` becomes the solution of
@@ -118,6 +129,11 @@ def als_solve(C: Any, Y: np.ndarray, X: np.ndarray, *, regularization: float, al
         ``Y^T Y + regularization I`` if already computed (see :func:`als_gram`);
         must be symmetric.
     n_threads : int, optional
+    row_regularization : array-like of float, shape (n_rows,), optional
+        Each row's own regularisation, used instead of ``regularization``
+        for that row (``regularization`` remains the one in ``gram``; the
+        kernel adds the difference to the diagonal). For frequency-scaled
+        regularisation (Rendle et al. 2022).
     """
     threads = resolve_threads(n_threads)
     steps = check_int(cg_steps, "cg_steps", minimum=0)
@@ -139,11 +155,16 @@ def als_solve(C: Any, Y: np.ndarray, X: np.ndarray, *, regularization: float, al
         G = _check_factors(gram, "gram", f, f)
         if not np.array_equal(G, G.T):
             raise ValueError("gram must be symmetric")
-    _core.als_solve(ptr, idx, data, C.shape[0], C.shape[1], a, Y, G, X, steps, threads)
+    extra = None
+    if row_regularization is not None:
+        extra = np.ascontiguousarray(_per_row(row_regularization, "row_regularization", C.shape[0]) - reg,
+                                     dtype=np.float32)
+    _core.als_solve(ptr, idx, data, C.shape[0], C.shape[1], a, Y, G, X, steps, threads, extra)
 
 
 def als_loss(C: Any, X: np.ndarray, Y: np.ndarray, *, regularization: float, alpha: float = 1.0,
-             n_threads: int | None = None) -> float:
+             n_threads: int | None = None, row_regularization: Any | None = None,
+             col_regularization: Any | None = None) -> float:
     """Weighted squared loss of an implicit ALS model, normalised like implicit's.
 
     ``(sum_{u,i} c_ui (p_ui - x_u . y_i)^2 + regularization (|X|^2 + |Y|^2))
@@ -157,6 +178,9 @@ def als_loss(C: Any, X: np.ndarray, Y: np.ndarray, *, regularization: float, alp
     Y : ndarray of float32, shape (n_other, f)
     regularization, alpha : float
     n_threads : int, optional
+    row_regularization, col_regularization : array-like of float, optional
+        Per-row penalties of ``X`` (n_rows) and of ``Y`` (n_other) instead of
+        ``regularization`` (see :func:`als_solve`).
 
     Returns
     -------
@@ -178,7 +202,9 @@ def als_loss(C: Any, X: np.ndarray, Y: np.ndarray, *, regularization: float, alp
     rows = np.empty(C.shape[0], dtype=np.float64)
     _core.als_loss_rows(ptr, idx, data, C.shape[0], C.shape[1], a, X, Y, YtY, rows, threads)
     total = float(rows.sum())
-    total += reg * (float(np.square(X, dtype=np.float64).sum()) + float(np.square(Y, dtype=np.float64).sum()))
+    for F, per, name in ((X, row_regularization, "row_regularization"), (Y, col_regularization, "col_regularization")):
+        sq = np.square(F, dtype=np.float64).sum(axis=1)
+        total += reg * float(sq.sum()) if per is None else float(_per_row(per, name, F.shape[0]) @ sq)
     conf = float(np.abs(data.astype(np.float64) * a).sum())
     denom = conf + float(C.shape[0]) * float(C.shape[1]) - data.shape[0]
     return total / denom if denom > 0 else 0.0
