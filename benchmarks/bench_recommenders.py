@@ -154,18 +154,19 @@ class EASESpec(Spec):
     """EASE's popularity penalty beta only rescales the columns of the fitted
     weights, so tuning derives the beta variants from one fit per (l2,
     dropout, min_item_users) instead of refitting (the most recent fit is
-    kept: the tuner scans beta with the other axes fixed). Same scores as
+    kept for every training matrix: the tuner scans beta with the other axes
+    fixed, on each validation split in turn). Same scores as
     ``EASE(beta=...).fit`` up to float32 rounding; the final refit uses EASE itself."""
-
-    _last: tuple = (None, None)
 
     def fit(self, params: dict, X: sp.csr_matrix) -> Any:
         import copy
 
         key = tuple(sorted((k, v) for k, v in params.items() if k != "beta"))
-        if self._last[0] != key:
-            self._last = (key, self.make({**params, "beta": 0.0}).fit(X))
-        base = self._last[1]
+        last = self.__dict__.setdefault("_last", {})  # id(X) -> (X, key, fit on X); X kept so its id stays unique
+        hit = last.get(id(X))
+        if hit is None or hit[1] != key:
+            last[id(X)] = hit = (X, key, self.make({**params, "beta": 0.0}).fit(X))
+        base = hit[2]
         m = copy.copy(base)
         m.beta = params.get("beta", 0.0)
         if m.beta:
@@ -369,8 +370,19 @@ def _final(model, train, test, params, nd_val, extra=None) -> dict:
 BLEND_MEMBERS = ("EASE", "ALS", "RP3beta", "ItemKNN", "UserKNN")
 
 
-def run_blends(tuned: dict, specs: dict, tr2, val, train, test, seed: int, log, out: dict) -> None:
-    """Blend of the tuned cohortrec models, without and with the group-aware inputs."""
+#: data sets with fewer users than this are tuned on the mean of VALIDATION_SPLITS validation splits: with a few
+#: hundred users one split's noise decides (ml-latest-small, 603 users: a +3% validation gain of a wider grid
+#: turned into -1% on test, recommenders-2026-12-06-freqscale.md)
+SMALL_USERS = 1000
+VALIDATION_SPLITS = 3
+
+
+def run_blends(tuned: dict, specs: dict, splits: list, train, test, seed: int, log, out: dict) -> None:
+    """Blend of the tuned cohortrec models, without and with the group-aware inputs.
+
+    The weights are searched on every validation split (``Blend.fit(validation=)``); with several splits
+    the mean of their weights is kept, scored by its mean validation NDCG@10 over the splits.
+    """
     rec = importlib.import_module("cohortrec.recommenders")
     names = [n for n in BLEND_MEMBERS if n in tuned]
     if not names:
@@ -387,9 +399,19 @@ def run_blends(tuned: dict, specs: dict, tr2, val, train, test, seed: int, log, 
         best = None
         for how in ("rank", "score"):
             t = time.perf_counter()
-            b = rec.Blend([m for _, m in mem], normalize=how, n_candidates=100).fit(tr2, validation=val)
-            fit_s = time.perf_counter() - t
+            found = [rec.Blend([m for _, m in mem], normalize=how, n_candidates=100).fit(tr, validation=va)
+                     for tr, va in splits]
+            b = found[0]
             nd = float(b.validation_ndcg_)
+            if len(splits) > 1:
+                w = np.mean([f.weights_ for f in found], axis=0)
+                nd = float(np.mean([score(rec.Blend([m for _, m in mem], weights=w, normalize=how,
+                                                    n_candidates=100).fit(tr), tr, va, ks=(10,))[0][("ndcg", 10)]
+                                    for tr, va in splits]))
+                b = rec.Blend([m for _, m in mem], weights=w, normalize=how, n_candidates=100)
+                b.weights_ = w
+                b.member_validation_ndcg_ = np.mean([f.member_validation_ndcg_ for f in found], axis=0)
+            fit_s = time.perf_counter() - t
             params = {"normalize": how, "weights": {n: round(float(w), 3) for (n, _), w in zip(mem, b.weights_)}}
             out["grid"].append((vname, params, nd, fit_s, ""))
             log(f"  {vname:28s} {params} val NDCG@10={nd:.4f} (fit+search {fit_s:.1f}s)")
@@ -409,14 +431,16 @@ def run_dataset(name: str, data_dir: Path, seed: int, quick: bool, log) -> dict:
     rec = importlib.import_module("cohortrec.recommenders")
     X, label = load(name, data_dir)
     train, test = ev.random_holdout(X, 0.2, min_items=5, random_state=seed)
-    tr2, val = ev.random_holdout(train, 0.2, min_items=2, random_state=seed + 1)
     n_users = X.shape[0]
+    n_splits = VALIDATION_SPLITS if n_users < SMALL_USERS and not quick else 1
+    splits = [ev.random_holdout(train, 0.2, min_items=2, random_state=seed + 1 + r) for r in range(n_splits)]
+    tr2, val = splits[0]
     userknn_pairs = n_users * (n_users - 1)
     userknn_co = co_occurring_pairs(rec.UserKNN().fit(tr2), tr2)
     log(f"\n== {label}: {X.shape[0]} users x {X.shape[1]} items, {X.nnz} positives; "
         f"train {train.nnz}, test {test.nnz}")
     out = {"label": label, "shape": X.shape, "nnz": X.nnz, "train": train.nnz, "test": test.nnz,
-           "val_train": tr2.nnz, "val": val.nnz, "models": {}, "grid": [], "edges": {}}
+           "val_train": tr2.nnz, "val": val.nnz, "val_splits": n_splits, "models": {}, "grid": [], "edges": {}}
     specs = tuning_grids(tr2, quick, seed)
     tuned: dict[str, dict] = {}
     for model_name, spec in specs.items():
@@ -436,8 +460,11 @@ def run_dataset(name: str, data_dir: Path, seed: int, quick: bool, log) -> dict:
                     out["grid"].append((model_name, params, float("nan"), fit_s, note))
                     log(f"  {model_name:28s} {params} -> {note}")
                     return float("nan")
-            vals, _, _ = score(m, tr2, val, ks=(10,))
-            nd = vals[("ndcg", 10)]
+            nd = score(m, tr2, val, ks=(10,))[0][("ndcg", 10)]
+            if len(splits) > 1:  # the mean over the validation splits (the first one's model already fitted)
+                nd = float(np.mean([nd] + [score(spec.fit(params, tr), tr, va, ks=(10,))[0][("ndcg", 10)]
+                                           for tr, va in splits[1:]]))
+                fit_s = time.perf_counter() - t
             out["grid"].append((model_name, params, nd, fit_s, note))
             log(f"  {model_name:28s} {params} val NDCG@10={nd:.4f} (fit {fit_s:.1f}s)")
             return nd
@@ -457,7 +484,7 @@ def run_dataset(name: str, data_dir: Path, seed: int, quick: bool, log) -> dict:
         log(f"* {model_name:28s} test NDCG@10={row['ndcg10']:.4f}±{row['ndcg10_se']:.4f} "
             f"Recall@20={row['recall20']:.4f} Coverage@10={row['coverage10']:.4f} "
             f"(fit {row['fit_s']:.1f}s, eval {row['eval_s']:.2f}s) {params}")
-    run_blends(tuned, specs, tr2, val, train, test, seed, log, out)
+    run_blends(tuned, specs, splits, train, test, seed, log, out)
     return out
 
 
@@ -491,14 +518,17 @@ def report(results: dict, args, command: str, started: str, wall: float,
           "* Positives: MovieLens ratings >= 4; Last.fm any play. Binary 0/1 matrix for every model.",
           "* Users with >= 5 positives kept; items without a positive dropped.",
           f"* Test: 20% per-user random holdout (`cohortrec.evaluation.random_holdout`, seed {args.seed}).",
-          (f"* Validation: 20% per-user holdout of train (seed {args.seed + 1}); every model is tuned on "
+          (f"* Validation: 20% per-user holdout of train (seed {args.seed + 1}; data sets with fewer than "
+          f"{SMALL_USERS} users: the mean over {VALIDATION_SPLITS} such holdouts, seeds {args.seed + 1}-"
+          f"{args.seed + VALIDATION_SPLITS}, as one split's noise decides there); every model is tuned on "
           "(train minus validation, validation) by NDCG@10 with the same tuner: coordinate ascent over "
           "grids sized from the data (n_items, density; see `tuning_grids`), a numeric axis being extended "
           "by one more step whenever its best value sits at an edge; the chosen configuration is refit on "
           "the full train and scored on test once."),
           ("* Blend: the tuned cohortrec models (EASE, ALS, RP3beta, ItemKNN, UserKNN) as members, top-100 "
           "lists rank- or score-normalised (chosen on validation), weights by coordinate ascent of NDCG@10 "
-          "on the validation split (members fit on train minus validation), then the members refit on "
+          "on the validation split (members fit on train minus validation; with several splits, the mean "
+          "of the weights found on each, scored by its mean validation NDCG@10), then the members refit on "
           "train with those weights. 'Blend + groups' adds group popularity (GroupRecommender blend=1) and "
           "in-group neighbours (blend=0) with the tuned GroupRecommender's groups."),
           ("* Full ranking over all items with the user's train items excluded, "
