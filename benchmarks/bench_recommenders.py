@@ -396,32 +396,28 @@ def run_blends(tuned: dict, specs: dict, splits: list, train, test, seed: int, l
                                                 ("group neighbours", rec.GroupRecommender(blend=0.0, **gp))]
     for vname, mem in variants.items():
         LOADS.append(os.getloadavg()[0])
+        models = [m for _, m in mem]
         best = None
         for how in ("rank", "score"):
             t = time.perf_counter()
-            found = [rec.Blend([m for _, m in mem], normalize=how, n_candidates=100).fit(tr, validation=va)
-                     for tr, va in splits]
-            b = found[0]
-            nd = float(b.validation_ndcg_)
-            if len(splits) > 1:
-                w = np.mean([f.weights_ for f in found], axis=0)
-                nd = float(np.mean([score(rec.Blend([m for _, m in mem], weights=w, normalize=how,
-                                                    n_candidates=100).fit(tr), tr, va, ks=(10,))[0][("ndcg", 10)]
-                                    for tr, va in splits]))
-                b = rec.Blend([m for _, m in mem], weights=w, normalize=how, n_candidates=100)
-                b.weights_ = w
-                b.member_validation_ndcg_ = np.mean([f.member_validation_ndcg_ for f in found], axis=0)
+            found = [rec.Blend(models, normalize=how, n_candidates=100).fit(tr, validation=va) for tr, va in splits]
+            weights = np.mean([f.weights_ for f in found], axis=0)
+            member_nd = np.mean([f.member_validation_ndcg_ for f in found], axis=0)
+            if len(splits) == 1:
+                nd = float(found[0].validation_ndcg_)
+            else:  # the mean weights, scored on every split
+                nd = float(np.mean([score(rec.Blend(models, weights=weights, normalize=how, n_candidates=100).fit(tr),
+                                          tr, va, ks=(10,))[0][("ndcg", 10)] for tr, va in splits]))
             fit_s = time.perf_counter() - t
-            params = {"normalize": how, "weights": {n: round(float(w), 3) for (n, _), w in zip(mem, b.weights_)}}
+            params = {"normalize": how, "weights": {n: round(float(w), 3) for (n, _), w in zip(mem, weights)}}
             out["grid"].append((vname, params, nd, fit_s, ""))
             log(f"  {vname:28s} {params} val NDCG@10={nd:.4f} (fit+search {fit_s:.1f}s)")
             if best is None or nd > best[0]:
-                best = (nd, params, b)
-        nd_val, params, b = best
-        final = rec.Blend([m for _, m in mem], weights=b.weights_, normalize=params["normalize"], n_candidates=100)
+                best = (nd, params, weights, member_nd)
+        nd_val, params, weights, member_nd = best
+        final = rec.Blend(models, weights=weights, normalize=params["normalize"], n_candidates=100)
         out["models"][vname] = row = _final(final, train, test, params, nd_val,
-                                            {"member_val_ndcg10": dict(zip([n for n, _ in mem],
-                                                                           b.member_validation_ndcg_.tolist()))})
+                                            {"member_val_ndcg10": dict(zip([n for n, _ in mem], member_nd.tolist()))})
         log(f"* {vname:28s} test NDCG@10={row['ndcg10']:.4f}±{row['ndcg10_se']:.4f} (fit {row['fit_s']:.1f}s) "
             f"{params}")
 

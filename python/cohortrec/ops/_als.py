@@ -35,7 +35,8 @@ def _per_row(values: Any, name: str, n: int) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64)
     if v.shape != (n,):
         raise ValueError(f"{name} must hold one value per row ({n}), got shape {v.shape}")
-    if not np.isfinite(v).all() or (v < 0).any() or (v > np.finfo(np.float32).max).any():
+    check_finite(v, name)
+    if (v < 0).any() or (v > np.finfo(np.float32).max).any():
         raise ValueError(f"{name} must be finite, >= 0 and fit in float32")
     return v
 

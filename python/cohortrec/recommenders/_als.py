@@ -128,12 +128,11 @@ class ALS(RecommenderBase):
         check_float(self.frequency_scaling, "frequency_scaling", minimum=0.0)
         return f, reg, alpha, iters, steps
 
-    def _row_regularization(self, R: sp.csr_matrix, mean_count: float) -> np.ndarray | None:
-        """Each row's penalty under ``frequency_scaling`` (None: the uniform ``regularization``)."""
-        nu = check_float(self.frequency_scaling, "frequency_scaling", minimum=0.0)
+    def _row_regularization(self, R: sp.csr_matrix, mean_count: float, reg: float) -> np.ndarray | None:
+        """Each row's penalty under ``frequency_scaling`` (None: the uniform ``reg``); after :meth:`_check_params`."""
+        nu = float(self.frequency_scaling)
         if nu == 0.0:
             return None
-        reg = check_float(self.regularization, "regularization", minimum=0.0)
         return reg * ((np.diff(R.indptr) + 1.0) / (mean_count + 1.0)) ** nu
 
     def _mean_counts(self, X: sp.csr_matrix) -> tuple[float, float]:
@@ -184,7 +183,7 @@ class ALS(RecommenderBase):
         Xt = X.T.tocsr()
         kw = {"regularization": reg, "alpha": alpha, "cg_steps": steps, "n_threads": self.n_threads}
         mean_user, mean_item = self._mean_counts(X)
-        reg_users, reg_items = self._row_regularization(X, mean_user), self._row_regularization(Xt, mean_item)
+        reg_users, reg_items = self._row_regularization(X, mean_user, reg), self._row_regularization(Xt, mean_item, reg)
         self.loss_history_: list[float] = []
         callback = getattr(self, "_callback", None)
         for it in range(iters):
@@ -242,7 +241,7 @@ class ALS(RecommenderBase):
     def _solve_users(self, R: sp.csr_matrix) -> np.ndarray:
         f, reg, alpha, _, _ = self._check_params()
         out = np.zeros((R.shape[0], self.item_factors.shape[1]), dtype=np.float32)
-        per_row = self._row_regularization(R, self._mean_counts(self.user_items_)[0])
+        per_row = self._row_regularization(R, self._mean_counts(self.user_items_)[0], reg)
         als_solve(R, self.item_factors, out, regularization=reg, alpha=alpha, cg_steps=0,
                   gram=self._gram("items"), n_threads=self.n_threads, row_regularization=per_row)
         return out
@@ -283,7 +282,7 @@ class ALS(RecommenderBase):
     def _item_query(self, item_users: sp.csr_matrix) -> sp.csr_matrix:
         f, reg, alpha, _, _ = self._check_params()
         out = np.zeros((item_users.shape[0], self.user_factors.shape[1]), dtype=np.float32)
-        per_row = self._row_regularization(item_users, self._mean_counts(self.user_items_)[1])
+        per_row = self._row_regularization(item_users, self._mean_counts(self.user_items_)[1], reg)
         als_solve(item_users, self.user_factors, out, regularization=reg, alpha=alpha, cg_steps=0,
                   gram=self._gram("users"), n_threads=self.n_threads, row_regularization=per_row)
         return sp.csr_matrix(out)
