@@ -418,16 +418,12 @@ def test_init_sets_no_serving_state(name):
     # the count of assignments starts with fit (scikit-learn: __init__ stores the parameters and nothing else)
     model = MODELS[name]()
     assert not {"_state_version", "_row_server_hit"} & set(vars(model))
-    model.fit(random_x(15))
-    model.recommend(0)
-    clone_state = pickle_roundtrip(model).__dict__
-    assert "_row_server_hit" not in clone_state and "_serve_cache" not in clone_state
-
-
-def pickle_roundtrip(model):
     import pickle
 
-    return pickle.loads(pickle.dumps(model))
+    model.fit(random_x(15))
+    model.recommend(0)
+    clone_state = pickle.loads(pickle.dumps(model)).__dict__
+    assert "_row_server_hit" not in clone_state and "_serve_cache" not in clone_state
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
