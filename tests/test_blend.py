@@ -157,6 +157,72 @@ def test_useless_member_gets_no_weight():
     assert b.weights_[1] < 0.2 and b.weights_[0] > 0.8
 
 
+def _recording(cls):
+    """A subclass of cls whose instances append every matrix they are fit on to ``fits``."""
+    class Recording(cls):
+        fits: list = []
+
+        def fit(self, user_items, show_progress=False):
+            Recording.fits.append(sp.csr_matrix(user_items, copy=True))
+            return super().fit(user_items, show_progress)
+
+    return Recording
+
+
+def test_cross_fitting_leaves_out_one_fold_of_users_per_fit():
+    """cv=3: each member is fit 3 times, each time on all interactions but the held-out ones of one fold of
+    users (the folds split the users, their held-out sets make up the validation_fraction holdout), then once
+    on everything."""
+    X, _ = planted(np.random.default_rng(10), n_users=150, n_items=60)
+    Rec = _recording(EASE)
+    Blend([Rec(l2=10.0), ItemKNN(k=20)], cv=3, random_state=1).fit(X)
+    *folds, final = Rec.fits
+    assert len(folds) == 3 and (final != X).nnz == 0
+    _, val = evaluation.random_holdout(X, 0.2, min_items=2, random_state=np.random.default_rng(1))
+    left_out = [X - F for F in folds]
+    for L in left_out:
+        L.eliminate_zeros()
+        assert L.min() >= 0 and (L.multiply(val) != L).nnz == 0  # only held-out interactions are left out
+    fold_users = [set(np.flatnonzero(np.diff(L.indptr))) for L in left_out]
+    assert all(fold_users) and sum(map(len, fold_users)) == len(set.union(*fold_users))  # disjoint folds
+    assert (sum(left_out) != val).nnz == 0  # together: the whole holdout, once
+
+
+def test_cross_fitted_validation_scores_match_evaluate():
+    """validation_ndcg_ and member_validation_ndcg_ are the NDCG@10 of every validation user, each
+    scored by the members fit without their fold's held-out interactions (cohortrec.evaluation)."""
+    X, _ = planted(np.random.default_rng(11), n_users=160, n_items=60)
+    Rec = _recording(EASE)
+    b = Blend([Rec(l2=10.0), ItemKNN(k=20)], cv=4, random_state=2, min_gain_se=0.0).fit(X)
+    per_weights = {"blend": b.weights_, "EASE": [1.0, 0.0], "ItemKNN": [0.0, 1.0]}
+    values = {name: [] for name in per_weights}
+    for F in Rec.fits[:-1]:
+        held = X - F
+        held.eliminate_zeros()
+        members = [EASE(l2=10.0).fit(F), ItemKNN(k=20).fit(F)]
+        for name, w in per_weights.items():
+            frame = evaluation.evaluate(Blend(members, weights=w, prefit=True).fit(F), F, held, k=10,
+                                        per_user=True)
+            values[name].extend(frame.query("metric == 'ndcg'")["value"])
+    assert len(values["blend"]) == len(set().union(*[np.flatnonzero(np.diff((X - F).indptr))
+                                                     for F in Rec.fits[:-1]]))
+    assert b.validation_ndcg_ == pytest.approx(np.mean(values["blend"]), abs=1e-9)
+    np.testing.assert_allclose(b.member_validation_ndcg_, [np.mean(values["EASE"]), np.mean(values["ItemKNN"])],
+                               atol=1e-9)
+
+
+def test_one_fold_is_a_single_holdout():
+    """cv=1 holds out every user's validation interactions at once: the weights found by passing that
+    holdout as ``validation``."""
+    X, _ = planted(np.random.default_rng(12), n_users=150, n_items=60)
+    members = [EASE(l2=10.0), ItemKNN(k=20), UserKNN(k=10)]
+    one = Blend(members, cv=1, random_state=3, min_gain_se=0.0).fit(X)
+    train, val = evaluation.random_holdout(X, 0.2, min_items=2, random_state=3)
+    given_split = Blend(members, min_gain_se=0.0).fit(train, validation=val)
+    np.testing.assert_array_equal(one.weights_, given_split.weights_)
+    assert one.validation_ndcg_ == given_split.validation_ndcg_
+
+
 def test_validation_argument_and_prefit():
     rng = np.random.default_rng(7)
     X, _ = planted(rng)
@@ -231,6 +297,8 @@ def test_save_load_roundtrip(tmp_path):
     ({"validation_fraction": 1.0}, ValueError, "validation_fraction"),
     ({"weight_grid": [-1.0]}, ValueError, "weight_grid"),
     ({"min_gain_se": -0.5}, ValueError, "min_gain_se"),
+    ({"cv": 0}, ValueError, "cv"),
+    ({"cv": 2.5}, TypeError, "cv"),
 ])
 def test_parameter_errors(kw, exc, match):
     X = random_interactions(np.random.default_rng(0))
