@@ -407,20 +407,15 @@ def run_blends(tuned: dict, specs: dict, train, test, seed: int, log, out: dict)
                                                 ("group neighbours", rec.GroupRecommender(blend=0.0, **gp))]
     for vname, mem in variants.items():
         LOADS.append(os.getloadavg()[0])
-        models = [m for _, m in mem]
-        best = None
-        for how in ("rank", "score"):
-            blend = rec.Blend(models, normalize=how, n_candidates=100, cv=BLEND_CV, random_state=seed + 1)
-            t = time.perf_counter()
-            blend.fit(train)
-            fit_s = time.perf_counter() - t
-            nd = float(blend.validation_ndcg_)
-            params = {"normalize": how, "weights": {n: round(float(w), 3) for (n, _), w in zip(mem, blend.weights_)}}
-            out["grid"].append((vname, params, nd, fit_s, ""))
-            log(f"  {vname:28s} {params} cross-fitted val NDCG@10={nd:.4f} (search + refit {fit_s:.1f}s)")
-            if best is None or nd > best[0]:
-                best = (nd, params, blend, fit_s)
-        nd_val, params, blend, fit_s = best
+        blend = rec.Blend([m for _, m in mem], normalize="auto", n_candidates=100, cv=BLEND_CV, random_state=seed + 1)
+        t = time.perf_counter()
+        blend.fit(train)
+        fit_s = time.perf_counter() - t
+        nd_val = float(blend.validation_ndcg_)
+        params = {"normalize": blend.normalize_,
+                  "weights": {n: round(float(w), 3) for (n, _), w in zip(mem, blend.weights_)}}
+        out["grid"].append((vname, params, nd_val, fit_s, ""))
+        log(f"  {vname:28s} {params} cross-fitted val NDCG@10={nd_val:.4f} (search + refit {fit_s:.1f}s)")
         out["models"][vname] = row = _row(blend, train, test, params, nd_val, fit_s, {  # fitted on train above
             "member_val_ndcg10": dict(zip([n for n, _ in mem], blend.member_validation_ndcg_.tolist()))})
         log(f"* {vname:28s} test NDCG@10={row['ndcg10']:.4f}±{row['ndcg10_se']:.4f} (fit {row['fit_s']:.1f}s) "

@@ -30,7 +30,7 @@ from test_recommenders import RecommenderMixin, planted, random_interactions
 
 class TestBlendCommon(RecommenderMixin):
     def make(self, **kw):
-        return Blend([EASE(l2=10.0), ItemKNN(k=30)], random_state=0, **kw)
+        return Blend([EASE(l2=10.0), ItemKNN(k=30)], random_state=0, normalize="auto", **kw)
 
 
 class TestBlendScoreFixed(RecommenderMixin):
@@ -223,6 +223,23 @@ def test_one_fold_is_a_single_holdout():
     assert one.validation_ndcg_ == given_split.validation_ndcg_
 
 
+def test_auto_normalisation_keeps_the_better_search():
+    """normalize="auto" searches with rank and with score on the same validation lists and keeps the
+    one with the higher validation NDCG (the weights and scores of that search)."""
+    X, _ = planted(np.random.default_rng(13), n_users=150, n_items=60)
+    members = [EASE(l2=10.0), ItemKNN(k=20), UserKNN(k=10)]
+    found = {how: Blend(members, normalize=how, random_state=4, min_gain_se=0.0).fit(X) for how in ("rank", "score")}
+    auto = Blend(members, normalize="auto", random_state=4, min_gain_se=0.0).fit(X)
+    better = max(("rank", "score"), key=lambda h: (found[h].validation_ndcg_, h == "rank"))
+    assert auto.normalize_ == better and found["rank"].normalize_ == "rank"
+    np.testing.assert_array_equal(auto.weights_, found[better].weights_)
+    assert auto.validation_ndcg_ == found[better].validation_ndcg_
+    np.testing.assert_array_equal(auto.recommend(np.arange(20), X[:20], N=5)[0],
+                                  found[better].recommend(np.arange(20), X[:20], N=5)[0])
+    fixed = Blend(members, normalize="auto", weights=[1, 1, 1]).fit(X)
+    assert fixed.normalize_ == "rank"
+
+
 def test_validation_argument_and_prefit():
     rng = np.random.default_rng(7)
     X, _ = planted(rng)
@@ -278,6 +295,7 @@ def test_save_load_roundtrip(tmp_path):
     assert isinstance(loaded, Blend) and [type(m) for m in loaded.models_] == [EASE, ALS]
     np.testing.assert_array_equal(loaded.weights_, b.weights_)
     assert loaded.validation_ndcg_ == pytest.approx(b.validation_ndcg_)
+    assert loaded.normalize_ == "score"
     a1, s1 = b.recommend(np.arange(60), X, N=7)
     a2, s2 = loaded.recommend(np.arange(60), X, N=7)
     np.testing.assert_array_equal(a1, a2)

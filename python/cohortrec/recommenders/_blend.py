@@ -117,6 +117,35 @@ def _ndcg_at_k(cands: _Candidates, w: np.ndarray, relevant: np.ndarray, n_rel: n
     return dcg / idcg
 
 
+def _coordinate_ascent(per_user: Any, M: int, grid: np.ndarray, z: float) -> tuple[np.ndarray, float, np.ndarray]:
+    """Weights of M members by coordinate ascent of ``per_user(w).mean()`` (see :class:`Blend`): from the best
+    single member, a weight change is kept when its mean per-user gain exceeds z standard errors.
+
+    Returns the weights (not normalised), their mean score and every member's mean score alone."""
+    single_pu = [per_user(np.eye(M)[m]) for m in range(M)]
+    single = np.array([float(v.mean()) for v in single_pu])
+    first = int(np.argmax(single))
+    w, cur = np.eye(M)[first], single_pu[first]
+    for _ in range(4):  # rounds of coordinate ascent
+        changed = False
+        for m in range(M):
+            for g in grid:
+                if g == w[m]:
+                    continue
+                trial = w.copy()
+                trial[m] = g
+                if trial.sum() <= 0:
+                    continue
+                v = per_user(trial)
+                d = v - cur
+                se = float(d.std(ddof=1)) / np.sqrt(d.size) if d.size > 1 else 0.0
+                if float(d.mean()) > z * se + 1e-12:
+                    w, cur, changed = trial, v, True
+        if not changed:
+            break
+    return w, float(cur.mean()), single
+
+
 class Blend(RecommenderBase):
     """Weighted ensemble of recommenders, with weights chosen on a validation split.
 
@@ -159,9 +188,12 @@ class Blend(RecommenderBase):
         been fitted on the ``user_items`` given to :meth:`fit`.
     weights : sequence of float, optional
         Fixed non-negative weights (no search).
-    normalize : {"rank", "score"}, default "rank"
+    normalize : {"rank", "score", "auto"}, default "rank"
         ``"rank"``: value ``1 - rank / n_candidates`` (Borda count).
         ``"score"``: per-user min-max of the member's scores over its list.
+        ``"auto"``: the weights are searched with both on the same
+        validation lists and the one with the higher validation NDCG is kept
+        (``"rank"`` on ties and with fixed ``weights``); no extra fits.
     n_candidates : int, default 100
         Items each member lists per user (``N`` when a call asks for more).
     k : int, default 10
@@ -216,6 +248,9 @@ class Blend(RecommenderBase):
         NDCG@k of the blend on the validation split (None with fixed weights).
     member_validation_ndcg_ : ndarray or None
         NDCG@k of every member alone on the validation split.
+    normalize_ : str
+        The normalisation used (``normalize``, or the one chosen by
+        ``"auto"``).
 
     Examples
     --------
@@ -285,8 +320,8 @@ class Blend(RecommenderBase):
         for i, m in enumerate(models):
             if not hasattr(m, "recommend"):
                 raise TypeError(f"models[{i}] ({type(m).__name__}) has no recommend method")
-        if self.normalize not in ("rank", "score"):
-            raise ValueError(f"normalize must be 'rank' or 'score', got {self.normalize!r}")
+        if self.normalize not in ("rank", "score", "auto"):
+            raise ValueError(f"normalize must be 'rank', 'score' or 'auto', got {self.normalize!r}")
         n_cand = check_int(self.n_candidates, "n_candidates", minimum=1)
         k = check_int(self.k, "k", minimum=1)
         grid = np.asarray(DEFAULT_GRID if self.weight_grid is None else self.weight_grid, dtype=np.float64)
@@ -320,6 +355,7 @@ class Blend(RecommenderBase):
         fixed = self._check_weights(len(models))
         self.validation_ndcg_ = None
         self.member_validation_ndcg_ = None
+        self.normalize_ = "rank" if how == "auto" else how  # the weight search sets it from "auto"
         if self.prefit:
             members = models
             if fixed is None:
@@ -431,41 +467,18 @@ class Blend(RecommenderBase):
             warnings.warn("the validation split holds no interactions: the members get equal weights",
                           RecommenderWarning, stacklevel=6)
             return np.full(M, 1.0 / M)
-        cands = _Candidates(lists, how, n)
         rows = np.arange(Vu.shape[0], dtype=np.int64)
         keys_v = np.repeat(rows, np.diff(Vu.indptr)) * n_items + Vu.indices
-        keys_c = rows[:, None] * n_items + cands.items
-        relevant = np.isin(keys_c, keys_v) & (cands.items >= 0)
         n_rel = np.diff(Vu.indptr)
-
-        def per_user(w: np.ndarray) -> np.ndarray:
-            return _ndcg_at_k(cands, w, relevant, n_rel, k)
-
         z = float(self.min_gain_se)
-        single_pu = [per_user(np.eye(M)[m]) for m in range(M)]
-        single = np.array([float(v.mean()) for v in single_pu])
-        first = int(np.argmax(single))
-        w, cur = np.eye(M)[first], single_pu[first]
-        for _ in range(4):  # rounds of coordinate ascent
-            changed = False
-            for m in range(M):
-                for g in grid:
-                    if g == w[m]:
-                        continue
-                    trial = w.copy()
-                    trial[m] = g
-                    if trial.sum() <= 0:
-                        continue
-                    v = per_user(trial)
-                    d = v - cur
-                    se = float(d.std(ddof=1)) / np.sqrt(d.size) if d.size > 1 else 0.0
-                    if float(d.mean()) > z * se + 1e-12:
-                        w, cur, changed = trial, v, True
-            if not changed:
-                break
-        best = float(cur.mean())
-        self.validation_ndcg_ = best
-        self.member_validation_ndcg_ = single
+        best = None
+        for norm in (("rank", "score") if how == "auto" else (how,)):  # "auto": the better one, rank on ties
+            cands = _Candidates(lists, norm, n)
+            relevant = np.isin(rows[:, None] * n_items + cands.items, keys_v) & (cands.items >= 0)
+            found = _coordinate_ascent(lambda w, c=cands, r=relevant: _ndcg_at_k(c, w, r, n_rel, k), M, grid, z)
+            if best is None or found[1] > best[1][1]:
+                best = (norm, found)
+        self.normalize_, (w, self.validation_ndcg_, self.member_validation_ndcg_) = best
         return w / w.sum()
 
     # -- recommend ----------------------------------------------------------
@@ -476,7 +489,8 @@ class Blend(RecommenderBase):
 
     def _topn(self, userids, rows, n, exclude, keep, recalculate):
         self._check_device_dense("recommend")
-        _, how, n_cand, _, _ = self._check_params()
+        _, _, n_cand, _, _ = self._check_params()
+        how = getattr(self, "normalize_", None) or self.normalize  # files saved before normalize_ existed
         n_items = rows.shape[1]
         # the members rank all items; filter_items / items only remove items
         # from the blended list, so the other items keep their order
@@ -530,7 +544,7 @@ class Blend(RecommenderBase):
         return p
 
     def _extra_meta(self) -> dict[str, Any]:
-        return {"validation_ndcg_": self.validation_ndcg_,
+        return {"validation_ndcg_": self.validation_ndcg_, "normalize_": self.normalize_,
                 "member_validation_ndcg_": None if self.member_validation_ndcg_ is None
                 else [float(v) for v in self.member_validation_ndcg_]}
 
