@@ -30,7 +30,7 @@ from test_recommenders import RecommenderMixin, planted, random_interactions
 
 class TestBlendCommon(RecommenderMixin):
     def make(self, **kw):
-        return Blend([EASE(l2=10.0), ItemKNN(k=30)], random_state=0, normalize="auto", **kw)
+        return Blend([EASE(l2=10.0), ItemKNN(k=30)], random_state=0, **kw)
 
 
 class TestBlendScoreFixed(RecommenderMixin):
@@ -201,8 +201,8 @@ def test_cross_fitted_validation_scores_match_evaluate():
         held.eliminate_zeros()
         members = [EASE(l2=10.0).fit(F), ItemKNN(k=20).fit(F)]
         for name, w in per_weights.items():
-            frame = evaluation.evaluate(Blend(members, weights=w, prefit=True).fit(F), F, held, k=10,
-                                        per_user=True)
+            frame = evaluation.evaluate(Blend(members, weights=w, prefit=True, normalize=b.normalize_).fit(F), F,
+                                        held, k=10, per_user=True)
             values[name].extend(frame.query("metric == 'ndcg'")["value"])
     assert len(values["blend"]) == len(set().union(*[np.flatnonzero(np.diff((X - F).indptr))
                                                      for F in Rec.fits[:-1]]))
@@ -229,7 +229,7 @@ def test_auto_normalisation_keeps_the_better_search():
     X, _ = planted(np.random.default_rng(13), n_users=150, n_items=60)
     members = [EASE(l2=10.0), ItemKNN(k=20), UserKNN(k=10)]
     found = {how: Blend(members, normalize=how, random_state=4, min_gain_se=0.0).fit(X) for how in ("rank", "score")}
-    auto = Blend(members, normalize="auto", random_state=4, min_gain_se=0.0).fit(X)
+    auto = Blend(members, random_state=4, min_gain_se=0.0).fit(X)  # "auto" is the default
     better = max(("rank", "score"), key=lambda h: (found[h].validation_ndcg_, h == "rank"))
     assert auto.normalize_ == better and found["rank"].normalize_ == "rank"
     np.testing.assert_array_equal(auto.weights_, found[better].weights_)

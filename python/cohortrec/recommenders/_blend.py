@@ -188,7 +188,7 @@ class Blend(RecommenderBase):
         been fitted on the ``user_items`` given to :meth:`fit`.
     weights : sequence of float, optional
         Fixed non-negative weights (no search).
-    normalize : {"rank", "score", "auto"}, default "rank"
+    normalize : {"auto", "rank", "score"}, default "auto"
         ``"rank"``: value ``1 - rank / n_candidates`` (Borda count).
         ``"score"``: per-user min-max of the member's scores over its list.
         ``"auto"``: the weights are searched with both on the same
@@ -225,7 +225,8 @@ class Blend(RecommenderBase):
         Smallest gain of a kept weight change, in standard errors of the
         per-user paired NDCG difference on validation (0: any strict gain).
         Chosen by the worse of two data sets (``bench_recommenders.py``'s
-        members, weights from single holdouts before ``cv`` existed): ml-latest-small test NDCG@10 against EASE went
+        members, weights from single holdouts before ``cv`` existed):
+        ml-latest-small test NDCG@10 against EASE went
         from -1.7% (0) to +1.0% (1 and 2; 0.0% with 3), Last.fm from +2.7%
         (0) to +2.9% (1; +2.6% with 2 and 3). A small validation split
         (ml-latest-small's 603 users) otherwise picks weights that fit its
@@ -269,7 +270,7 @@ class Blend(RecommenderBase):
     _state_names: ClassVar[tuple[str, ...]] = ("user_items_", "weights_", "members_bytes_",
                                                "members_offsets_")
 
-    def __init__(self, models: list[Any] | None = None, weights: Any | None = None, normalize: str = "rank",
+    def __init__(self, models: list[Any] | None = None, weights: Any | None = None, normalize: str = "auto",
                  n_candidates: int = 100, k: int = 10, validation_fraction: float = 0.2,
                  weight_grid: Any | None = None, prefit: bool = False, random_state: int | None = None, *,
                  min_gain_se: float = 1.0, cv: int = 5, device: str = "auto", n_threads: int | None = None,
