@@ -223,6 +223,20 @@ def test_one_fold_is_a_single_holdout():
     assert one.validation_ndcg_ == given_split.validation_ndcg_
 
 
+def test_more_folds_than_users_is_leave_one_user_out():
+    """cv above the number of users puts every user in a fold of their own (and fits no empty fold)."""
+    X, _ = planted(np.random.default_rng(14), n_users=30, n_items=60)
+    Rec = _recording(ItemKNN)
+    huge = Blend([Rec(k=10), Popularity()], cv=10**12, random_state=5).fit(X)
+    n_fits = len(Rec.fits)
+    per_user = Blend([ItemKNN(k=10), Popularity()], cv=30, random_state=5).fit(X)
+    np.testing.assert_array_equal(huge.weights_, per_user.weights_)
+    assert huge.validation_ndcg_ == per_user.validation_ndcg_
+    users_with_validation = len(np.flatnonzero(np.diff(
+        evaluation.random_holdout(X, 0.2, min_items=2, random_state=np.random.default_rng(5))[1].indptr)))
+    assert n_fits == users_with_validation + 1  # one fit per user holding validation items, then the refit
+
+
 def test_auto_normalisation_keeps_the_better_search():
     """normalize="auto" searches with rank and with score on the same validation lists and keeps the
     one with the higher validation NDCG (the weights and scores of that search)."""

@@ -434,11 +434,10 @@ class Blend(RecommenderBase):
         val_rows = np.repeat(np.arange(n_users), np.diff(val.indptr))
         parts: list[list[tuple[np.ndarray, np.ndarray]]] = []
         v_rows = []
-        for f in range(folds):
+        # only the folds holding validation users are fit (cv may exceed the number of users)
+        for f in np.unique(fold_of[np.diff(val.indptr) > 0]) if n else []:
             in_fold = fold_of == f
             users = np.flatnonzero(in_fold & (np.diff(val.indptr) > 0))
-            if len(users) == 0 or n == 0:
-                continue
             fit_on = train
             if folds > 1:  # the other folds' users keep their held-out interactions (train and val are disjoint)
                 keep = ~in_fold[val_rows]
