@@ -78,10 +78,26 @@ Filters<I> filters(const std::optional<CArray<bool>>& keep, const std::optional<
   return f;
 }
 
-void check_items_out(const CArray<int64_t>& items, const CArray<float>& scores, int64_t u) {
+/// The pre-filled (u, n) output arrays of a kernel call, checked.
+struct Out {
+  int64_t n;
+  int64_t* items;
+  float* scores;
+};
+
+Out out_arrays(CArray<int64_t>& items, CArray<float>& scores, int64_t u) {
   if (items.ndim() != 2 || scores.ndim() != 2 || items.shape(0) != u || scores.shape(0) != u ||
       items.shape(1) != scores.shape(1))
     throw std::invalid_argument("items/scores must be (u, n) arrays");
+  return {items.shape(1), items.mutable_data(), scores.mutable_data()};
+}
+
+/// The u query rows W (u x n_cols) of a kernel call, checked.
+template <typename I>
+CsrView<float, I> query_rows(const CArray<int64_t>& w_ptr, const CArray<I>& w_idx, const CArray<float>& w_val,
+                             int64_t u, int64_t n_cols) {
+  if (w_val.ndim() != 1) throw std::invalid_argument("W: data must be 1-D");
+  return query_view<I>(w_ptr, w_idx, w_val.data(), w_val.shape(0), u, n_cols, "W");
 }
 
 template <typename I>
@@ -93,15 +109,11 @@ void bind_user_topn_for(py::module_& m) {
          std::optional<CArray<bool>> keep, std::optional<CArray<int64_t>> e_ptr, std::optional<CArray<I>> e_idx,
          CArray<int64_t>& items, CArray<float>& scores, int n_threads) {
         const auto R = lazy_csr<I>(r_ptr, r_idx, &r_val, m_items, "R");
-        if (w_val.ndim() != 1) throw std::invalid_argument("W: data must be 1-D");
-        const auto W = query_view<I>(w_ptr, w_idx, w_val.data(), w_val.shape(0), u, R.n_rows, "W");
+        const auto W = query_rows<I>(w_ptr, w_idx, w_val, u, R.n_rows);
         const auto F = filters<I>(keep, e_ptr, e_idx, u, m_items);
-        check_items_out(items, scores, u);
-        const int64_t n = items.shape(1);
-        int64_t* it = items.mutable_data();
-        float* sc = scores.mutable_data();
+        const Out o = out_arrays(items, scores, u);
         py::gil_scoped_release release;
-        cpu::user_topn_sparse<I>(W, R, F.keep, F.excl(), n, it, sc, n_threads);
+        cpu::user_topn_sparse<I>(W, R, F.keep, F.excl(), o.n, o.items, o.scores, n_threads);
       },
       py::arg("w_indptr").noconvert(), py::arg("w_indices").noconvert(), py::arg("w_data").noconvert(),
       py::arg("n_rows"), py::arg("r_indptr").noconvert(), py::arg("r_indices").noconvert(),
@@ -118,14 +130,11 @@ void bind_user_topn_for(py::module_& m) {
           throw std::invalid_argument("U must be (u, f) and B (f, m)");
         const int64_t u = U.shape(0), f = U.shape(1), m_items = B.shape(1);
         const auto F = filters<I>(keep, e_ptr, e_idx, u, m_items);
-        check_items_out(items, scores, u);
-        const int64_t n = items.shape(1);
+        const Out o = out_arrays(items, scores, u);
         const float* up = U.data();
         const float* bp = B.data();
-        int64_t* it = items.mutable_data();
-        float* sc = scores.mutable_data();
         py::gil_scoped_release release;
-        cpu::user_topn_factors<I>(up, u, f, bp, m_items, F.keep, F.excl(), n, it, sc, n_threads);
+        cpu::user_topn_factors<I>(up, u, f, bp, m_items, F.keep, F.excl(), o.n, o.items, o.scores, n_threads);
       },
       py::arg("U").noconvert(), py::arg("B").noconvert(), py::arg("keep").noconvert(), py::arg("e_indptr").noconvert(),
       py::arg("e_indices").noconvert(), py::arg("items").noconvert(), py::arg("scores").noconvert(),
@@ -147,17 +156,14 @@ void bind_user_topn_for(py::module_& m) {
         const auto R = lazy_csr<I>(r_ptr, r_idx, &r_val, m_items, "dual model R");
         if (diag.ndim() != 1 || diag.shape(0) != m_items)
           throw std::invalid_argument("dual model: diag must have one value per item");
-        if (w_val.ndim() != 1) throw std::invalid_argument("W: data must be 1-D");
-        const auto W = query_view<I>(w_ptr, w_idx, w_val.data(), w_val.shape(0), u, m_items, "W");
+        const auto W = query_rows<I>(w_ptr, w_idx, w_val, u, m_items);
         const auto F = filters<I>(keep, e_ptr, e_idx, u, m_items);
-        check_items_out(items, scores, u);
-        const int64_t n = items.shape(1);
+        const Out o = out_arrays(items, scores, u);
         const float* mp = M.data();
         const float* dp = diag.data();
-        int64_t* it = items.mutable_data();
-        float* sc = scores.mutable_data();
         py::gil_scoped_release release;
-        cpu::user_topn_dual<I>(W, C, R, mp, m_stride, dp, F.keep, F.excl(), drop_zero, n, it, sc, n_threads);
+        cpu::user_topn_dual<I>(W, C, R, mp, m_stride, dp, F.keep, F.excl(), drop_zero, o.n, o.items, o.scores,
+                               n_threads);
       },
       py::arg("w_indptr").noconvert(), py::arg("w_indices").noconvert(), py::arg("w_data").noconvert(),
       py::arg("n_rows"), py::arg("c_indptr").noconvert(), py::arg("c_indices").noconvert(),
@@ -174,16 +180,12 @@ void bind_user_topn_for(py::module_& m) {
          std::optional<CArray<I>> e_idx, bool drop_zero, CArray<int64_t>& items, CArray<float>& scores, int n_threads) {
         if (B.ndim() != 2) throw std::invalid_argument("B must be a 2-D (j, m) array");
         const int64_t j = B.shape(0), m_items = B.shape(1);
-        if (w_val.ndim() != 1) throw std::invalid_argument("W: data must be 1-D");
-        const auto W = query_view<I>(w_ptr, w_idx, w_val.data(), w_val.shape(0), u, j, "W");
+        const auto W = query_rows<I>(w_ptr, w_idx, w_val, u, j);
         const auto F = filters<I>(keep, e_ptr, e_idx, u, m_items);
-        check_items_out(items, scores, u);
-        const int64_t n = items.shape(1);
+        const Out o = out_arrays(items, scores, u);
         const float* b = B.data();
-        int64_t* it = items.mutable_data();
-        float* sc = scores.mutable_data();
         py::gil_scoped_release release;
-        cpu::user_topn_dense<I>(W, b, m_items, m_items, F.keep, F.excl(), drop_zero, n, it, sc, n_threads);
+        cpu::user_topn_dense<I>(W, b, m_items, m_items, F.keep, F.excl(), drop_zero, o.n, o.items, o.scores, n_threads);
       },
       py::arg("w_indptr").noconvert(), py::arg("w_indices").noconvert(), py::arg("w_data").noconvert(),
       py::arg("n_rows"), py::arg("B").noconvert(), py::arg("keep").noconvert(), py::arg("e_indptr").noconvert(),
