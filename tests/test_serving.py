@@ -26,7 +26,7 @@ from cohortrec.ops._user_topn import (
     user_topn_factors,
     user_topn_sparse,
 )
-from cohortrec.recommenders import ALS, EASE, GroupRecommender, ItemKNN, Popularity, RP3beta, UserKNN
+from cohortrec.recommenders import ALS, EASE, Blend, GroupRecommender, ItemKNN, Popularity, RP3beta, UserKNN
 
 
 def random_x(seed: int, n_users: int = 70, n_items: int = 45, density: float = 0.12,
@@ -88,7 +88,21 @@ def assert_same(a, b):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_one_user_equals_batch(name, seed):
     X = random_x(seed, ties=seed != 2)
-    model = MODELS[name]().fit(X)
+    check_one_user_equals_batch(MODELS[name]().fit(X), X, seed)
+
+
+@pytest.mark.parametrize("how", ["rank", "score"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_blend_one_user_equals_batch(how, seed):
+    """Blend's one-user path (the members' own one-user paths, merged sparsely) against its batch path (a
+    batch of one per member, added into a dense row), with ties (seeds 0 and 1) and a member of weight 0."""
+    X = random_x(seed, ties=seed != 2)
+    members = [EASE(l2=3.0), ItemKNN(k=7), ALS(factors=6, iterations=3, random_state=0), Popularity()]
+    model = Blend(members, weights=[2.0, 1.0, 1.0, 0.0], normalize=how, n_candidates=12).fit(X)
+    check_one_user_equals_batch(model, X, seed)
+
+
+def check_one_user_equals_batch(model, X, seed):
     rng = np.random.default_rng(seed)
     filt = rng.choice(X.shape[1], 6, replace=False)
     only = rng.choice(X.shape[1], 20, replace=False)

@@ -56,6 +56,23 @@ def _normalise(ids: np.ndarray, scores: np.ndarray, how: str, n_candidates: int)
     return np.where(valid, floor + (1.0 - floor) * frac, 0.0)
 
 
+def _normalise_row(ids: np.ndarray, scores: np.ndarray, how: str, n_candidates: int) -> np.ndarray:
+    """:func:`_normalise` of one list (1-D), with fewer array passes: the same float64 operations, so the
+    same values (the one-user path of :class:`Blend`)."""
+    valid = ids >= 0
+    if how == "rank":
+        return np.where(valid, 1.0 - np.arange(ids.size, dtype=np.float64) / n_candidates, 0.0)
+    s = np.where(valid, scores, 0.0)
+    floor = 1.0 / n_candidates
+    if not valid.any():
+        return np.zeros(ids.size)
+    lo, hi = s[valid].min(), s[valid].max()
+    span = hi - lo
+    if not (np.isfinite(span) and span > 0):
+        return np.where(valid, floor + (1.0 - floor) * 1.0, 0.0)
+    return np.where(valid, floor + (1.0 - floor) * ((s - lo) / span), 0.0)
+
+
 class _Candidates:
     """Every member's top candidates for a set of users, merged per user.
 
@@ -389,9 +406,12 @@ class Blend(RecommenderBase):
             raise ValueError(f"validation must have the shape of user_items {X.shape}, got {V.shape}")
         return V
 
-    def _member_lists(self, members: list[Any], users: np.ndarray, rows: sp.csr_matrix, n: int,
+    def _member_lists(self, members: list[Any], users: np.ndarray | int, rows: sp.csr_matrix, n: int,
                       filter_liked: bool = True,
                       recalculate: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every member's top-n (ids, float64 scores) for ``users`` (an array, or one id: then each member's
+        own one-user path, whose lists hold only the items found), non-finite scores as id -1."""
+        n_users = 1 if np.ndim(users) == 0 else len(users)
         out = []
         for m in members:
             ids, sc = m.recommend(users, rows, N=n, filter_already_liked_items=filter_liked,
@@ -400,9 +420,9 @@ class Blend(RecommenderBase):
             sc = np.asarray(sc, dtype=np.float64)
             if ids.ndim == 1:
                 ids, sc = ids[None, :], sc[None, :]
-            if ids.shape[0] != len(users):
+            if ids.shape[0] != n_users:
                 raise ValueError(f"{type(m).__name__}.recommend returned {ids.shape[0]} rows for "
-                                 f"{len(users)} users")
+                                 f"{n_users} users")
             sc = np.where(np.isfinite(sc), sc, np.nan)
             ids = np.where(np.isnan(sc), -1, ids)
             out.append((ids.astype(np.int64), sc))
@@ -507,6 +527,46 @@ class Blend(RecommenderBase):
         scores[scores <= 0] = -np.inf
         ids, sc = dense_topn(scores, n, exclude, keep, n_threads=self.n_threads)  # float64: exact ties
         return ids, sc.astype(np.float32)
+
+    def _topn_one(self, userid: int, idx: np.ndarray, val: np.ndarray, n: int, exclude: np.ndarray | None,
+                  keep: np.ndarray | None, recalculate: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        """One user: each member's own one-user path, and the blend of their lists merged sparsely.
+
+        The batch path (:meth:`_topn`) asks every member for a batch of one and adds the normalised
+        lists into a dense row of all items (milliseconds per request); here the members answer on
+        their per-request paths and only the listed items are added up. Same sums in the same order
+        (member by member, float64), same ties (smaller item id), so the same lists as :meth:`_topn`.
+        """
+        if recalculate:
+            return None
+        self._check_device_dense("recommend")
+        m_items = self.n_items_
+        width = min(max(check_int(self.n_candidates, "n_candidates", minimum=1), n), m_items)
+        how = getattr(self, "normalize_", None) or self.normalize
+        row = sp.csr_matrix((val.astype(np.float32, copy=False), idx, np.array([0, idx.size])), shape=(1, m_items))
+        active = np.flatnonzero(self.weights_ > 0)
+        lists = self._member_lists([self.models_[a] for a in active], userid, row, width,
+                                   filter_liked=exclude is not None)
+        ids = np.concatenate([i[0] for i, _ in lists])
+        vals = np.concatenate([_normalise_row(i[0], sc[0], how, width) * self.weights_[a]
+                               for (i, sc), a in zip(lists, active)])
+        ok = ids >= 0
+        if keep is not None:
+            ok &= keep[np.where(ok, ids, 0)]
+        if exclude is not None and exclude.size:  # the members drop them already; as _topn's dense_topn does
+            liked = np.zeros(m_items, dtype=bool)
+            liked[exclude] = True
+            ok &= ~liked[np.where(ok, ids, 0)]
+        items, first = np.unique(ids[ok], return_inverse=True)
+        scores = np.bincount(first, weights=vals[ok], minlength=items.size)  # in input order: as _topn adds
+        found = scores > 0  # an item no weighted member lists (or weight 0) is not recommended
+        items, scores = items[found], scores[found]
+        top = np.lexsort((items, -scores))[:n]  # best first, ties to the smaller item id
+        out_ids = np.full(n, -1, dtype=np.int64)
+        out_sc = np.full(n, -np.inf, dtype=np.float32)
+        out_ids[:top.size] = items[top]
+        out_sc[:top.size] = scores[top]
+        return out_ids, out_sc
 
     # -- persistence --------------------------------------------------------
     def save(self, file: Any) -> None:
