@@ -98,7 +98,7 @@ def movielens() -> sp.csr_matrix:
 
 
 def cohortrec_models(seed: int) -> dict[str, Callable[[], Any]]:
-    from cohortrec.recommenders import ALS, EASE, GroupRecommender, ItemKNN, Popularity, RP3beta, UserKNN
+    from cohortrec.recommenders import ALS, EASE, Blend, GroupRecommender, ItemKNN, Popularity, RP3beta, UserKNN
 
     return {
         "EASE": lambda: EASE(l2=200.0),  # solver="auto": the dual form on ml-latest-small (610 users < 6,298 items)
@@ -109,6 +109,9 @@ def cohortrec_models(seed: int) -> dict[str, Callable[[], Any]]:
         "GroupRecommender": lambda: GroupRecommender(n_groups=8, random_state=seed),
         "RP3beta": lambda: RP3beta(k=200),
         "Popularity": lambda: Popularity(),
+        # the blend bench_recommenders picks on both data sets (weights 2/3 and 1/3, score-normalised)
+        "Blend (EASE + ALS)": lambda: Blend([EASE(l2=200.0), ALS(factors=64, iterations=15, random_state=seed,
+                                                                 n_threads=1)], weights=[2.0, 1.0], normalize="score"),
     }
 
 
