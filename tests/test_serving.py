@@ -94,11 +94,13 @@ def test_one_user_equals_batch(name, seed):
 @pytest.mark.parametrize("how", ["rank", "score"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_blend_one_user_equals_batch(how, seed):
-    """Blend's one-user path (the members' own one-user paths, merged sparsely) against its batch path (a
-    batch of one per member, added into a dense row), with ties (seeds 0 and 1) and a member of weight 0."""
+    """Blend's one-user path (the members' row servers, merged sparsely) against its batch path (a batch of
+    one per member, added into a dense row), with ties (seeds 0 and 1), a member of weight 0 and a member
+    without a row server (a Blend: its recommend is called)."""
     X = random_x(seed, ties=seed != 2)
-    members = [EASE(l2=3.0), ItemKNN(k=7), ALS(factors=6, iterations=3, random_state=0), Popularity()]
-    model = Blend(members, weights=[2.0, 1.0, 1.0, 0.0], normalize=how, n_candidates=12).fit(X)
+    members = [EASE(l2=3.0), ItemKNN(k=7), ALS(factors=6, iterations=3, random_state=0), Popularity(),
+               Blend([UserKNN(k=6), RP3beta(k=10)], weights=[1.0, 1.0])]
+    model = Blend(members, weights=[2.0, 1.0, 1.0, 0.0, 0.5], normalize=how, n_candidates=12).fit(X)
     check_one_user_equals_batch(model, X, seed)
 
 

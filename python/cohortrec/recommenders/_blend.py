@@ -31,6 +31,8 @@ def _clone(model: Any) -> Any:
     if not hasattr(model, "get_params"):
         raise TypeError(f"cannot clone a {type(model).__name__} (no get_params): pass fitted models "
                         "with prefit=True instead")
+    if isinstance(model, Blend):  # its get_params (JSON-serialisable, as saved) leaves out the members
+        return type(model)(model.models, **model.get_params())
     return type(model)(**model.get_params())
 
 
@@ -543,13 +545,31 @@ class Blend(RecommenderBase):
         m_items = self.n_items_
         width = min(max(check_int(self.n_candidates, "n_candidates", minimum=1), n), m_items)
         how = getattr(self, "normalize_", None) or self.normalize
-        row = sp.csr_matrix((val.astype(np.float32, copy=False), idx, np.array([0, idx.size])), shape=(1, m_items))
+        val = val.astype(np.float32, copy=False)
+        indptr = np.array([0, idx.size], dtype=np.int64)
+        flt = exclude is not None
         active = np.flatnonzero(self.weights_ > 0)
-        lists = self._member_lists([self.models_[a] for a in active], userid, row, width,
-                                   filter_liked=exclude is not None)
-        ids = np.concatenate([i[0] for i, _ in lists])
-        vals = np.concatenate([_normalise_row(i[0], sc[0], how, width) * self.weights_[a]
-                               for (i, sc), a in zip(lists, active)])
+        row = None
+        ids_parts, val_parts = [], []
+        for a in active:
+            member, out = self.models_[a], None
+            # a cohortrec member's bound row server is what member.recommend(userid, row) calls first (the
+            # same answer), without building the one-row matrix and the Python of recommend
+            srv = member._row_server() if isinstance(member, RecommenderBase) else None
+            if srv is not None:
+                out = srv.topn_row(userid, indptr, idx, val, 1, m_items, width, flt)
+            if out is None:
+                if row is None:
+                    row = sp.csr_matrix((val, idx, indptr), shape=(1, m_items))
+                (ids_m, sc_m), = self._member_lists([member], userid, row, width, filter_liked=flt)
+                ids_m, sc_m = ids_m[0], sc_m[0]
+            else:  # as _member_lists treats a list
+                sc_m = out[1].astype(np.float64)
+                ids_m = np.where(np.isfinite(sc_m), out[0], -1)
+            ids_parts.append(ids_m)
+            val_parts.append(_normalise_row(ids_m, sc_m, how, width) * self.weights_[a])
+        ids = np.concatenate(ids_parts)
+        vals = np.concatenate(val_parts)
         ok = ids >= 0
         if keep is not None:
             ok &= keep[np.where(ok, ids, 0)]
