@@ -43,36 +43,33 @@ def _normalise(ids: np.ndarray, scores: np.ndarray, how: str, n_candidates: int)
     ``score``: the member's scores mapped linearly from [worst listed, best]
     to [1 / n_candidates, 1] per user (all 1 when they are equal), so the
     gaps between scores count, not only their order.
+
+    The batch path normalises (users, width) lists, the one-user path one
+    row: the masks are skipped where every entry is listed and every span is
+    positive (the common case; the same float64 operations either way).
     """
     valid = ids >= 0
     if how == "rank":
         vals = 1.0 - np.arange(ids.shape[1], dtype=np.float64)[None, :] / n_candidates
         return np.where(valid, vals, 0.0)
-    s = np.where(valid, scores.astype(np.float64), 0.0)
-    hi = np.max(np.where(valid, s, -np.inf), axis=1, keepdims=True) if s.shape[1] else s[:, :0]
-    lo = np.min(np.where(valid, s, np.inf), axis=1, keepdims=True) if s.shape[1] else s[:, :0]
-    span = hi - lo
     floor = 1.0 / n_candidates
+    every = bool(valid.all())
+    s = scores.astype(np.float64) if every else np.where(valid, scores.astype(np.float64), 0.0)
+    if s.shape[1] == 0:
+        hi = lo = s[:, :0]
+    elif every:
+        hi, lo = s.max(axis=1, keepdims=True), s.min(axis=1, keepdims=True)
+    else:
+        hi = np.max(np.where(valid, s, -np.inf), axis=1, keepdims=True)
+        lo = np.min(np.where(valid, s, np.inf), axis=1, keepdims=True)
+    span = hi - lo
     ok = np.isfinite(span) & (span > 0)
-    frac = np.where(ok, (s - np.where(ok, lo, 0.0)) / np.where(ok, span, 1.0), 1.0)
-    return np.where(valid, floor + (1.0 - floor) * frac, 0.0)
-
-
-def _normalise_row(ids: np.ndarray, scores: np.ndarray, how: str, n_candidates: int) -> np.ndarray:
-    """:func:`_normalise` of one list (1-D), with fewer array passes: the same float64 operations, so the
-    same values (the one-user path of :class:`Blend`)."""
-    valid = ids >= 0
-    if how == "rank":
-        return np.where(valid, 1.0 - np.arange(ids.size, dtype=np.float64) / n_candidates, 0.0)
-    s = np.where(valid, scores, 0.0)
-    floor = 1.0 / n_candidates
-    if not valid.any():
-        return np.zeros(ids.size)
-    lo, hi = s[valid].min(), s[valid].max()
-    span = hi - lo
-    if not (np.isfinite(span) and span > 0):
-        return np.where(valid, floor + (1.0 - floor) * 1.0, 0.0)
-    return np.where(valid, floor + (1.0 - floor) * ((s - lo) / span), 0.0)
+    if ok.all():
+        frac = (s - lo) / span
+    else:
+        frac = np.where(ok, (s - np.where(ok, lo, 0.0)) / np.where(ok, span, 1.0), 1.0)
+    out = floor + (1.0 - floor) * frac
+    return out if every else np.where(valid, out, 0.0)
 
 
 class _Candidates:
@@ -454,12 +451,13 @@ class Blend(RecommenderBase):
         n = min(n_cand, n_items)
         fold_of = rng.permutation(n_users) % folds  # balanced folds
         val_rows = np.repeat(np.arange(n_users), np.diff(val.indptr))
+        has_val = np.diff(val.indptr) > 0
         parts: list[list[tuple[np.ndarray, np.ndarray]]] = []
         v_rows = []
         # only the folds holding validation users are fit (cv may exceed the number of users)
-        for f in np.unique(fold_of[np.diff(val.indptr) > 0]) if n else []:
+        for f in np.unique(fold_of[has_val]) if n else []:
             in_fold = fold_of == f
-            users = np.flatnonzero(in_fold & (np.diff(val.indptr) > 0))
+            users = np.flatnonzero(in_fold & has_val)
             fit_on = train
             if folds > 1:  # the other folds' users keep their held-out interactions (train and val are disjoint)
                 keep = ~in_fold[val_rows]
@@ -567,7 +565,7 @@ class Blend(RecommenderBase):
                 sc_m = out[1].astype(np.float64)
                 ids_m = np.where(np.isfinite(sc_m), out[0], -1)
             ids_parts.append(ids_m)
-            val_parts.append(_normalise_row(ids_m, sc_m, how, width) * self.weights_[a])
+            val_parts.append(_normalise(ids_m[None, :], sc_m[None, :], how, width)[0] * self.weights_[a])
         ids = np.concatenate(ids_parts)
         vals = np.concatenate(val_parts)
         ok = ids >= 0
