@@ -250,6 +250,27 @@ def test_interactions_and_discovery_never_crash(how, seed):
     run_allowed(lambda: GroupDiscovery(encoder="svd", n_groups=2, random_state=0).fit(X))
 
 
+# ------------------------------------------------------------------ blend merge
+@FUZZ
+@given(seed=st.integers(0, 2**31 - 1), n_items=st.integers(-2, 30), n=st.integers(-2, 40),
+       width=st.integers(-1, 30), id_dtype=st.sampled_from(["int64", "int32", "int8", "uint64", "float64"]),
+       score_dtype=st.sampled_from(["float64", "float32", "float16", "int64"]))
+def test_merge_topn_never_crashes(seed, n_items, n, width, id_dtype, score_dtype):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 8, size=rng.integers(0, 4))
+    ids = [rng.integers(-3, 40, size=k).astype(id_dtype) for k in lengths]
+    scores = [rng.choice([1.0, -2.0, np.nan, np.inf, -np.inf, 1e308], size=k + int(rng.integers(0, 2))).astype(
+        score_dtype) if score_dtype.startswith("float") else rng.integers(0, 9, size=k).astype(score_dtype)
+        for k in lengths]
+    weights = rng.choice([0.0, 1.0, -1.0, np.nan], size=len(lengths) + int(rng.integers(0, 2)))
+    keep = rng.random(max(n_items, 0)) < 0.5 if rng.random() < 0.5 else None
+    try:
+        ops.merge_topn(ids, scores, weights, how="score" if seed % 2 else "rank", width=width, n=n, n_items=n_items,
+                       keep=keep, exclude=rng.integers(-5, 50, size=4))
+    except ALLOWED:
+        pass
+
+
 # ------------------------------------------------------------------ loaders
 @FUZZ
 @given(content=st.binary(max_size=400), suffix=st.sampled_from([".csv", ".parquet", ".tsv", ""]))

@@ -99,5 +99,6 @@ void bind_ranking(py::module_& m);
 void bind_topn(py::module_& m);
 void bind_user_topn(py::module_& m);
 void bind_als(py::module_& m);
+void bind_merge_topn(py::module_& m);
 
 }  // namespace cohortrec::bindings

@@ -20,6 +20,7 @@ PYBIND11_MODULE(_core, m) {
   bind_topn(m);
   bind_user_topn(m);
   bind_als(m);
+  bind_merge_topn(m);
   m.def("isa", &cpu::active_isa, "Instruction set the dense kernels use.");
   m.def("_set_isa", &cpu::set_isa, py::arg("name"), "Force an instruction set (tests/benchmarks); 'auto' resets.");
   m.attr("has_openmp") = has_openmp();

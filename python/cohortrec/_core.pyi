@@ -5,10 +5,11 @@
 cohortrec CPU kernels (C++/OpenMP). Use cohortrec.ops, which validates inputs.
 """
 from __future__ import annotations
+import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['RowServer32', 'RowServer64', 'als_loss_rows', 'als_solve', 'cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'merge_topk_rows', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_dual', 'user_topn_factors', 'user_topn_sparse']
+__all__: list[str] = ['RowServer32', 'RowServer64', 'als_loss_rows', 'als_solve', 'cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'merge_topk_rows', 'merge_topn', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_dual', 'user_topn_factors', 'user_topn_sparse']
 class RowServer32:
     """
     One fitted model's arrays bound for one-user requests (see cohortrec.ops.row_server): topn and topn_row release the GIL and return (ids, scores) or None.
@@ -198,6 +199,10 @@ def merge_topk_rows(old_indptr: numpy.typing.NDArray[numpy.int64], old_indices: 
 def merge_topk_rows(old_indptr: numpy.typing.NDArray[numpy.int64], old_indices: numpy.typing.NDArray[numpy.int64], old_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, replace: numpy.typing.NDArray[numpy.int64], r_indptr: numpy.typing.NDArray[numpy.int64], r_indices: numpy.typing.NDArray[numpy.int64], r_data: numpy.typing.NDArray[numpy.float32], r_rows: typing.SupportsInt | typing.SupportsIndex, add_indptr: numpy.typing.NDArray[numpy.int64], add_indices: numpy.typing.NDArray[numpy.int64], add_data: numpy.typing.NDArray[numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, sort_cols: bool, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float32]]:
     """
     Neighbour lists after an online update: rows replaced, or their best k merged with added candidates.
+    """
+def merge_topn(ids: collections.abc.Sequence, scores: collections.abc.Sequence, weights: numpy.typing.NDArray[numpy.float64], by_score: bool, width: typing.SupportsInt | typing.SupportsIndex, n_items: typing.SupportsInt | typing.SupportsIndex, keep: numpy.typing.NDArray[numpy.bool] | None, exclude: numpy.typing.NDArray[numpy.int64] | None, n: typing.SupportsInt | typing.SupportsIndex) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float32]]:
+    """
+    Top-n (ids int64, scores float32; -1 / -inf padding) of the weighted sum of rank- or score-normalised ranked lists.
     """
 @typing.overload
 def ranked_topn(order: numpy.typing.NDArray[numpy.int64], exclude_indptr: numpy.typing.NDArray[numpy.int64], exclude_indices: numpy.typing.NDArray[numpy.int32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_items: typing.SupportsInt | typing.SupportsIndex, items: numpy.typing.NDArray[numpy.int64], n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:

@@ -380,3 +380,36 @@ def topk_scores(W, R, *, n: int = 10, exclude=None) -> Tuple[np.ndarray, np.ndar
         items[r, :t] = it[:t]
         scores[r, :t] = sc[:t]
     return items, scores
+
+
+# ---------------------------------------------------------------------------
+# merge_topn
+# ---------------------------------------------------------------------------
+def merge_topn(ids, scores, weights, *, how: str, width: int, n: int, n_items: int,
+               exclude=None, keep=None) -> Tuple[np.ndarray, np.ndarray]:
+    """Oracle of :func:`cohortrec.ops.merge_topn`: a dict of float64 sums, list by list."""
+    total: dict = {}
+    floor = 1.0 / width
+    for ids_m, sc_m, w in zip(ids, scores, weights):
+        ids_m = np.asarray(ids_m, dtype=np.int64)
+        sc_m = np.asarray(sc_m, dtype=np.float64)
+        valid = [p for p in range(ids_m.size) if ids_m[p] >= 0 and np.isfinite(sc_m[p])]
+        lo = min((sc_m[p] for p in valid), default=0.0)
+        hi = max((sc_m[p] for p in valid), default=0.0)
+        for p in valid:
+            if how == "rank":
+                v = 1.0 - p / width
+            else:
+                span = hi - lo
+                v = floor + (1.0 - floor) * ((sc_m[p] - lo) / span if np.isfinite(span) and span > 0 else 1.0)
+            item = int(ids_m[p])
+            total[item] = total.get(item, 0.0) + v * float(w)
+    banned = set() if exclude is None else {int(i) for i in exclude}
+    rows = [(-s, i) for i, s in total.items()
+            if s > 0 and i not in banned and (keep is None or keep[i])]
+    rows.sort()
+    out_ids = np.full(n, -1, dtype=np.int64)
+    out_sc = np.full(n, -np.inf, dtype=np.float32)
+    for t, (s, i) in enumerate(rows[:n]):
+        out_ids[t], out_sc[t] = i, -s
+    return out_ids, out_sc

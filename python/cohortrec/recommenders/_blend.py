@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from cohortrec._errors import NotFittedError
 from cohortrec._validation import as_generator, check_float, check_int
+from cohortrec.ops import merge_topn
 from cohortrec.recommenders._base import (
     RecommenderBase,
     RecommenderWarning,
@@ -548,7 +549,7 @@ class Blend(RecommenderBase):
         flt = exclude is not None
         active = np.flatnonzero(self.weights_ > 0)
         row = None
-        ids_parts, val_parts = [], []
+        ids_parts, sc_parts = [], []
         for a in active:
             member, out = self.models_[a], None
             # a cohortrec member's bound row server is what member.recommend(userid, row) calls first (the
@@ -560,31 +561,13 @@ class Blend(RecommenderBase):
                 if row is None:
                     row = sp.csr_matrix((val, idx, indptr), shape=(1, m_items))
                 (ids_m, sc_m), = self._member_lists([member], userid, row, width, filter_liked=flt)
-                ids_m, sc_m = ids_m[0], sc_m[0]
-            else:  # as _member_lists treats a list
-                sc_m = out[1].astype(np.float64)
-                ids_m = np.where(np.isfinite(sc_m), out[0], -1)
-            ids_parts.append(ids_m)
-            val_parts.append(_normalise(ids_m[None, :], sc_m[None, :], how, width)[0] * self.weights_[a])
-        ids = np.concatenate(ids_parts)
-        vals = np.concatenate(val_parts)
-        ok = ids >= 0
-        if keep is not None:
-            ok &= keep[np.where(ok, ids, 0)]
-        if exclude is not None and exclude.size:  # the members drop them already; as _topn's dense_topn does
-            liked = np.zeros(m_items, dtype=bool)
-            liked[exclude] = True
-            ok &= ~liked[np.where(ok, ids, 0)]
-        items, first = np.unique(ids[ok], return_inverse=True)
-        scores = np.bincount(first, weights=vals[ok], minlength=items.size)  # in input order: as _topn adds
-        found = scores > 0  # an item no weighted member lists (or weight 0) is not recommended
-        items, scores = items[found], scores[found]
-        top = np.lexsort((items, -scores))[:n]  # best first, ties to the smaller item id
-        out_ids = np.full(n, -1, dtype=np.int64)
-        out_sc = np.full(n, -np.inf, dtype=np.float32)
-        out_ids[:top.size] = items[top]
-        out_sc[:top.size] = scores[top]
-        return out_ids, out_sc
+                out = ids_m[0], sc_m[0]
+            ids_parts.append(out[0])
+            sc_parts.append(out[1])
+        # normalised, weighted and added up over the listed items in native code, the GIL released: the
+        # same float64 operations in the same order as _topn (ties to the smaller id), so the same lists
+        return merge_topn(ids_parts, sc_parts, self.weights_[active], how=how, width=width, n=n,
+                          n_items=m_items, exclude=exclude, keep=keep)
 
     # -- persistence --------------------------------------------------------
     def save(self, file: Any) -> None:
