@@ -93,15 +93,36 @@ def test_one_user_equals_batch(name, seed):
 
 @pytest.mark.parametrize("how", ["rank", "score"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_blend_one_user_equals_batch(how, seed):
-    """Blend's one-user path (the members' row servers, merged sparsely) against its batch path (a batch of
-    one per member, added into a dense row), with ties (seeds 0 and 1), a member of weight 0 and a member
-    without a row server (a Blend: its recommend is called)."""
+@pytest.mark.parametrize("nested", [True, False])
+def test_blend_one_user_equals_batch(how, seed, nested, monkeypatch):
+    """Blend's one-user path against its batch path (a batch of one per member, added into a dense row),
+    with ties (seeds 0 and 1) and a member of weight 0. Without a nested Blend every weighted member has a
+    row server and the request is one native call (ops.blend_topn_row; EASE with min_item_users lists
+    through an item map); a nested Blend has none, so the members are asked one by one and merged by
+    ops.merge_topn."""
+    from cohortrec.recommenders import _blend
+
+    calls = {"fused": 0, "merged": 0}
+
+    def spy(name, f):
+        def wrapped(*args, **kw):
+            out = f(*args, **kw)
+            calls[name] += out is not None
+            return out
+        return wrapped
+
+    monkeypatch.setattr(_blend, "blend_topn_row", spy("fused", _blend.blend_topn_row))
+    monkeypatch.setattr(_blend, "merge_topn", spy("merged", _blend.merge_topn))
     X = random_x(seed, ties=seed != 2)
-    members = [EASE(l2=3.0), ItemKNN(k=7), ALS(factors=6, iterations=3, random_state=0), Popularity(),
-               Blend([UserKNN(k=6), RP3beta(k=10)], weights=[1.0, 1.0])]
+    last = Blend([UserKNN(k=6), RP3beta(k=10)], weights=[1.0, 1.0]) if nested else UserKNN(k=6)
+    members = [EASE(l2=3.0, min_item_users=6), ItemKNN(k=7), ALS(factors=6, iterations=3, random_state=0),
+               Popularity(), last]
     model = Blend(members, weights=[2.0, 1.0, 1.0, 0.0, 0.5], normalize=how, n_candidates=12).fit(X)
     check_one_user_equals_batch(model, X, seed)
+    if nested:  # the outer blend merges (its inner one, called through recommend, takes the fused call)
+        assert calls["merged"] > 0
+    else:
+        assert calls["fused"] > 0 and calls["merged"] == 0
 
 
 def check_one_user_equals_batch(model, X, seed):

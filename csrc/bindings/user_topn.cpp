@@ -4,6 +4,7 @@
 // python/cohortrec/ops/_user_topn.py.
 #include "cpu/user_topn.hpp"
 #include "bindings/common.hpp"
+#include "cpu/merge_topn.hpp"
 #include "cpu/topk_scores.hpp"
 
 #include <algorithm>
@@ -330,22 +331,9 @@ class RowServer {
 
   py::object topn_row(int64_t user, const py::array& indptr, const py::array& indices, const py::array& data,
                       int64_t n_rows, int64_t n_cols, int64_t n, bool filter) const {
-    if (user < 0 || user >= n_users_ || n < 0 || n_cols != n_items_ || n_rows < 1) return py::none();
-    if (!py::isinstance<CArray<float>>(data) ||
-        (!py::isinstance<CArray<int64_t>>(indptr) && !py::isinstance<CArray<int32_t>>(indptr)))
-      return py::none();
-    const auto v = py::reinterpret_borrow<CArray<float>>(data);
-    if (v.ndim() != 1 || indices.ndim() != 1 || indices.shape(0) != v.shape(0)) return py::none();
-    if (indptr.ndim() != 1 || indptr.shape(0) != n_rows + 1) return py::none();
-    const int64_t r = n_rows == 1 ? 0 : user;  // one row, or the user's row of a full matrix
-    if (r >= n_rows) return py::none();
-    int64_t b, e;
-    row_bounds(indptr, r, b, e);
-    if (b < 0 || e < b || e > v.shape(0)) return py::none();
-    if (n_rows == 1 && (b != 0 || e != v.shape(0))) return py::none();  // the general path checks the whole matrix
     std::vector<I> idx;
     std::vector<float> val;
-    if (!canonical_row(indices, v.data(), b, e, idx, val)) return py::none();
+    if (n < 0 || !prepare_row(user, indptr, indices, data, n_rows, n_cols, idx, val)) return py::none();
     const int64_t width = std::min(n, m_);
     std::vector<int64_t> it(static_cast<size_t>(width), -1);
     std::vector<float> sc(static_cast<size_t>(width), -std::numeric_limits<float>::infinity());
@@ -353,22 +341,53 @@ class RowServer {
       const bool tiny = order_ && (!filter || static_cast<int64_t>(idx.size()) <= kTinyRow);  // as in topn
       std::optional<py::gil_scoped_release> release;
       if (!tiny) release.emplace();
-      int64_t wl[2], rl[2] = {0, static_cast<int64_t>(idx.size())};
-      CsrView<float, I> row;
-      row.n_rows = 1;
-      row.n_cols = m_;
-      row.indptr = rl;
-      row.indices = idx.data();
-      row.data = val.data();
-      if (row_is_query_) {
-        run(row, filter ? &row : nullptr, width, it.data(), sc.data());
-      } else {
-        const auto W = query_row(user, wl);
-        run(W, filter ? &row : nullptr, width, it.data(), sc.data());
-      }
+      run_row(user, idx, val, filter, width, it.data(), sc.data());
     }
     return result(it, sc);
   }
+
+  /// topn_row's checks of the user's row, and the row in the model's columns
+  /// (idx, val); false where the general path must decide. Needs the GIL.
+  bool prepare_row(int64_t user, const py::array& indptr, const py::array& indices, const py::array& data,
+                   int64_t n_rows, int64_t n_cols, std::vector<I>& idx, std::vector<float>& val) const {
+    if (user < 0 || user >= n_users_ || n_cols != n_items_ || n_rows < 1) return false;
+    if (!py::isinstance<CArray<float>>(data) ||
+        (!py::isinstance<CArray<int64_t>>(indptr) && !py::isinstance<CArray<int32_t>>(indptr)))
+      return false;
+    const auto v = py::reinterpret_borrow<CArray<float>>(data);
+    if (v.ndim() != 1 || indices.ndim() != 1 || indices.shape(0) != v.shape(0)) return false;
+    if (indptr.ndim() != 1 || indptr.shape(0) != n_rows + 1) return false;
+    const int64_t r = n_rows == 1 ? 0 : user;  // one row, or the user's row of a full matrix
+    if (r >= n_rows) return false;
+    int64_t b, e;
+    row_bounds(indptr, r, b, e);
+    if (b < 0 || e < b || e > v.shape(0)) return false;
+    if (n_rows == 1 && (b != 0 || e != v.shape(0))) return false;  // the general path checks the whole matrix
+    return canonical_row(indices, v.data(), b, e, idx, val);
+  }
+
+  /// The top-width of a prepared row into it / sc (pre-filled -1 / -inf), in
+  /// the model's columns; no Python objects, so callable without the GIL.
+  void run_row(int64_t user, const std::vector<I>& idx, const std::vector<float>& val, bool filter, int64_t width,
+               int64_t* it, float* sc) const {
+    int64_t wl[2], rl[2] = {0, static_cast<int64_t>(idx.size())};
+    CsrView<float, I> row;
+    row.n_rows = 1;
+    row.n_cols = m_;
+    row.indptr = rl;
+    row.indices = idx.data();
+    row.data = val.data();
+    if (row_is_query_) {
+      run(row, filter ? &row : nullptr, width, it, sc);
+    } else {
+      const auto W = query_row(user, wl);
+      run(W, filter ? &row : nullptr, width, it, sc);
+    }
+  }
+
+  /// Columns of the model's lists (m_) and their item ids (out_, or null: the identity).
+  int64_t n_columns() const { return m_; }
+  int64_t item_of(int64_t column) const { return out_ ? out_[column] : column; }
 
  private:
   void keep(const py::object& a) { alive_.push_back(a); }
@@ -490,6 +509,76 @@ class RowServer {
   std::vector<py::object> alive_;
 };
 
+/// One member of a fused blend request: its bound server and its prepared row.
+struct BlendMember {
+  const RowServer<int32_t>* s32 = nullptr;
+  const RowServer<int64_t>* s64 = nullptr;
+  std::vector<int32_t> idx32;
+  std::vector<int64_t> idx64;
+  std::vector<float> val;
+  std::vector<int64_t> items;  // the member's list, item ids, cut at the first padding
+  std::vector<float> scores;
+};
+
+/// A Blend's one-user request in one call (Blend._topn_one): every member's
+/// row server lists its top `width` for the user's row, and cpu::merge_topn
+/// blends the lists, all with the GIL released once. The lists are those
+/// topn_row returns (ids mapped to items, cut at the first padding), so the
+/// result equals topn_row per member followed by merge_topn. None where a
+/// server's topn_row would return None (the caller then takes that path).
+py::object blend_topn_row(const py::sequence& servers, const CArray<double>& weights, bool by_score, int64_t width,
+                          int64_t user, const py::array& indptr, const py::array& indices, const py::array& data,
+                          int64_t n_rows, int64_t n_cols, bool filter, std::optional<CArray<bool>> keep, int64_t n) {
+  const size_t k = static_cast<size_t>(py::len(servers));
+  if (weights.ndim() != 1 || static_cast<size_t>(weights.shape(0)) != k)
+    throw std::invalid_argument("weights must hold one weight per server");
+  if (width < 1) throw std::invalid_argument("width must be >= 1");
+  if (n < 0 || n > n_cols) throw std::invalid_argument("n must lie in [0, n_items]");
+  if (keep && (keep->ndim() != 1 || keep->shape(0) != n_cols))
+    throw std::invalid_argument("keep must hold one flag per item");
+  std::vector<BlendMember> members(k);
+  for (size_t t = 0; t < k; ++t) {
+    const py::handle s = servers[t];
+    BlendMember& b = members[t];
+    if (py::isinstance<RowServer<int32_t>>(s)) {
+      b.s32 = s.cast<const RowServer<int32_t>*>();
+      if (!b.s32->prepare_row(user, indptr, indices, data, n_rows, n_cols, b.idx32, b.val)) return py::none();
+    } else if (py::isinstance<RowServer<int64_t>>(s)) {
+      b.s64 = s.cast<const RowServer<int64_t>*>();
+      if (!b.s64->prepare_row(user, indptr, indices, data, n_rows, n_cols, b.idx64, b.val)) return py::none();
+    } else {
+      throw std::invalid_argument("servers[" + std::to_string(t) + "] is not a row server");
+    }
+  }
+  const double* w = weights.data();
+  const uint8_t* kp = keep ? reinterpret_cast<const uint8_t*>(keep->data()) : nullptr;
+  std::vector<int64_t> out_ids(static_cast<size_t>(n), -1);
+  std::vector<float> out_scores(static_cast<size_t>(n), -std::numeric_limits<float>::infinity());
+  {
+    py::gil_scoped_release release;  // the servers and arrays are owned by the caller's arguments
+    std::vector<cpu::RankedList> lists(k);
+    for (size_t t = 0; t < k; ++t) {
+      BlendMember& b = members[t];
+      const int64_t cols = b.s32 ? b.s32->n_columns() : b.s64->n_columns();
+      const int64_t len = std::min(width, cols);
+      b.items.assign(static_cast<size_t>(len), -1);
+      b.scores.assign(static_cast<size_t>(len), -std::numeric_limits<float>::infinity());
+      if (len > 0) {
+        if (b.s32)
+          b.s32->run_row(user, b.idx32, b.val, filter, len, b.items.data(), b.scores.data());
+        else
+          b.s64->run_row(user, b.idx64, b.val, filter, len, b.items.data(), b.scores.data());
+      }
+      size_t found = 0;
+      while (found < b.items.size() && b.items[found] >= 0) ++found;
+      for (size_t q = 0; q < found; ++q) b.items[q] = b.s32 ? b.s32->item_of(b.items[q]) : b.s64->item_of(b.items[q]);
+      lists[t] = {b.items.data(), true, b.scores.data(), false, static_cast<int64_t>(found), w[t]};
+    }
+    cpu::merge_topn(lists, by_score, width, n_cols, kp, nullptr, 0, n, out_ids.data(), out_scores.data());
+  }
+  return py::make_tuple(to_numpy(std::move(out_ids)), to_numpy(std::move(out_scores)));
+}
+
 template <typename I>
 void bind_row_server(py::module_& m, const char* name) {
   py::class_<RowServer<I>>(m, name,
@@ -521,6 +610,11 @@ void bind_user_topn(py::module_& m) {
   bind_user_topn_for<int64_t>(m);
   bind_row_server<int32_t>(m, "RowServer32");
   bind_row_server<int64_t>(m, "RowServer64");
+  m.def("blend_topn_row", &blend_topn_row, py::arg("servers"), py::arg("weights").noconvert(), py::arg("by_score"),
+        py::arg("width"), py::arg("user"), py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_rows"),
+        py::arg("n_cols"), py::arg("filter"), py::arg("keep").noconvert(), py::arg("n"),
+        "A blend's one-user top-n: every row server's topn_row list merged by merge_topn, the GIL released once; "
+        "None where a server's topn_row returns None.");
 }
 
 }  // namespace cohortrec::bindings

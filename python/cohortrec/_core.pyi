@@ -9,7 +9,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['RowServer32', 'RowServer64', 'als_loss_rows', 'als_solve', 'cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'merge_topk_rows', 'merge_topn', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_dual', 'user_topn_factors', 'user_topn_sparse']
+__all__: list[str] = ['RowServer32', 'RowServer64', 'als_loss_rows', 'als_solve', 'blend_topn_row', 'cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'merge_topk_rows', 'merge_topn', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_dual', 'user_topn_factors', 'user_topn_sparse']
 class RowServer32:
     """
     One fitted model's arrays bound for one-user requests (see cohortrec.ops.row_server): topn and topn_row release the GIL and return (ids, scores) or None.
@@ -61,6 +61,10 @@ def als_solve(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.N
 def als_solve(indptr: numpy.typing.NDArray[numpy.int64], indices: numpy.typing.NDArray[numpy.int64], data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, alpha: typing.SupportsFloat | typing.SupportsIndex, Y: numpy.typing.NDArray[numpy.float32], G: numpy.typing.NDArray[numpy.float32], X: numpy.typing.NDArray[numpy.float32], cg_steps: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex, extra: numpy.typing.NDArray[numpy.float32] | None = None) -> None:
     """
     One implicit-ALS half-step in place on X (cg_steps conjugate-gradient steps; 0: exact solve); extra: per-row additions to G's diagonal.
+    """
+def blend_topn_row(servers: collections.abc.Sequence, weights: numpy.typing.NDArray[numpy.float64], by_score: bool, width: typing.SupportsInt | typing.SupportsIndex, user: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.ndarray, indices: numpy.ndarray, data: numpy.ndarray, n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, filter: bool, keep: numpy.typing.NDArray[numpy.bool] | None, n: typing.SupportsInt | typing.SupportsIndex) -> typing.Any:
+    """
+    A blend's one-user top-n: every row server's topn_row list merged by merge_topn, the GIL released once; None where a server's topn_row returns None.
     """
 @typing.overload
 def cosine_topk(a_indptr: numpy.typing.NDArray[numpy.int64], a_indices: numpy.typing.NDArray[numpy.int32], a_data: numpy.typing.NDArray[numpy.float32], n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, b_indptr: numpy.typing.NDArray[numpy.int64] | None, b_indices: numpy.typing.NDArray[numpy.int32] | None, b_data: numpy.typing.NDArray[numpy.float32] | None, p: typing.SupportsInt | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsFloat | typing.SupportsIndex | None, exclude_self: bool, n_threads: typing.SupportsInt | typing.SupportsIndex, dense_min_density: typing.SupportsFloat | typing.SupportsIndex = -1.0) -> tuple:

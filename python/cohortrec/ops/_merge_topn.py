@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -75,3 +76,32 @@ def merge_topn(ids: Sequence[np.ndarray], scores: Sequence[np.ndarray], weights:
     if keep is not None and (not isinstance(keep, np.ndarray) or keep.dtype != np.bool_):
         raise ValueError("keep must be a boolean array with one flag per item")
     return _core.merge_topn(ids, scores, w, _HOW[how], int(width), int(n_items), keep, exclude, int(n))
+
+
+def blend_topn_row(servers: Sequence[Any], weights: np.ndarray, *, how: str, width: int, user: int,
+                   indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, n_items: int, n: int, filter: bool,
+                   keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """One user's blended top-``n`` from the members' bound row servers, in one native call.
+
+    Each server (:func:`row_server`) lists its top ``width`` for the user's
+    one-row CSR (``indptr``, ``indices``, ``data``) exactly as its
+    ``topn_row`` does, and :func:`merge_topn` blends the lists; the GIL is
+    released once for all of it, so a request holds the GIL only for its
+    Python. The result equals ``topn_row`` per server followed by
+    :func:`merge_topn` (the members already drop the user's items when
+    ``filter``).
+
+    Returns
+    -------
+    (ids, scores) as :func:`merge_topn`, or None where a server's
+    ``topn_row`` would return None (a row the general path must check).
+    """
+    if how not in _HOW:
+        raise ValueError(f"how must be 'rank' or 'score', got {how!r}")
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    if w.ndim != 1 or not np.isfinite(w).all():
+        raise ValueError("weights must be a 1-D array of finite values")
+    if keep is not None and (not isinstance(keep, np.ndarray) or keep.dtype != np.bool_):
+        raise ValueError("keep must be a boolean array with one flag per item")
+    return _core.blend_topn_row(servers, w, _HOW[how], int(width), int(user), indptr, indices, data, 1,
+                                int(n_items), bool(filter), keep, int(n))

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from cohortrec._errors import NotFittedError
 from cohortrec._validation import as_generator, check_float, check_int
-from cohortrec.ops import merge_topn
+from cohortrec.ops import blend_topn_row, merge_topn
 from cohortrec.recommenders._base import (
     RecommenderBase,
     RecommenderWarning,
@@ -548,15 +548,20 @@ class Blend(RecommenderBase):
         indptr = np.array([0, idx.size], dtype=np.int64)
         flt = exclude is not None
         active = np.flatnonzero(self.weights_ > 0)
+        # cohortrec members' bound row servers are what member.recommend(userid, row) calls first (the same
+        # answer); with one for every weighted member, the lists and their merge are one native call
+        servers = [m._row_server() if isinstance(m, RecommenderBase) else None
+                   for m in (self.models_[a] for a in active)]
+        if active.size and all(srv is not None for srv in servers):
+            out = blend_topn_row(servers, self.weights_[active], how=how, width=width, user=userid,
+                                 indptr=indptr, indices=idx, data=val, n_items=m_items, n=n, filter=flt, keep=keep)
+            if out is not None:
+                return out
         row = None
         ids_parts, sc_parts = [], []
-        for a in active:
-            member, out = self.models_[a], None
-            # a cohortrec member's bound row server is what member.recommend(userid, row) calls first (the
-            # same answer), without building the one-row matrix and the Python of recommend
-            srv = member._row_server() if isinstance(member, RecommenderBase) else None
-            if srv is not None:
-                out = srv.topn_row(userid, indptr, idx, val, 1, m_items, width, flt)
+        for a, srv in zip(active, servers):
+            member = self.models_[a]
+            out = None if srv is None else srv.topn_row(userid, indptr, idx, val, 1, m_items, width, flt)
             if out is None:
                 if row is None:
                     row = sp.csr_matrix((val, idx, indptr), shape=(1, m_items))
