@@ -177,3 +177,29 @@ def test_merge_topn_from_threads_equals_serial():
         for (a, b), (c, d) in zip(out[t], serial):
             np.testing.assert_array_equal(a, c)
             np.testing.assert_array_equal(b, d)
+
+
+def test_blend_server_binds_row_servers_only_and_checks_its_arguments():
+    import scipy.sparse as sp
+
+    from cohortrec.recommenders import EASE, ItemKNN
+
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix((rng.random((30, 12)) < 0.3).astype(np.float32))
+    servers = [EASE(l2=1.0).fit(X)._row_server(), ItemKNN(k=4).fit(X)._row_server()]
+    kw = dict(how="rank", n_candidates=5, E=X, n_items=12)
+    srv = ops.blend_server(servers, np.array([0.5, 0.5]), **kw)
+    ids, sc = srv.topn(3, 4, True)
+    assert ids.dtype == np.int32 and sc.dtype == np.float32 and ids.size <= 4
+    assert not set(ids) & set(X[3].indices)  # filter drops the user's items
+    assert srv.topn(30, 4, True) is None and srv.topn(-1, 4, True) is None and srv.topn(0, -1, True) is None
+    assert srv.topn(0, 0, True)[0].size == 0
+    assert ops.blend_server([srv], np.ones(1), **kw) is None  # a blend's server is not a model's
+    with pytest.raises(ValueError, match="one weight per server"):
+        ops.blend_server(servers, np.ones(3), **kw)
+    with pytest.raises(ValueError, match="how must be"):
+        ops.blend_server(servers, np.ones(2), **{**kw, "how": "mean"})
+    with pytest.raises(ValueError, match="columns"):
+        ops.blend_server(servers, np.ones(2), **{**kw, "E": X[:, :5]})
+    with pytest.raises(ValueError, match="n_candidates"):
+        ops.blend_server(servers, np.ones(2), **{**kw, "n_candidates": 0})

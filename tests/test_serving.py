@@ -55,6 +55,9 @@ MODELS = {
     "popularity-sum": lambda: Popularity(weighting="sum"),
     "group": lambda: GroupRecommender(n_groups=4, k=5, soft=2, search_groups=2, random_state=0),
     "als": lambda: ALS(factors=6, iterations=3, random_state=0),
+    # its bound server (ops.blend_server) runs the members' servers and the merge in one call
+    "blend": lambda: Blend([EASE(l2=3.0, min_item_users=3), ItemKNN(k=7), ALS(factors=6, iterations=3, random_state=0),
+                            Popularity()], weights=[2.0, 1.0, 1.0, 0.0], normalize="score", n_candidates=12),
 }
 
 
@@ -119,10 +122,33 @@ def test_blend_one_user_equals_batch(how, seed, nested, monkeypatch):
                Popularity(), last]
     model = Blend(members, weights=[2.0, 1.0, 1.0, 0.0, 0.5], normalize=how, n_candidates=12).fit(X)
     check_one_user_equals_batch(model, X, seed)
+    # recommend(u) and recommend(u, row) take the blend's bound server (members and merge in one call); a
+    # nested Blend's server is not a model's, so the outer blend has none and merges in _topn_one
+    assert (model._row_server() is None) == nested
     if nested:  # the outer blend merges (its inner one, called through recommend, takes the fused call)
         assert calls["merged"] > 0
     else:
         assert calls["fused"] > 0 and calls["merged"] == 0
+
+
+def test_blend_server_follows_its_members():
+    """The blend's bound server holds its members' servers: a member refit or partially fit must not leave
+    a request reading the old member (the blend's own attributes do not change then)."""
+    X = random_x(3)
+    model = Blend([EASE(l2=3.0), ItemKNN(k=7)], weights=[1.0, 1.0], normalize="score").fit(X)
+    before = model._row_server()
+    assert before is not None and model._row_server() is before  # built once per state
+    rng = np.random.default_rng(0)
+    X2 = X.copy()
+    X2.data = rng.permutation(X2.data)
+    model.models_[1].fit(sp.csr_matrix(np.asarray(X2.todense()) * (rng.random(X2.shape) < 0.5)))
+    assert model._row_server() is not before
+    for u in range(0, X.shape[0], 7):
+        assert_same(model.recommend(u), batch_one(model, u))
+    model.models_[0].partial_fit_users([1], X[[2]])
+    after = model._row_server()
+    assert after is not None and after is not before
+    assert_same(model.recommend(1, X[[2]]), batch_one(model, 1, user_items=X[[2]]))
 
 
 def check_one_user_equals_batch(model, X, seed):
@@ -454,13 +480,13 @@ def test_row_server_follows_refit_and_set_params(name):
 def test_init_sets_no_serving_state(name):
     # the count of assignments starts with fit (scikit-learn: __init__ stores the parameters and nothing else)
     model = MODELS[name]()
-    assert not {"_state_version", "_row_server_hit"} & set(vars(model))
+    assert not {"_state_version", "_row_server_hit", "_blend_server_hit"} & set(vars(model))
     import pickle
 
     model.fit(random_x(15))
     model.recommend(0)
     clone_state = pickle.loads(pickle.dumps(model)).__dict__
-    assert "_row_server_hit" not in clone_state and "_serve_cache" not in clone_state
+    assert not {"_row_server_hit", "_blend_server_hit", "_serve_cache"} & set(clone_state)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from cohortrec.datasets import make_shop
 from cohortrec.discovery import GroupDiscovery
-from cohortrec.recommenders import EASE, GroupRecommender, ItemKNN, Popularity, RP3beta, UserKNN
+from cohortrec.recommenders import ALS, EASE, Blend, GroupRecommender, ItemKNN, Popularity, RP3beta, UserKNN
 
 N_THREADS = 6
 
@@ -25,6 +25,11 @@ MODELS = {
     "ease": lambda: EASE(l2=10.0, min_item_users=2),
     "popularity": lambda: Popularity(),
     "group": lambda: GroupRecommender(n_groups=6, k=15, random_state=0),
+    "als": lambda: ALS(factors=8, iterations=3, random_state=0),
+    # the blend's server and its members' servers are all built under contention
+    "blend": lambda: Blend([EASE(l2=10.0, min_item_users=2), ItemKNN(k=20), ALS(factors=8, iterations=3,
+                                                                               random_state=0)],
+                           weights=[2.0, 1.0, 1.0], normalize="score"),
 }
 
 

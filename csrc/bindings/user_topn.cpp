@@ -387,7 +387,31 @@ class RowServer {
 
   /// Columns of the model's lists (m_) and their item ids (out_, or null: the identity).
   int64_t n_columns() const { return m_; }
+  int64_t n_users() const { return n_users_; }
   int64_t item_of(int64_t column) const { return out_ ? out_[column] : column; }
+
+  /// The given row in the model's columns: strictly increasing ids below
+  /// n_items, finite non-zero values (else false: the general path), mapped
+  /// by in_map where the model keeps a subset of the items.
+  template <typename J>
+  bool gather(const J* ids, const float* vals, int64_t b, int64_t e, std::vector<I>& idx,
+              std::vector<float>& val) const {
+    idx.reserve(static_cast<size_t>(e - b));
+    val.reserve(static_cast<size_t>(e - b));
+    int64_t prev = -1;
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t j = static_cast<int64_t>(ids[t]);
+      const float x = vals[t];
+      if (j <= prev || j >= n_items_ || !std::isfinite(x) || x == 0.0f) return false;
+      prev = j;
+      const int64_t c = in_ ? in_[j] : j;
+      if (c < 0) continue;
+      if (c >= m_) return false;
+      idx.push_back(static_cast<I>(c));
+      val.push_back(x);
+    }
+    return true;
+  }
 
  private:
   void keep(const py::object& a) { alive_.push_back(a); }
@@ -413,29 +437,6 @@ class RowServer {
       const auto* p = static_cast<const int32_t*>(indptr.data());
       b = p[r], e = p[r + 1];
     }
-  }
-
-  /// The given row in the model's columns: strictly increasing ids below
-  /// n_items, finite non-zero values (else false: the general path), mapped
-  /// by in_map where the model keeps a subset of the items.
-  template <typename J>
-  bool gather(const J* ids, const float* vals, int64_t b, int64_t e, std::vector<I>& idx,
-              std::vector<float>& val) const {
-    idx.reserve(static_cast<size_t>(e - b));
-    val.reserve(static_cast<size_t>(e - b));
-    int64_t prev = -1;
-    for (int64_t t = b; t < e; ++t) {
-      const int64_t j = static_cast<int64_t>(ids[t]);
-      const float x = vals[t];
-      if (j <= prev || j >= n_items_ || !std::isfinite(x) || x == 0.0f) return false;
-      prev = j;
-      const int64_t c = in_ ? in_[j] : j;
-      if (c < 0) continue;
-      if (c >= m_) return false;
-      idx.push_back(static_cast<I>(c));
-      val.push_back(x);
-    }
-    return true;
   }
 
   bool canonical_row(const py::array& indices, const float* vals, int64_t b, int64_t e, std::vector<I>& idx,
@@ -520,12 +521,55 @@ struct BlendMember {
   std::vector<float> scores;
 };
 
+/// Every prepared member's top-`width` list for the user (ids mapped to
+/// items, cut at the first padding, as topn_row returns it), blended by
+/// cpu::merge_topn into out_ids / out_scores (n, pre-filled -1 / -inf).
+/// Touches no Python object: called with the GIL released.
+void blend_lists(std::vector<BlendMember>& members, const double* w, bool by_score, int64_t width, int64_t user,
+                 bool filter, const uint8_t* keep, int64_t n, int64_t n_items, int64_t* out_ids, float* out_scores) {
+  std::vector<cpu::RankedList> lists(members.size());
+  for (size_t t = 0; t < members.size(); ++t) {
+    BlendMember& b = members[t];
+    const int64_t cols = b.s32 ? b.s32->n_columns() : b.s64->n_columns();
+    const int64_t len = std::min(width, cols);
+    b.items.assign(static_cast<size_t>(std::max<int64_t>(len, 0)), -1);
+    b.scores.assign(b.items.size(), -std::numeric_limits<float>::infinity());
+    if (len > 0) {
+      if (b.s32)
+        b.s32->run_row(user, b.idx32, b.val, filter, len, b.items.data(), b.scores.data());
+      else
+        b.s64->run_row(user, b.idx64, b.val, filter, len, b.items.data(), b.scores.data());
+    }
+    size_t found = 0;
+    while (found < b.items.size() && b.items[found] >= 0) ++found;
+    for (size_t q = 0; q < found; ++q) b.items[q] = b.s32 ? b.s32->item_of(b.items[q]) : b.s64->item_of(b.items[q]);
+    lists[t] = {b.items.data(), true, b.scores.data(), false, static_cast<int64_t>(found), w[t]};
+  }
+  cpu::merge_topn(lists, by_score, width, n_items, keep, nullptr, 0, n, out_ids, out_scores);
+}
+
+/// The row servers of a blend's members, typed (None where one is not a RowServer).
+std::optional<std::vector<BlendMember>> blend_members(const py::sequence& servers) {
+  std::vector<BlendMember> members(static_cast<size_t>(py::len(servers)));
+  for (size_t t = 0; t < members.size(); ++t) {
+    const py::handle s = servers[t];
+    if (py::isinstance<RowServer<int32_t>>(s))
+      members[t].s32 = s.cast<const RowServer<int32_t>*>();
+    else if (py::isinstance<RowServer<int64_t>>(s))
+      members[t].s64 = s.cast<const RowServer<int64_t>*>();
+    else
+      return std::nullopt;
+  }
+  return members;
+}
+
 /// A Blend's one-user request in one call (Blend._topn_one): every member's
 /// row server lists its top `width` for the user's row, and cpu::merge_topn
 /// blends the lists, all with the GIL released once. The lists are those
 /// topn_row returns (ids mapped to items, cut at the first padding), so the
 /// result equals topn_row per member followed by merge_topn. None where a
-/// server's topn_row would return None (the caller then takes that path).
+/// server's topn_row would return None, or one is not a RowServer (the
+/// caller then asks the members one by one).
 py::object blend_topn_row(const py::sequence& servers, const CArray<double>& weights, bool by_score, int64_t width,
                           int64_t user, const py::array& indptr, const py::array& indices, const py::array& data,
                           int64_t n_rows, int64_t n_cols, bool filter, std::optional<CArray<bool>> keep, int64_t n) {
@@ -536,47 +580,128 @@ py::object blend_topn_row(const py::sequence& servers, const CArray<double>& wei
   if (n < 0 || n > n_cols) throw std::invalid_argument("n must lie in [0, n_items]");
   if (keep && (keep->ndim() != 1 || keep->shape(0) != n_cols))
     throw std::invalid_argument("keep must hold one flag per item");
-  std::vector<BlendMember> members(k);
-  for (size_t t = 0; t < k; ++t) {
-    const py::handle s = servers[t];
-    BlendMember& b = members[t];
-    if (py::isinstance<RowServer<int32_t>>(s)) {
-      b.s32 = s.cast<const RowServer<int32_t>*>();
-      if (!b.s32->prepare_row(user, indptr, indices, data, n_rows, n_cols, b.idx32, b.val)) return py::none();
-    } else if (py::isinstance<RowServer<int64_t>>(s)) {
-      b.s64 = s.cast<const RowServer<int64_t>*>();
-      if (!b.s64->prepare_row(user, indptr, indices, data, n_rows, n_cols, b.idx64, b.val)) return py::none();
-    } else {
-      throw std::invalid_argument("servers[" + std::to_string(t) + "] is not a row server");
-    }
+  auto typed = blend_members(servers);
+  if (!typed) return py::none();  // e.g. a nested blend's server: the caller asks the members one by one
+  std::vector<BlendMember>& members = *typed;
+  for (BlendMember& b : members) {
+    const bool ok = b.s32 ? b.s32->prepare_row(user, indptr, indices, data, n_rows, n_cols, b.idx32, b.val)
+                          : b.s64->prepare_row(user, indptr, indices, data, n_rows, n_cols, b.idx64, b.val);
+    if (!ok) return py::none();
   }
-  const double* w = weights.data();
   const uint8_t* kp = keep ? reinterpret_cast<const uint8_t*>(keep->data()) : nullptr;
   std::vector<int64_t> out_ids(static_cast<size_t>(n), -1);
   std::vector<float> out_scores(static_cast<size_t>(n), -std::numeric_limits<float>::infinity());
   {
     py::gil_scoped_release release;  // the servers and arrays are owned by the caller's arguments
-    std::vector<cpu::RankedList> lists(k);
-    for (size_t t = 0; t < k; ++t) {
-      BlendMember& b = members[t];
-      const int64_t cols = b.s32 ? b.s32->n_columns() : b.s64->n_columns();
-      const int64_t len = std::min(width, cols);
-      b.items.assign(static_cast<size_t>(len), -1);
-      b.scores.assign(static_cast<size_t>(len), -std::numeric_limits<float>::infinity());
-      if (len > 0) {
-        if (b.s32)
-          b.s32->run_row(user, b.idx32, b.val, filter, len, b.items.data(), b.scores.data());
-        else
-          b.s64->run_row(user, b.idx64, b.val, filter, len, b.items.data(), b.scores.data());
-      }
-      size_t found = 0;
-      while (found < b.items.size() && b.items[found] >= 0) ++found;
-      for (size_t q = 0; q < found; ++q) b.items[q] = b.s32 ? b.s32->item_of(b.items[q]) : b.s64->item_of(b.items[q]);
-      lists[t] = {b.items.data(), true, b.scores.data(), false, static_cast<int64_t>(found), w[t]};
-    }
-    cpu::merge_topn(lists, by_score, width, n_cols, kp, nullptr, 0, n, out_ids.data(), out_scores.data());
+    blend_lists(members, weights.data(), by_score, width, user, filter, kp, n, n_cols, out_ids.data(),
+                out_scores.data());
   }
   return py::make_tuple(to_numpy(std::move(out_ids)), to_numpy(std::move(out_scores)));
+}
+
+/// A fitted Blend bound for one-user requests, as RowServer is for one
+/// model: `topn(user, n, filter)` (the user's row of the blend's
+/// user_items) and `topn_row(...)` (a given row) return what the blend's
+/// one-user path returns -- the members' topn_row lists merged by
+/// cpu::merge_topn -- with the GIL released once: ids int32 (int64 beyond
+/// 2**31 items) and float32 scores, only the items found; or None where
+/// that path must decide. Holds the members' servers, the weights and the
+/// user_items arrays (kept alive); every call has its own scratch.
+template <typename I>
+class BlendServer {
+ public:
+  BlendServer(const py::sequence& servers, const CArray<double>& weights, bool by_score, int64_t n_candidates,
+              int64_t n_items, const CArray<int64_t>& e_ptr, const CArray<I>& e_idx, const CArray<float>& e_val)
+      : by_score_(by_score), n_cand_(n_candidates), n_items_(n_items) {
+    auto typed = blend_members(servers);
+    if (!typed) throw std::invalid_argument("every server must be a RowServer");
+    members_ = std::move(*typed);
+    if (weights.ndim() != 1 || static_cast<size_t>(weights.shape(0)) != members_.size())
+      throw std::invalid_argument("weights must hold one weight per server");
+    w_.assign(weights.data(), weights.data() + weights.shape(0));
+    if (n_candidates < 1 || n_items < 0) throw std::invalid_argument("n_candidates must be >= 1, n_items >= 0");
+    E_ = lazy_csr<I>(e_ptr, e_idx, &e_val, n_items, "user_items");
+    for (size_t t = 0; t < members_.size(); ++t) alive_.push_back(servers[t]);
+    alive_.push_back(e_ptr);
+    alive_.push_back(e_idx);
+    alive_.push_back(e_val);
+  }
+
+  py::object topn(int64_t user, int64_t n, bool filter) const {
+    if (user < 0 || user >= E_.n_rows || n < 0) return py::none();
+    int64_t el[2];
+    const auto row = cpu::lazy_row(E_, user, el, "user_items");
+    std::vector<BlendMember> members = members_;  // the typed servers; the rows and lists are this call's
+    for (BlendMember& b : members) {
+      const int64_t len = row.indptr[1];
+      const bool ok = b.s32 ? user < b.s32->n_users() && b.s32->gather(row.indices, row.data, 0, len, b.idx32, b.val)
+                            : user < b.s64->n_users() && b.s64->gather(row.indices, row.data, 0, len, b.idx64, b.val);
+      if (!ok) return py::none();
+    }
+    return serve(members, user, n, filter);
+  }
+
+  py::object topn_row(int64_t user, const py::array& indptr, const py::array& indices, const py::array& data,
+                      int64_t n_rows, int64_t n_cols, int64_t n, bool filter) const {
+    if (user < 0 || user >= E_.n_rows || n < 0) return py::none();
+    std::vector<BlendMember> members = members_;
+    for (BlendMember& b : members) {
+      const bool ok = b.s32 ? b.s32->prepare_row(user, indptr, indices, data, n_rows, n_cols, b.idx32, b.val)
+                            : b.s64->prepare_row(user, indptr, indices, data, n_rows, n_cols, b.idx64, b.val);
+      if (!ok) return py::none();
+    }
+    return serve(members, user, n, filter);
+  }
+
+ private:
+  /// As Blend._topn_one: n capped at the catalogue, every member listing max(n_candidates, n).
+  py::object serve(std::vector<BlendMember>& members, int64_t user, int64_t n, bool filter) const {
+    const int64_t n_out = std::min(n, n_items_);
+    const int64_t width = std::min(std::max(n_cand_, n_out), n_items_);
+    std::vector<int64_t> ids(static_cast<size_t>(n_out), -1);
+    std::vector<float> sc(static_cast<size_t>(n_out), -std::numeric_limits<float>::infinity());
+    if (n_out > 0) {
+      py::gil_scoped_release release;
+      blend_lists(members, w_.data(), by_score_, width, user, filter, nullptr, n_out, n_items_, ids.data(), sc.data());
+    }
+    size_t k = 0;
+    while (k < ids.size() && ids[k] >= 0) ++k;
+    py::array_t<float> scores(static_cast<py::ssize_t>(k));
+    std::copy(sc.begin(), sc.begin() + static_cast<std::ptrdiff_t>(k), scores.mutable_data());
+    if (n_items_ <= std::numeric_limits<int32_t>::max()) {
+      py::array_t<int32_t> a(static_cast<py::ssize_t>(k));
+      for (size_t q = 0; q < k; ++q) a.mutable_data()[q] = static_cast<int32_t>(ids[q]);
+      return py::make_tuple(a, scores);
+    }
+    py::array_t<int64_t> a(static_cast<py::ssize_t>(k));
+    std::copy(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), a.mutable_data());
+    return py::make_tuple(a, scores);
+  }
+
+  std::vector<BlendMember> members_;
+  std::vector<double> w_;
+  bool by_score_;
+  int64_t n_cand_;
+  int64_t n_items_;
+  cpu::LazyCsr<I> E_;
+  std::vector<py::object> alive_;
+};
+
+template <typename I>
+void bind_blend_server(py::module_& m, const char* name) {
+  py::class_<BlendServer<I>>(m, name,
+                             "A fitted Blend bound for one-user requests (see cohortrec.ops.blend_server): topn and "
+                             "topn_row release the GIL once and return (ids, scores) or None.")
+      .def(py::init<const py::sequence&, const CArray<double>&, bool, int64_t, int64_t, const CArray<int64_t>&,
+                    const CArray<I>&, const CArray<float>&>(),
+           py::arg("servers"), py::arg("weights").noconvert(), py::arg("by_score"), py::arg("n_candidates"),
+           py::arg("n_items"), py::arg("e_indptr").noconvert(), py::arg("e_indices").noconvert(),
+           py::arg("e_data").noconvert())
+      .def("topn", &BlendServer<I>::topn, py::arg("user"), py::arg("n"), py::arg("filter"),
+           "(ids, scores) of one user's blended top-n from the bound rows, or None for the general path.")
+      .def("topn_row", &BlendServer<I>::topn_row, py::arg("user"), py::arg("indptr"), py::arg("indices"),
+           py::arg("data"), py::arg("n_rows"), py::arg("n_cols"), py::arg("n"), py::arg("filter"),
+           "(ids, scores) of one user given as a one-row CSR, or None for the general path.");
 }
 
 template <typename I>
@@ -610,6 +735,8 @@ void bind_user_topn(py::module_& m) {
   bind_user_topn_for<int64_t>(m);
   bind_row_server<int32_t>(m, "RowServer32");
   bind_row_server<int64_t>(m, "RowServer64");
+  bind_blend_server<int32_t>(m, "BlendServer32");
+  bind_blend_server<int64_t>(m, "BlendServer64");
   m.def("blend_topn_row", &blend_topn_row, py::arg("servers"), py::arg("weights").noconvert(), py::arg("by_score"),
         py::arg("width"), py::arg("user"), py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("n_rows"),
         py::arg("n_cols"), py::arg("filter"), py::arg("keep").noconvert(), py::arg("n"),

@@ -9,7 +9,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['RowServer32', 'RowServer64', 'als_loss_rows', 'als_solve', 'blend_topn_row', 'cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'merge_topk_rows', 'merge_topn', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_dual', 'user_topn_factors', 'user_topn_sparse']
+__all__: list[str] = ['BlendServer32', 'BlendServer64', 'RowServer32', 'RowServer64', 'als_loss_rows', 'als_solve', 'blend_topn_row', 'cosine_topk', 'dense_topn', 'has_openmp', 'isa', 'item_counts', 'kmeans_assign_bounded_dense', 'kmeans_assign_csr', 'kmeans_assign_dense', 'kmeans_group_lanes', 'kmeans_step_dense', 'kmeans_update_csr', 'kmeans_update_dense', 'kmeanspp_trials_dense', 'kmeanspp_update_dense', 'merge_topk_rows', 'merge_topn', 'ranked_topn', 'ranking_hit_stats', 'ranking_hits', 'topk_scores', 'user_topn_dense', 'user_topn_dual', 'user_topn_factors', 'user_topn_sparse']
 class RowServer32:
     """
     One fitted model's arrays bound for one-user requests (see cohortrec.ops.row_server): topn and topn_row release the GIL and return (ids, scores) or None.
@@ -37,6 +37,34 @@ class RowServer64:
     def topn_row(self, user: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.ndarray, indices: numpy.ndarray, data: numpy.ndarray, n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, filter: bool) -> typing.Any:
         """
         (ids, scores) of one user given as a one-row CSR (or the user's row of a full matrix), or None for the general path.
+        """
+class BlendServer32:
+    """
+    A fitted Blend bound for one-user requests (see cohortrec.ops.blend_server): topn and topn_row release the GIL once and return (ids, scores) or None.
+    """
+    def __init__(self, servers: collections.abc.Sequence, weights: numpy.typing.NDArray[numpy.float64], by_score: bool, n_candidates: typing.SupportsInt | typing.SupportsIndex, n_items: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64], e_indices: numpy.typing.NDArray[numpy.int32], e_data: numpy.typing.NDArray[numpy.float32]) -> None:
+        ...
+    def topn(self, user: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, filter: bool) -> typing.Any:
+        """
+        (ids, scores) of one user's blended top-n from the bound rows, or None for the general path.
+        """
+    def topn_row(self, user: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.ndarray, indices: numpy.ndarray, data: numpy.ndarray, n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, filter: bool) -> typing.Any:
+        """
+        (ids, scores) of one user given as a one-row CSR, or None for the general path.
+        """
+class BlendServer64:
+    """
+    A fitted Blend bound for one-user requests (see cohortrec.ops.blend_server): topn and topn_row release the GIL once and return (ids, scores) or None.
+    """
+    def __init__(self, servers: collections.abc.Sequence, weights: numpy.typing.NDArray[numpy.float64], by_score: bool, n_candidates: typing.SupportsInt | typing.SupportsIndex, n_items: typing.SupportsInt | typing.SupportsIndex, e_indptr: numpy.typing.NDArray[numpy.int64], e_indices: numpy.typing.NDArray[numpy.int64], e_data: numpy.typing.NDArray[numpy.float32]) -> None:
+        ...
+    def topn(self, user: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, filter: bool) -> typing.Any:
+        """
+        (ids, scores) of one user's blended top-n from the bound rows, or None for the general path.
+        """
+    def topn_row(self, user: typing.SupportsInt | typing.SupportsIndex, indptr: numpy.ndarray, indices: numpy.ndarray, data: numpy.ndarray, n_rows: typing.SupportsInt | typing.SupportsIndex, n_cols: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, filter: bool) -> typing.Any:
+        """
+        (ids, scores) of one user given as a one-row CSR, or None for the general path.
         """
 def _set_isa(name: str) -> None:
     """

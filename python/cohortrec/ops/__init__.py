@@ -31,7 +31,7 @@ from cohortrec.ops._backend import (
 from cohortrec.ops._cosine import cosine_topk
 from cohortrec.ops._kmeans import kmeans_assign, kmeans_step, kmeans_update
 from cohortrec.ops._kmeans_bounded import kmeans_assign_bounded, kmeans_assign_dense_into, kmeans_group_lanes
-from cohortrec.ops._merge_topn import blend_topn_row, merge_topn
+from cohortrec.ops._merge_topn import blend_server, blend_topn_row, merge_topn
 from cohortrec.ops._ranking import id_array, item_counts, ranking_hit_stats, ranking_hits
 from cohortrec.ops._row_topk import merge_topk_rows, row_topk
 from cohortrec.ops._seeding import kmeanspp_trials, kmeanspp_update
@@ -54,8 +54,8 @@ __all__ = ["cosine_topk", "kmeans_assign", "kmeans_step", "kmeans_update", "topk
 
 # For cohortrec's estimators (validated, not a stable public API).
 _INTERNAL = [
-    "DeviceUnavailableError", "als_gram", "blend_topn_row", "als_loss", "als_solve", "auto_device", "build_info",
-    "cuda_unavailable_reason", "dense_topn_into", "devices",
+    "DeviceUnavailableError", "als_gram", "als_loss", "als_solve", "auto_device", "blend_server", "blend_topn_row",
+    "build_info", "cuda_unavailable_reason", "dense_topn_into", "devices",
     "has_openmp", "id_array", "merge_topn", "item_counts", "kmeans_assign_bounded", "kmeans_assign_dense_into",
     "kmeans_group_lanes", "kmeanspp_trials", "kmeanspp_update", "n_threads_default", "ranked_topn_into",
     "ranking_hit_stats", "ranking_hits", "resolve_device", "resolve_threads", "row_topk", "merge_topk_rows",

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from cohortrec import _core
+from cohortrec._validation import check_int
 
 _HOW = {"rank": False, "score": True}
 
@@ -105,3 +107,51 @@ def blend_topn_row(servers: Sequence[Any], weights: np.ndarray, *, how: str, wid
         raise ValueError("keep must be a boolean array with one flag per item")
     return _core.blend_topn_row(servers, w, _HOW[how], int(width), int(user), indptr, indices, data, 1,
                                 int(n_items), bool(filter), keep, int(n))
+
+
+def blend_server(servers: Sequence[Any], weights: np.ndarray, *, how: str, n_candidates: int, E: Any,
+                 n_items: int) -> Any | None:
+    """Bind a fitted blend for one-user requests, as :func:`row_server` binds one model.
+
+    ``server.topn(user, n, filter)`` and ``server.topn_row(user, indptr,
+    indices, data, n_rows, n_cols, n, filter)`` return what
+    :func:`blend_topn_row` returns for the user's row of ``E`` (or the
+    given row), with ``n`` capped at ``n_items`` and every member listing
+    ``max(n_candidates, n)`` items: ids int32 (int64 beyond 2**31 items) and
+    float32 scores, only the items found; or None where the general path
+    must decide. The GIL is released once per request.
+
+    Parameters
+    ----------
+    servers : sequence of row servers
+        The weighted members' :func:`row_server` objects.
+    weights : ndarray of float64
+        Their weights.
+    how : {"rank", "score"}
+    n_candidates : int
+    E : CSR matrix, shape (n_users, n_items)
+        The blend's interactions (the rows ``topn`` reads).
+    n_items : int
+
+    Returns
+    -------
+    BlendServer32, BlendServer64 or None
+        Thread-safe: every call has its own scratch. None when a server is
+        not a :func:`row_server` (a nested blend's, say).
+    """
+    if not all(isinstance(s, (_core.RowServer32, _core.RowServer64)) for s in servers):
+        return None
+    if how not in _HOW:
+        raise ValueError(f"how must be 'rank' or 'score', got {how!r}")
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    if w.ndim != 1 or not np.isfinite(w).all():
+        raise ValueError("weights must be a 1-D array of finite values")
+    n_candidates = check_int(n_candidates, "n_candidates", minimum=1)
+    n_items = check_int(n_items, "n_items", minimum=0)
+    Em = sp.csr_matrix(E)
+    if Em.shape[1] != n_items:
+        raise ValueError(f"E must have n_items ({n_items}) columns, got {Em.shape[1]}")
+    idx_dtype = np.dtype(np.int32) if Em.indices.dtype == np.int32 else np.dtype(np.int64)
+    cls = _core.BlendServer32 if idx_dtype == np.int32 else _core.BlendServer64
+    return cls(list(servers), w, _HOW[how], n_candidates, n_items, np.ascontiguousarray(Em.indptr, dtype=np.int64),
+               np.ascontiguousarray(Em.indices, dtype=idx_dtype), np.ascontiguousarray(Em.data, dtype=np.float32))

@@ -130,7 +130,7 @@ def _checked_row(X: Any, r: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: per-instance caches of the serving path, never copied or pickled
-_SERVING_CACHES = ("_serve_cache", "_row_server_hit")
+_SERVING_CACHES = ("_serve_cache", "_row_server_hit", "_blend_server_hit")
 #: a fitted model's count of attribute assignments: the row server found for one value stays valid while it holds
 _STATE_VERSION = "_state_version"
 

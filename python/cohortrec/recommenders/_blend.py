@@ -12,8 +12,9 @@ import scipy.sparse as sp
 
 from cohortrec._errors import NotFittedError
 from cohortrec._validation import as_generator, check_float, check_int
-from cohortrec.ops import blend_topn_row, merge_topn
+from cohortrec.ops import blend_server, blend_topn_row, merge_topn
 from cohortrec.recommenders._base import (
+    _STATE_VERSION,
     RecommenderBase,
     RecommenderWarning,
     check_user_items,
@@ -528,6 +529,36 @@ class Blend(RecommenderBase):
         scores[scores <= 0] = -np.inf
         ids, sc = dense_topn(scores, n, exclude, keep, n_threads=self.n_threads)  # float64: exact ties
         return ids, sc.astype(np.float32)
+
+    def _row_server(self) -> Any | None:
+        """The blend bound for one-user requests (:func:`cohortrec.ops.blend_server`), or None.
+
+        What ``recommend(u)`` calls first, as for a single model: the members' row servers and the merge
+        in one native call. None where a weighted member has no row server (an implicit model, a nested
+        Blend), before fit and with ``device="cuda"``; :meth:`_topn_one` then serves. Rebuilt when the
+        blend's state changes (its attribute count, as for a single model) or when a weighted member's
+        own server does (a member refit or partially fit), so a request never reads a stale member.
+        """
+        d = self.__dict__
+        version = d.get(_STATE_VERSION, 0)
+        hit = d.get("_blend_server_hit")
+        if hit is not None and hit[0] == version and all(m._row_server() is s for m, s in zip(hit[1], hit[2])):
+            return hit[3]
+        srv, members, servers = None, [], []
+        how = getattr(self, "normalize_", None) or self.normalize
+        n_cand = self.n_candidates
+        if (d.get("models_") is not None and d.get("user_items_") is not None and self.device != "cuda"
+                and how in ("rank", "score") and isinstance(n_cand, numbers.Integral)
+                and not isinstance(n_cand, bool) and n_cand >= 1):
+            active = np.flatnonzero(self.weights_ > 0)
+            members = [self.models_[a] for a in active]
+            if members and all(isinstance(m, RecommenderBase) for m in members):
+                servers = [m._row_server() for m in members]
+                if all(s is not None for s in servers):
+                    srv = blend_server(servers, self.weights_[active], how=how, n_candidates=int(n_cand),
+                                       E=self.user_items_, n_items=self.n_items_)
+        d["_blend_server_hit"] = (version, members, servers, srv)  # not an attribute assignment: no new version
+        return srv
 
     def _topn_one(self, userid: int, idx: np.ndarray, val: np.ndarray, n: int, exclude: np.ndarray | None,
                   keep: np.ndarray | None, recalculate: bool) -> tuple[np.ndarray, np.ndarray] | None:
