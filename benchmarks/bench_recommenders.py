@@ -420,6 +420,16 @@ def run_blends(tuned: dict, specs: dict, train, test, seed: int, log, out: dict)
             "member_val_ndcg10": dict(zip([n for n, _ in mem], blend.member_validation_ndcg_.tolist()))})
         log(f"* {vname:28s} test NDCG@10={row['ndcg10']:.4f}±{row['ndcg10_se']:.4f} (fit {row['fit_s']:.1f}s) "
             f"{params}")
+        if vname == "Blend":
+            # the ceiling of these members: the same weight search run on test itself (no 1-SE rule), i.e. the
+            # best a weighting of them can do there -- not a model; it says whether any choice of weights would
+            # meet the target
+            ceil = rec.Blend(blend.models_, prefit=True, normalize="auto", n_candidates=100, min_gain_se=0.0)
+            ceil.fit(train, validation=test)
+            cp = {"normalize": ceil.normalize_,
+                  "weights": {n: round(float(w), 3) for (n, _), w in zip(mem, ceil.weights_)}}
+            out["ceiling"] = _row(ceil, train, test, cp, float("nan"), 0.0)
+            log(f"  Blend ceiling (weights searched on test) NDCG@10={out['ceiling']['ndcg10']:.4f} {cp}")
 
 
 def run_dataset(name: str, data_dir: Path, seed: int, quick: bool, log) -> dict:
@@ -616,6 +626,14 @@ def report(results: dict, args, command: str, started: str, wall: float,
             L += [f"**Target: best cohortrec model vs best anchor ({anchor}).** Best on test: {verdict(bo)}.",
                   "",
                   f"Chosen on validation instead (what a user would pick): {verdict(bv)}.", ""]
+            if res.get("ceiling"):
+                c = res["ceiling"]
+                d, se = paired_diff(c["per_user_ndcg10"], A["per_user_ndcg10"])
+                L += [(f"**Ceiling of the Blend's members** (not a model: the Blend's weight search run on test "
+                       f"itself, without the one-standard-error rule, members fit on train): NDCG@10 "
+                       f"{c['ndcg10']:.4f}, {c['ndcg10'] / A['ndcg10'] - 1:+.1%} vs {anchor}, paired difference "
+                       f"{d:+.4f} \u00b1 {se:.4f} ({d / se if se > 0 else float('inf'):.1f} SE), "
+                       f"{c['params']}. Where this misses the target, no weighting of these members meets it."), ""]
         if "Blend" in models and models["Blend"].get("member_val_ndcg10"):
             mv = models["Blend"]["member_val_ndcg10"]
             L += [("**Blend members, alone** (NDCG@10): on the Blend's cross-fitted validation (members on 96% of "
