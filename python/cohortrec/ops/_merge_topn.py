@@ -14,6 +14,16 @@ from cohortrec._validation import check_int
 _HOW = {"rank": False, "score": True}
 
 
+def _how_and_weights(how: str, weights: Any) -> tuple[bool, np.ndarray]:
+    """The kernels' ``by_score`` flag and the weights as a contiguous float64 vector, checked."""
+    if how not in _HOW:
+        raise ValueError(f"how must be 'rank' or 'score', got {how!r}")
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    if w.ndim != 1 or not np.isfinite(w).all():
+        raise ValueError("weights must be a 1-D array of finite values")
+    return _HOW[how], w
+
+
 def merge_topn(ids: Sequence[np.ndarray], scores: Sequence[np.ndarray], weights: np.ndarray, *, how: str,
                width: int, n: int, n_items: int, exclude: np.ndarray | None = None,
                keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -68,16 +78,12 @@ def merge_topn(ids: Sequence[np.ndarray], scores: Sequence[np.ndarray], weights:
     IndexError
         On an id ``>= n_items``.
     """
-    if how not in _HOW:
-        raise ValueError(f"how must be 'rank' or 'score', got {how!r}")
-    w = np.ascontiguousarray(weights, dtype=np.float64)
-    if w.ndim != 1 or not np.isfinite(w).all():
-        raise ValueError("weights must be a 1-D array of finite values")
+    by_score, w = _how_and_weights(how, weights)
     if exclude is not None:
         exclude = np.ascontiguousarray(exclude, dtype=np.int64)
     if keep is not None and (not isinstance(keep, np.ndarray) or keep.dtype != np.bool_):
         raise ValueError("keep must be a boolean array with one flag per item")
-    return _core.merge_topn(ids, scores, w, _HOW[how], int(width), int(n_items), keep, exclude, int(n))
+    return _core.merge_topn(ids, scores, w, by_score, int(width), int(n_items), keep, exclude, int(n))
 
 
 def blend_topn_row(servers: Sequence[Any], weights: np.ndarray, *, how: str, width: int, user: int,
@@ -98,14 +104,10 @@ def blend_topn_row(servers: Sequence[Any], weights: np.ndarray, *, how: str, wid
     (ids, scores) as :func:`merge_topn`, or None where a server's
     ``topn_row`` would return None (a row the general path must check).
     """
-    if how not in _HOW:
-        raise ValueError(f"how must be 'rank' or 'score', got {how!r}")
-    w = np.ascontiguousarray(weights, dtype=np.float64)
-    if w.ndim != 1 or not np.isfinite(w).all():
-        raise ValueError("weights must be a 1-D array of finite values")
+    by_score, w = _how_and_weights(how, weights)
     if keep is not None and (not isinstance(keep, np.ndarray) or keep.dtype != np.bool_):
         raise ValueError("keep must be a boolean array with one flag per item")
-    return _core.blend_topn_row(servers, w, _HOW[how], int(width), int(user), indptr, indices, data, 1,
+    return _core.blend_topn_row(servers, w, by_score, int(width), int(user), indptr, indices, data, 1,
                                 int(n_items), bool(filter), keep, int(n))
 
 
@@ -141,11 +143,7 @@ def blend_server(servers: Sequence[Any], weights: np.ndarray, *, how: str, n_can
     """
     if not all(isinstance(s, (_core.RowServer32, _core.RowServer64)) for s in servers):
         return None
-    if how not in _HOW:
-        raise ValueError(f"how must be 'rank' or 'score', got {how!r}")
-    w = np.ascontiguousarray(weights, dtype=np.float64)
-    if w.ndim != 1 or not np.isfinite(w).all():
-        raise ValueError("weights must be a 1-D array of finite values")
+    by_score, w = _how_and_weights(how, weights)
     n_candidates = check_int(n_candidates, "n_candidates", minimum=1)
     n_items = check_int(n_items, "n_items", minimum=0)
     Em = sp.csr_matrix(E)
@@ -153,5 +151,5 @@ def blend_server(servers: Sequence[Any], weights: np.ndarray, *, how: str, n_can
         raise ValueError(f"E must have n_items ({n_items}) columns, got {Em.shape[1]}")
     idx_dtype = np.dtype(np.int32) if Em.indices.dtype == np.int32 else np.dtype(np.int64)
     cls = _core.BlendServer32 if idx_dtype == np.int32 else _core.BlendServer64
-    return cls(list(servers), w, _HOW[how], n_candidates, n_items, np.ascontiguousarray(Em.indptr, dtype=np.int64),
+    return cls(list(servers), w, by_score, n_candidates, n_items, np.ascontiguousarray(Em.indptr, dtype=np.int64),
                np.ascontiguousarray(Em.indices, dtype=idx_dtype), np.ascontiguousarray(Em.data, dtype=np.float32))
