@@ -195,6 +195,28 @@ void bind_user_topn_for(py::module_& m) {
       "Top-n of W @ B (B dense, C-contiguous float32) per query row into pre-filled (u, n) arrays.");
 }
 
+/// A per-request top-n as Python returns it: the entries before the first
+/// padding (-1), ids mapped through out_map (null: the identity) as int32
+/// (int64 beyond 2**31 items) and float32 scores.
+py::object topn_result(const std::vector<int64_t>& it, const std::vector<float>& sc, int64_t n_items,
+                       const int64_t* out_map) {
+  size_t k = 0;
+  while (k < it.size() && it[k] >= 0) ++k;
+  py::array_t<float> scores(static_cast<py::ssize_t>(k));
+  std::copy(sc.begin(), sc.begin() + static_cast<std::ptrdiff_t>(k), scores.mutable_data());
+  py::object ids;
+  if (n_items <= std::numeric_limits<int32_t>::max()) {
+    py::array_t<int32_t> a(static_cast<py::ssize_t>(k));
+    for (size_t q = 0; q < k; ++q) a.mutable_data()[q] = static_cast<int32_t>(out_map ? out_map[it[q]] : it[q]);
+    ids = std::move(a);
+  } else {
+    py::array_t<int64_t> a(static_cast<py::ssize_t>(k));
+    for (size_t q = 0; q < k; ++q) a.mutable_data()[q] = out_map ? out_map[it[q]] : it[q];
+    ids = std::move(a);
+  }
+  return py::make_tuple(ids, scores);
+}
+
 /// The per-request path of one fitted model, bound once: W (the query rows
 /// of the users, u x j), E (the items each user has, excluded on request),
 /// and the model, a sparse R (j x m) or a dense B (j x m). `topn(user, n,
@@ -470,21 +492,7 @@ class RowServer {
   }
 
   py::object result(const std::vector<int64_t>& it, const std::vector<float>& sc) const {
-    size_t k = 0;
-    while (k < it.size() && it[k] >= 0) ++k;
-    py::array_t<float> scores(static_cast<py::ssize_t>(k));
-    std::copy(sc.begin(), sc.begin() + static_cast<std::ptrdiff_t>(k), scores.mutable_data());
-    py::object ids;
-    if (n_items_ <= std::numeric_limits<int32_t>::max()) {
-      py::array_t<int32_t> a(static_cast<py::ssize_t>(k));
-      for (size_t q = 0; q < k; ++q) a.mutable_data()[q] = static_cast<int32_t>(out_ ? out_[it[q]] : it[q]);
-      ids = std::move(a);
-    } else {
-      py::array_t<int64_t> a(static_cast<py::ssize_t>(k));
-      for (size_t q = 0; q < k; ++q) a.mutable_data()[q] = out_ ? out_[it[q]] : it[q];
-      ids = std::move(a);
-    }
-    return py::make_tuple(ids, scores);
+    return topn_result(it, sc, n_items_, out_);
   }
 
   //: rows up to this long make a ranked walk "tiny" (run without releasing the GIL)
@@ -521,6 +529,23 @@ struct BlendMember {
   std::vector<float> scores;
 };
 
+/// f(server, the member's row indices) on the member's typed server.
+template <typename F>
+decltype(auto) on_server(BlendMember& b, F&& f) {
+  return b.s32 ? f(*b.s32, b.idx32) : f(*b.s64, b.idx64);
+}
+
+/// Every member's prepare_row of the given row; false where one must leave it to the general path.
+bool prepare_members(std::vector<BlendMember>& members, int64_t user, const py::array& indptr, const py::array& indices,
+                     const py::array& data, int64_t n_rows, int64_t n_cols) {
+  for (BlendMember& b : members)
+    if (!on_server(b, [&](const auto& s, auto& idx) {
+          return s.prepare_row(user, indptr, indices, data, n_rows, n_cols, idx, b.val);
+        }))
+      return false;
+  return true;
+}
+
 /// Every prepared member's top-`width` list for the user (ids mapped to
 /// items, cut at the first padding, as topn_row returns it), blended by
 /// cpu::merge_topn into out_ids / out_scores (n, pre-filled -1 / -inf).
@@ -530,19 +555,15 @@ void blend_lists(std::vector<BlendMember>& members, const double* w, bool by_sco
   std::vector<cpu::RankedList> lists(members.size());
   for (size_t t = 0; t < members.size(); ++t) {
     BlendMember& b = members[t];
-    const int64_t cols = b.s32 ? b.s32->n_columns() : b.s64->n_columns();
-    const int64_t len = std::min(width, cols);
-    b.items.assign(static_cast<size_t>(std::max<int64_t>(len, 0)), -1);
-    b.scores.assign(b.items.size(), -std::numeric_limits<float>::infinity());
-    if (len > 0) {
-      if (b.s32)
-        b.s32->run_row(user, b.idx32, b.val, filter, len, b.items.data(), b.scores.data());
-      else
-        b.s64->run_row(user, b.idx64, b.val, filter, len, b.items.data(), b.scores.data());
-    }
     size_t found = 0;
-    while (found < b.items.size() && b.items[found] >= 0) ++found;
-    for (size_t q = 0; q < found; ++q) b.items[q] = b.s32 ? b.s32->item_of(b.items[q]) : b.s64->item_of(b.items[q]);
+    on_server(b, [&](const auto& s, const auto& idx) {
+      const int64_t len = std::min(width, s.n_columns());
+      b.items.assign(static_cast<size_t>(std::max<int64_t>(len, 0)), -1);
+      b.scores.assign(b.items.size(), -std::numeric_limits<float>::infinity());
+      if (len > 0) s.run_row(user, idx, b.val, filter, len, b.items.data(), b.scores.data());
+      while (found < b.items.size() && b.items[found] >= 0) ++found;
+      for (size_t q = 0; q < found; ++q) b.items[q] = s.item_of(b.items[q]);
+    });
     lists[t] = {b.items.data(), true, b.scores.data(), false, static_cast<int64_t>(found), w[t]};
   }
   cpu::merge_topn(lists, by_score, width, n_items, keep, nullptr, 0, n, out_ids, out_scores);
@@ -583,11 +604,7 @@ py::object blend_topn_row(const py::sequence& servers, const CArray<double>& wei
   auto typed = blend_members(servers);
   if (!typed) return py::none();  // e.g. a nested blend's server: the caller asks the members one by one
   std::vector<BlendMember>& members = *typed;
-  for (BlendMember& b : members) {
-    const bool ok = b.s32 ? b.s32->prepare_row(user, indptr, indices, data, n_rows, n_cols, b.idx32, b.val)
-                          : b.s64->prepare_row(user, indptr, indices, data, n_rows, n_cols, b.idx64, b.val);
-    if (!ok) return py::none();
-  }
+  if (!prepare_members(members, user, indptr, indices, data, n_rows, n_cols)) return py::none();
   const uint8_t* kp = keep ? reinterpret_cast<const uint8_t*>(keep->data()) : nullptr;
   std::vector<int64_t> out_ids(static_cast<size_t>(n), -1);
   std::vector<float> out_scores(static_cast<size_t>(n), -std::numeric_limits<float>::infinity());
@@ -632,12 +649,11 @@ class BlendServer {
     int64_t el[2];
     const auto row = cpu::lazy_row(E_, user, el, "user_items");
     std::vector<BlendMember> members = members_;  // the typed servers; the rows and lists are this call's
-    for (BlendMember& b : members) {
-      const int64_t len = row.indptr[1];
-      const bool ok = b.s32 ? user < b.s32->n_users() && b.s32->gather(row.indices, row.data, 0, len, b.idx32, b.val)
-                            : user < b.s64->n_users() && b.s64->gather(row.indices, row.data, 0, len, b.idx64, b.val);
-      if (!ok) return py::none();
-    }
+    for (BlendMember& b : members)
+      if (!on_server(b, [&](const auto& s, auto& idx) {
+            return user < s.n_users() && s.gather(row.indices, row.data, 0, row.indptr[1], idx, b.val);
+          }))
+        return py::none();
     return serve(members, user, n, filter);
   }
 
@@ -645,11 +661,7 @@ class BlendServer {
                       int64_t n_rows, int64_t n_cols, int64_t n, bool filter) const {
     if (user < 0 || user >= E_.n_rows || n < 0) return py::none();
     std::vector<BlendMember> members = members_;
-    for (BlendMember& b : members) {
-      const bool ok = b.s32 ? b.s32->prepare_row(user, indptr, indices, data, n_rows, n_cols, b.idx32, b.val)
-                            : b.s64->prepare_row(user, indptr, indices, data, n_rows, n_cols, b.idx64, b.val);
-      if (!ok) return py::none();
-    }
+    if (!prepare_members(members, user, indptr, indices, data, n_rows, n_cols)) return py::none();
     return serve(members, user, n, filter);
   }
 
@@ -664,18 +676,7 @@ class BlendServer {
       py::gil_scoped_release release;
       blend_lists(members, w_.data(), by_score_, width, user, filter, nullptr, n_out, n_items_, ids.data(), sc.data());
     }
-    size_t k = 0;
-    while (k < ids.size() && ids[k] >= 0) ++k;
-    py::array_t<float> scores(static_cast<py::ssize_t>(k));
-    std::copy(sc.begin(), sc.begin() + static_cast<std::ptrdiff_t>(k), scores.mutable_data());
-    if (n_items_ <= std::numeric_limits<int32_t>::max()) {
-      py::array_t<int32_t> a(static_cast<py::ssize_t>(k));
-      for (size_t q = 0; q < k; ++q) a.mutable_data()[q] = static_cast<int32_t>(ids[q]);
-      return py::make_tuple(a, scores);
-    }
-    py::array_t<int64_t> a(static_cast<py::ssize_t>(k));
-    std::copy(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), a.mutable_data());
-    return py::make_tuple(a, scores);
+    return topn_result(ids, sc, n_items_, nullptr);  // merge_topn's ids are items already
   }
 
   std::vector<BlendMember> members_;

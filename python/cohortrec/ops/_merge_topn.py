@@ -14,13 +14,16 @@ from cohortrec._validation import check_int
 _HOW = {"rank": False, "score": True}
 
 
-def _how_and_weights(how: str, weights: Any) -> tuple[bool, np.ndarray]:
-    """The kernels' ``by_score`` flag and the weights as a contiguous float64 vector, checked."""
+def _how_and_weights(how: str, weights: Any, keep: np.ndarray | None = None) -> tuple[bool, np.ndarray]:
+    """The kernels' ``by_score`` flag and the weights as a contiguous float64 vector, checked (and ``keep``,
+    whose length the kernels check)."""
     if how not in _HOW:
         raise ValueError(f"how must be 'rank' or 'score', got {how!r}")
     w = np.ascontiguousarray(weights, dtype=np.float64)
     if w.ndim != 1 or not np.isfinite(w).all():
         raise ValueError("weights must be a 1-D array of finite values")
+    if keep is not None and (not isinstance(keep, np.ndarray) or keep.dtype != np.bool_):
+        raise ValueError("keep must be a boolean array with one flag per item")
     return _HOW[how], w
 
 
@@ -78,11 +81,9 @@ def merge_topn(ids: Sequence[np.ndarray], scores: Sequence[np.ndarray], weights:
     IndexError
         On an id ``>= n_items``.
     """
-    by_score, w = _how_and_weights(how, weights)
+    by_score, w = _how_and_weights(how, weights, keep)
     if exclude is not None:
         exclude = np.ascontiguousarray(exclude, dtype=np.int64)
-    if keep is not None and (not isinstance(keep, np.ndarray) or keep.dtype != np.bool_):
-        raise ValueError("keep must be a boolean array with one flag per item")
     return _core.merge_topn(ids, scores, w, by_score, int(width), int(n_items), keep, exclude, int(n))
 
 
@@ -104,9 +105,7 @@ def blend_topn_row(servers: Sequence[Any], weights: np.ndarray, *, how: str, wid
     (ids, scores) as :func:`merge_topn`, or None where a server's
     ``topn_row`` would return None (a row the general path must check).
     """
-    by_score, w = _how_and_weights(how, weights)
-    if keep is not None and (not isinstance(keep, np.ndarray) or keep.dtype != np.bool_):
-        raise ValueError("keep must be a boolean array with one flag per item")
+    by_score, w = _how_and_weights(how, weights, keep)
     return _core.blend_topn_row(servers, w, by_score, int(width), int(user), indptr, indices, data, 1,
                                 int(n_items), bool(filter), keep, int(n))
 
