@@ -46,9 +46,10 @@ def _normalise(ids: np.ndarray, scores: np.ndarray, how: str, n_candidates: int)
     to [1 / n_candidates, 1] per user (all 1 when they are equal), so the
     gaps between scores count, not only their order.
 
-    The batch path normalises (users, width) lists, the one-user path one
-    row: the masks are skipped where every entry is listed and every span is
-    positive (the common case; the same float64 operations either way).
+    The masks are skipped where every entry is listed and every span is
+    positive (the common case; the same float64 operations either way). The
+    one-user path normalises in native code (:func:`cohortrec.ops.merge_topn`,
+    the same operations, so the same bits).
     """
     valid = ids >= 0
     if how == "rank":
@@ -512,7 +513,7 @@ class Blend(RecommenderBase):
     def _topn(self, userids, rows, n, exclude, keep, recalculate):
         self._check_device_dense("recommend")
         _, _, n_cand, _, _ = self._check_params()
-        how = getattr(self, "normalize_", None) or self.normalize  # files saved before normalize_ existed
+        how = self._normalisation()
         n_items = rows.shape[1]
         # the members rank all items; filter_items / items only remove items
         # from the blended list, so the other items keep their order
@@ -530,6 +531,11 @@ class Blend(RecommenderBase):
         ids, sc = dense_topn(scores, n, exclude, keep, n_threads=self.n_threads)  # float64: exact ties
         return ids, sc.astype(np.float32)
 
+    def _normalisation(self) -> str:
+        """The normalisation the fitted blend uses: ``normalize_`` (``normalize`` for files saved before it
+        existed)."""
+        return getattr(self, "normalize_", None) or self.normalize
+
     def _row_server(self) -> Any | None:
         """The blend bound for one-user requests (:func:`cohortrec.ops.blend_server`), or None.
 
@@ -545,7 +551,7 @@ class Blend(RecommenderBase):
         if hit is not None and hit[0] == version and all(m._row_server() is s for m, s in zip(hit[1], hit[2])):
             return hit[3]
         srv, members, servers = None, [], []
-        how = getattr(self, "normalize_", None) or self.normalize
+        how = self._normalisation()
         n_cand = self.n_candidates
         if (d.get("models_") is not None and d.get("user_items_") is not None and self.device != "cuda"
                 and how in ("rank", "score") and isinstance(n_cand, numbers.Integral)
@@ -574,7 +580,7 @@ class Blend(RecommenderBase):
         self._check_device_dense("recommend")
         m_items = self.n_items_
         width = min(max(check_int(self.n_candidates, "n_candidates", minimum=1), n), m_items)
-        how = getattr(self, "normalize_", None) or self.normalize
+        how = self._normalisation()
         val = val.astype(np.float32, copy=False)
         indptr = np.array([0, idx.size], dtype=np.int64)
         flt = exclude is not None
