@@ -213,3 +213,57 @@ def test_mixed_needs_two_groups():
         make_world(50, 40, 1, mixed=0.2)
     with pytest.raises(ValueError, match="n_users"):
         world_grid(n_users=0)
+
+
+@pytest.mark.parametrize("taste", ["categories", "items"])
+def test_view_probs_are_the_distribution_the_views_are_drawn_from(taste):
+    """Each group's views, and the noise ones, follow ``view_probs``: a chi-square test of the counts per item."""
+    w = make_world(3000, 120, 4, seed=2, noise=0.0, taste=taste, mean_events=40)
+    P = w.view_probs
+    assert P.shape == (5, 120) and np.allclose(P.sum(1), 1) and (P >= 0).all()
+    ev = w.events[w.events["event"] == "view"]
+    lab = pd.Series(w.labels, index=w.interactions.user_ids).loc[ev["user_id"]].to_numpy()
+    col = pd.Index(w.interactions.item_ids).get_indexer(ev["item_id"])
+    for g in range(4):
+        counts = np.bincount(col[lab == g], minlength=120)
+        expected = P[g] * counts.sum()
+        ok = expected > 5  # the chi-square approximation needs filled cells; the rest must be (nearly) empty
+        assert counts[expected == 0].sum() == 0
+        stat = ((counts[ok] - expected[ok]) ** 2 / expected[ok]).sum()
+        assert scipy.stats.chi2.sf(stat, ok.sum() - 1) > 1e-4, g
+        # a wrong row (another group's) is rejected by the same test: the check can fail
+        other = P[(g + 1) % 4] * counts.sum()
+        bad = ((counts[ok] - other[ok]) ** 2 / np.maximum(other[ok], 1e-9)).sum()
+        assert scipy.stats.chi2.sf(bad, ok.sum() - 1) < 1e-6
+    noise_world = make_world(3000, 120, 4, seed=2, noise=0.999, mean_events=40)  # nearly every view is noise
+    v = noise_world.events[noise_world.events["event"] == "view"]
+    counts = np.bincount(pd.Index(noise_world.interactions.item_ids).get_indexer(v["item_id"]), minlength=120)
+    expected = noise_world.view_probs[-1] * counts.sum()
+    stat = ((counts - expected) ** 2 / expected).sum()
+    assert scipy.stats.chi2.sf(stat, 119) > 1e-4
+
+
+@pytest.mark.parametrize("kw", [{}, {"noise": 0.5, "overlap": 1.0}, {"mixed": 0.4, "imbalance": 5.0}])
+def test_bayes_posterior_of_the_benchmark_is_calibrated(kw):
+    """benchmarks/bench_discovery_robustness.py's ``oracle-bayes``: the posterior is exact, so the share of users
+    its MAP puts right equals the mean top posterior (within sampling noise), and it beats the supervised
+    naive-Bayes oracle fitted on the labels. A posterior of the wrong model (noise ignored) is miscalibrated."""
+    import importlib.util
+    from pathlib import Path
+
+    from sklearn.metrics import adjusted_rand_score
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_discovery_robustness.py"
+    spec = importlib.util.spec_from_file_location("bench_discovery_robustness", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    args = {"n_users": 3000, "n_items": 400, "n_groups": 6, "seed": 3, **kw}
+    w = make_world(**args)
+    y = np.asarray(w.labels)
+    labels, top = bench._bayes(w, args)
+    se = np.sqrt(top.mean() * (1 - top.mean()) / y.size)
+    assert abs((labels == y).mean() - top.mean()) < 4 * se + 1e-9
+    assert adjusted_rand_score(y, labels) >= adjusted_rand_score(y, bench._oracle(w.interactions, y, 6)) - 0.005
+    if kw.get("noise"):
+        wrong, top_w = bench._bayes(w, {**args, "noise": 0.05})
+        assert abs((wrong == y).mean() - top_w.mean()) > 4 * se

@@ -110,6 +110,15 @@ class ShopData:
         ``user_id, age_band, country, device`` (no group column).
     groups : pandas.DataFrame
         The planted groups: share, core categories, price style, rates.
+    view_probs : ndarray of float64, shape (n_groups + 1, n_items), or None
+        :func:`~cohortrec.datasets.make_world` only: the generator's own
+        distribution of the item of one view, for each group's taste (rows
+        ``0 .. n_groups - 1``) and for a noise view (the last row: global
+        popularity), columns in the item order of ``interactions``. With the
+        world's ``noise`` and ``mixed`` it gives every user's exact posterior
+        over the groups: the Bayes-optimal assignment, which no method that
+        sees the events can beat on average. ``None`` from
+        :func:`~cohortrec.datasets.make_shop`.
     """
 
     interactions: Interactions
@@ -118,6 +127,7 @@ class ShopData:
     items: pd.DataFrame
     users: pd.DataFrame
     groups: pd.DataFrame
+    view_probs: np.ndarray | None = None
 
     def __iter__(self) -> Iterator[object]:
         yield self.interactions

@@ -186,6 +186,10 @@ def make_world(
         ``user_id, n_events, second_group, mix_weight`` (-1 and 0 for users
         who do not mix); ``groups`` has ``group, share, size, own_weight,
         neighbours, core_categories, n_taste_items``.
+        ``view_probs`` is the generator's distribution of the item of one
+        view, for each group's taste and (last row) for a noise view: with
+        ``noise`` and ``mixed`` it gives each user's exact posterior over the
+        groups, the Bayes-optimal assignment no method can beat on average.
 
     Examples
     --------
@@ -344,7 +348,10 @@ def make_world(
                             else "" for g in range(n_groups)],
         "n_taste_items": taste_items,
     })
-    return ShopData(inter, lab, events, items, users, groups)
+    # the generator's truth, for Bayes-optimal ceilings: columns follow the matrix's items (the same ids, in order)
+    col = pd.Index(item_ids).get_indexer(inter.item_ids)
+    view_probs = np.vstack([P, p_pop[None, :]])[:, col]
+    return ShopData(inter, lab, events, items, users, groups, view_probs)
 
 
 def world_grid(n_users: int = 3000, n_items: int = 1500, seed: int = 0) -> list[tuple[str, dict[str, Any]]]:
