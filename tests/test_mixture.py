@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score
 
 from cohortrec import GroupDiscovery
-from cohortrec.cluster import MultinomialMixture, admixture_weights
-from cohortrec.datasets import make_shop
+from cohortrec.cluster import MultinomialMixture, admixture_weights, heldout_prior_choice
+from cohortrec.datasets import make_shop, make_world
 
 
 def _planted(n=400, m=60, k=3, events=30, seed=0, mix=None):
@@ -153,6 +153,161 @@ def test_bad_inputs():
         mm.predict(sp.csr_matrix((2, 11)))
     with pytest.raises(ValueError):
         MultinomialMixture(2).fit(sp.csr_matrix(np.array([[np.inf, 1.0], [1.0, 0.0]])))
+
+
+# ---------------------------------------------------------------- the prior centred on item categories
+def _category_centre_reference(counts, bg, cats_of, n_cats):
+    """Each group's prior centre, item by item (the definition in MultinomialMixture's notes), in loops."""
+    k, m = counts.shape
+    share = np.zeros(n_cats)
+    for i in range(m):
+        for c in cats_of[i]:
+            share[c] += bg[i] / len(cats_of[i])
+    share /= share.sum()
+    out = np.zeros((k, m))
+    for g in range(k):
+        in_cat = np.zeros(n_cats)
+        for i in range(m):
+            for c in cats_of[i]:
+                in_cat[c] += counts[g, i] / len(cats_of[i])
+        phi = (in_cat + n_cats * share) / (in_cat.sum() + n_cats)
+        for i in range(m):
+            factor = np.mean([phi[c] / share[c] for c in cats_of[i]]) if cats_of[i] else 1.0
+            out[g, i] = bg[i] * factor
+        out[g] /= out[g].sum()
+    return out
+
+
+def _categories(m, n_cats, seed, *, uncategorised=0.1, multi=0.3):
+    """Random memberships: most items in one category, some in two, a few in none."""
+    rng = np.random.RandomState(seed)
+    cats_of = []
+    for _ in range(m):
+        r = rng.rand()
+        cats_of.append([] if r < uncategorised else
+                       sorted(rng.choice(n_cats, 2, replace=False).tolist()) if r < uncategorised + multi else
+                       [int(rng.randint(n_cats))])
+    A = sp.lil_matrix((m, n_cats))
+    for i, cs in enumerate(cats_of):
+        for c in cs:
+            A[i, c] = 1.0
+    return sp.csr_matrix(A), cats_of
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 4), n_cats=st.integers(2, 6),
+       alpha=st.sampled_from([0.5, 3.0, 10.0]))
+def test_category_prior_matches_dense_reference(seed, k, n_cats, alpha):
+    X, y, _, _ = _planted(n=60, m=15, k=k, events=12, seed=seed)
+    A, cats_of = _categories(15, n_cats, seed)
+    init = (y + np.arange(60) // 20) % k
+    mm = MultinomialMixture(k, alpha=alpha, max_iter=1, tol=0.0).fit(X, init=init, item_categories=A)
+    # the final M-step's counts are the model's own: its smoothing must be the reference's centre
+    centre = _category_centre_reference(mm.counts_, mm.background_, cats_of, n_cats)
+    prior = alpha * 15
+    theta = (mm.counts_ + prior * centre) / (mm.counts_.sum(axis=1, keepdims=True) + prior)
+    np.testing.assert_allclose(np.exp(mm.log_theta_), theta, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(np.exp(mm.log_theta_).sum(axis=1), 1.0, rtol=1e-10)
+    # memberships given as weights that do not sum to one are the same memberships
+    mm2 = MultinomialMixture(k, alpha=alpha, max_iter=1, tol=0.0).fit(X, init=init, item_categories=3.0 * A)
+    np.testing.assert_allclose(mm2.log_theta_, mm.log_theta_, rtol=1e-12)
+
+
+def test_one_category_for_every_item_is_the_background_prior():
+    X, y, _, _ = _planted(n=200, m=30, k=3, events=20, seed=4)
+    plain = MultinomialMixture(3, alpha=2.0, random_state=0).fit(X, init=y)
+    one = MultinomialMixture(3, alpha=2.0, random_state=0).fit(X, init=y, item_categories=np.ones((30, 1)))
+    np.testing.assert_allclose(one.log_theta_, plain.log_theta_, rtol=1e-12)
+    np.testing.assert_array_equal(one.labels_, plain.labels_)
+
+
+def test_category_prior_borrows_strength_from_the_category():
+    """An item a group never touched is as likely as its category is for the group (not as the background)."""
+    X = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 1, 1], [0, 0, 0, 1]], dtype=float))
+    A = sp.csr_matrix(np.array([[1, 0], [1, 0], [0, 1], [0, 1]], dtype=float))
+    mm = MultinomialMixture(2, alpha=1.0).fit(X, init=np.array([0, 0, 1, 1]), item_categories=A)
+    bg = MultinomialMixture(2, alpha=1.0).fit(X, init=np.array([0, 0, 1, 1]))
+    theta, theta_bg = np.exp(mm.log_theta_), np.exp(bg.log_theta_)
+    g = int(mm.labels_[0])
+    # item 1 (group g's category, seen once) gains over the background prior; items 2-3 (the other category) lose
+    assert theta[g, 1] > theta_bg[g, 1] and theta[g, 2] < theta_bg[g, 2]
+
+
+def test_category_prior_online_update_round_trips():
+    X, y, _, _ = _planted(n=300, m=40, k=3, events=20, seed=5)
+    A, _ = _categories(40, 5, 5)
+    mm = MultinomialMixture(3, alpha=3.0, random_state=0).fit(X[:200], item_categories=A)
+    before = mm.log_theta_.copy()
+    add = mm.predict(X[200:])
+    mm.update(X[200:], add)
+    assert not np.allclose(mm.log_theta_, before)
+    mm.update(X_remove=X[200:], labels_remove=add)
+    np.testing.assert_allclose(mm.log_theta_, before, atol=1e-10)
+
+
+def test_item_categories_are_checked():
+    X, _, _, _ = _planted(n=20, m=10, k=2, events=5)
+    with pytest.raises(ValueError, match="item_categories must have one row per item"):
+        MultinomialMixture(2).fit(X, item_categories=np.ones((9, 2)))
+    with pytest.raises(ValueError, match="item_categories must be non-negative"):
+        MultinomialMixture(2).fit(X, item_categories=-np.ones((10, 2)))
+    with pytest.raises(ValueError, match="no item in any category"):
+        MultinomialMixture(2).fit(X, item_categories=sp.csr_matrix((10, 3)))
+    with pytest.raises(ValueError, match="item_categories"):
+        MultinomialMixture(2).fit(X, item_categories=np.full((10, 2), np.nan))
+
+
+@pytest.mark.parametrize("taste, uses_categories", [("categories", True), ("items", False)])
+def test_heldout_prior_choice_uses_categories_only_where_tastes_are_over_them(taste, uses_categories):
+    """Overlapping tastes over categories: the category prior predicts held-out events better. Tastes over
+    items (categories carry nothing): the background prior is kept."""
+    w = make_world(1200, 400, 6, seed=1, overlap=1.0 if taste == "categories" else 0.0, taste=taste)
+    X, y = w
+    cats, _ = X.item_categories()
+    init = np.asarray(GroupDiscovery(n_groups=6, random_state=0, category_prior=None).fit(X).clusterer_.labels_)
+    alpha, curve = heldout_prior_choice(X.matrix, init, 6, cats, random_state=0)
+    assert list(curve.columns) == ["prior", "alpha", "heldout_loglik", "train_loglik", "se"]
+    assert list(curve["prior"]) == ["background", "categories", "categories"]
+    assert (alpha is not None) is uses_categories
+    best = int(curve["heldout_loglik"].idxmax())
+    assert (curve.loc[best, "prior"] == "categories") is uses_categories
+    with pytest.raises(ValueError, match="init"):
+        heldout_prior_choice(X.matrix, init[:-1], 6, cats)
+    with pytest.raises(ValueError, match="item_categories"):
+        heldout_prior_choice(X.matrix, init, 6, cats[:-1])
+    with pytest.raises(ValueError, match="alphas"):
+        heldout_prior_choice(X.matrix, init, 6, cats, alphas=(0.0,))
+
+
+def test_group_discovery_category_prior(tmp_path):
+    w = make_world(1200, 400, 6, seed=1, overlap=1.0)
+    X, y = w
+    gd = GroupDiscovery(n_groups=6, random_state=0).fit(X)
+    assert gd.category_prior_ in (3.0, 10.0) and gd.mixture_.item_categories_ is not None
+    assert gd.category_curve_ is not None and len(gd.category_curve_) == 3
+    fixed = GroupDiscovery(n_groups=6, random_state=0, category_prior=gd.category_prior_).fit(X)
+    np.testing.assert_array_equal(fixed.labels_, gd.labels_)
+    assert fixed.category_curve_ is None
+    plain = GroupDiscovery(n_groups=6, random_state=0, category_prior=None).fit(X)
+    assert plain.category_prior_ is None and plain.mixture_.item_categories_ is None
+    # saved and loaded: the same mixture, the same assignments and memberships
+    gd.save(tmp_path / "m")
+    back = GroupDiscovery.load(tmp_path / "m")
+    assert back.category_prior_ == gd.category_prior_ and back.get_params()["category_prior"] == "auto"
+    np.testing.assert_array_equal(back.mixture_.log_theta_, gd.mixture_.log_theta_)
+    np.testing.assert_array_equal(back.assign(X), gd.assign(X))
+    np.testing.assert_allclose(back.memberships(X), gd.memberships(X))
+    assert back.category_curve_ is not None and list(back.category_curve_["prior"]) == list(gd.category_curve_["prior"])
+    # no categories: "auto" keeps the background; a strength asks for them by name
+    bare = GroupDiscovery(n_groups=6, random_state=0).fit(X.matrix)
+    assert bare.category_prior_ is None and bare.category_curve_ is None
+    with pytest.raises(ValueError, match="category_prior=3.0 needs item categories"):
+        GroupDiscovery(n_groups=6, random_state=0, category_prior=3.0).fit(X.matrix)
+    for bad in ("always", 0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="category_prior"):
+            GroupDiscovery(n_groups=6, random_state=0, category_prior=bad).fit(X)
+    # refine=None: no mixture, no prior
+    assert GroupDiscovery(n_groups=6, random_state=0, refine=None).fit(X).category_prior_ is None
 
 
 # ---------------------------------------------------------------- GroupDiscovery(refine="multinomial")

@@ -221,6 +221,21 @@ def test_k_curve_section_only_with_auto(shop):
     assert "Silhouette" in sec and "one-standard-error" not in sec
 
 
+def test_prior_section_shows_the_held_out_choice(shop):
+    """With item categories the default chooses the mixture's prior on held-out items: the page shows the table
+    and which prior was kept; without categories (or with a fixed prior) there is no such section."""
+    gd = GroupDiscovery(n_groups=4, random_state=0).fit(shop.interactions)
+    assert gd.category_curve_ is not None
+    page = render_report(gd, max_points=200)
+    sec = _section(page, "prior")
+    assert 'href="#prior"' in page and "one" in sec and "standard error" in sec
+    assert sec.count("<tr>") >= len(gd.category_curve_)
+    kept = "the background prior" if gd.category_prior_ is None else f"strength {gd.category_prior_:g}"
+    assert kept in sec
+    fixed = GroupDiscovery(n_groups=4, random_state=0, category_prior=None).fit(shop.interactions)
+    assert 'id="prior"' not in render_report(fixed, max_points=200)
+
+
 def test_hostile_strings_are_escaped(shop):
     X = shop.interactions
     items = X.items.copy()

@@ -743,6 +743,20 @@ def _k_curve_html(curve: pd.DataFrame, k: int) -> str:
             f'<div>{_frame_table(curve)}<p class="note">{how}</p></div></div></section>')
 
 
+def _prior_html(curve: pd.DataFrame, chosen: float | None) -> str:
+    """The held-out choice between the background prior and the priors over item categories."""
+    used = ("the background prior (the categories did not predict held-out items better)" if chosen is None
+            else f"the prior over item categories with strength {chosen:g}")
+    how = ("The groups are item distributions (a multinomial mixture). Each is smoothed towards a prior: the overall "
+           "item distribution (<b>background</b>), or the group's own profile over the item categories "
+           "(<b>categories</b>, with <b>alpha</b> pseudo-events per item), so that a group's few events on an item "
+           "borrow strength from its events on the item's category. A fifth of every user's items was held out and "
+           "<b>heldout_loglik</b> is their mean log-probability under each prior; the first prior within one "
+           f"standard error (<b>se</b>) of the best was kept: {used}.")
+    return (f'<section id="prior"><h2>Choice of the groups\' prior</h2>{_frame_table(curve)}'
+            f'<p class="note">{how}</p></section>')
+
+
 def _check_trust(trust: Any, discovery: Any) -> GroupTrust | None:
     """``trust`` as a :class:`~cohortrec.trust.GroupTrust` (from itself or its ``to_dict()``), None if None."""
     if trust is None:
@@ -1120,6 +1134,9 @@ def render_report(
 
     nav = [("overview", "Overview"), ("quality", "Quality"), ("sizes", "Sizes"), ("map", "Map")]
     nav += [("k-curve", "Choice of K")] if show_curve else []
+    prior_curve = getattr(discovery, "category_curve_", None)
+    show_prior = isinstance(prior_curve, pd.DataFrame) and len(prior_curve) > 0 and not private
+    nav += [("prior", "Prior")] if show_prior else []
     nav += [("trust", "Trust")] if trust_ is not None else []
     nav += [("groups", "Groups")]
     nav += [("privacy", "Privacy")] if private else []
@@ -1132,6 +1149,7 @@ def render_report(
         _quality_html(ctx),
         _sizes_map_html(ctx, int(max_points), random_state),
         _k_curve_html(curve, ctx.k) if show_curve else "",
+        _prior_html(prior_curve, getattr(discovery, "category_prior_", None)) if show_prior else "",
         _trust_html(ctx, trust_) if trust_ is not None else "",
         _groups_html(ctx),
         _privacy_html(ctx, held_evaluation) if private else "",

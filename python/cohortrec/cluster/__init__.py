@@ -9,7 +9,8 @@
 * :class:`MultinomialMixture` - groups as item distributions, fitted by EM
   (refines the K-means groups of :class:`~cohortrec.GroupDiscovery`);
   :func:`admixture_weights` - every user's mix of groups;
-  :func:`heldout_k_curve` - the number of groups by held-out likelihood.
+  :func:`heldout_k_curve` - the number of groups by held-out likelihood;
+  :func:`heldout_prior_choice` - whether item categories should centre its prior.
 * :func:`choose_n_clusters` - pick the number of groups from a range by
   silhouette on a sample and stability across seeds.
 """
@@ -20,9 +21,9 @@ from cohortrec.cluster._auto import choose_n_clusters
 from cohortrec.cluster._dbscan import DBSCAN
 from cohortrec.cluster._kmeans import KMeans, MiniBatchKMeans, tolerance_from_variances
 from cohortrec.cluster._lloyd import relocate, update_centers
-from cohortrec.cluster._mixture import MultinomialMixture, admixture_weights, heldout_k_curve
+from cohortrec.cluster._mixture import MultinomialMixture, admixture_weights, heldout_k_curve, heldout_prior_choice
 
 __all__ = ["DBSCAN", "KMeans", "MiniBatchKMeans", "MultinomialMixture", "admixture_weights", "choose_n_clusters",
-           "heldout_k_curve"]
+           "heldout_k_curve", "heldout_prior_choice"]
 # The steps of the one K-means core that distributed fits reuse (not a stable public API).
 _CORE = ["relocate", "tolerance_from_variances", "update_centers"]

@@ -16,6 +16,19 @@ Each ``theta_g`` is smoothed towards the overall item distribution with
 that an item a group never touched is unlikely for it, not impossible, and
 noise events cost every group alike.
 
+With item categories (``fit(..., item_categories=)``) the prior of each
+group is centred on the group's own profile over categories instead: an
+item the group never touched is as likely as its category is for the group
+(times the item's share of the category). A group's few events on an item
+then borrow strength from its events on the item's category, the
+hierarchical smoothing of a two-level model (the category level pooled over
+many items, the item level shrunk towards it). On the planted worlds whose
+tastes are over categories this recovers groups that the background prior
+merges (``benchmarks/bench_discovery_robustness.py``); where categories
+carry no signal the centre is the background again, only with a stronger
+prior, so whether to use it is chosen on held-out events
+(:func:`heldout_prior_choice`).
+
 The E-step is one sparse-dense product, ``X @ log(theta).T``: ``O(nnz * k)``
 time and ``O(n * k + k * n_items)`` memory per iteration.
 """
@@ -33,9 +46,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from cohortrec._errors import check_fitted
-from cohortrec._validation import as_csr, as_dense, check_float, check_int, group_indicator
+from cohortrec._validation import as_csr, as_dense, check_finite, check_float, check_int, group_indicator
 
-__all__ = ["MultinomialMixture", "admixture_weights", "heldout_k_curve"]
+__all__ = ["MultinomialMixture", "admixture_weights", "heldout_k_curve", "heldout_prior_choice"]
 
 
 def _as_counts(X: Any, name: str = "X") -> sp.csr_matrix:
@@ -45,6 +58,22 @@ def _as_counts(X: Any, name: str = "X") -> sp.csr_matrix:
     if M.nnz and (M.data < 0).any():
         raise ValueError(f"{name} must hold non-negative counts")
     return M
+
+
+def _category_matrix(C: Any, n_items: int) -> sp.csr_matrix:
+    """``item_categories`` checked and row-normalised: every categorised item's membership sums to 1."""
+    A = as_csr(C, "item_categories", np.float64) if sp.issparse(C) else \
+        sp.csr_matrix(as_dense(C, "item_categories", np.float64))
+    if A.ndim != 2 or A.shape[0] != n_items:
+        raise ValueError(f"item_categories must have one row per item ({n_items}), got shape {A.shape}")
+    check_finite(A.data, "item_categories")
+    if A.nnz and (A.data < 0).any():
+        raise ValueError("item_categories must be non-negative (memberships of items in categories)")
+    A.eliminate_zeros()
+    if A.nnz == 0:
+        raise ValueError("item_categories puts no item in any category")
+    rows = np.asarray(A.sum(axis=1)).ravel()
+    return sp.csr_matrix(sp.diags(np.divide(1.0, rows, out=np.zeros_like(rows), where=rows > 0)) @ A)
 
 
 class MultinomialMixture(ClusterMixin, BaseEstimator):
@@ -57,7 +86,9 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
     alpha : float, default 1.0
         Prior strength per item: each group's item distribution gets
         ``alpha * n_items`` pseudo-events spread as the overall item
-        distribution (larger = smoother, closer to the background).
+        distribution (larger = smoother, closer to the background), or, when
+        ``fit`` is given ``item_categories``, as the group's own profile over
+        categories.
     binary : bool, default False
         Count every user-item pair once, whatever its value. Event-type
         weights (a purchase worth 5 views) are not counts: read as counts
@@ -87,7 +118,11 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
         Expected events of every group on every item (the sufficient
         statistics; :meth:`update` adds to them).
     background_ : ndarray of shape (n_items,)
-        Overall item distribution (add-one smoothed), the prior's centre.
+        Overall item distribution (add-one smoothed), the prior's centre
+        (without categories).
+    item_categories_ : scipy.sparse.csr_matrix of shape (n_items, n_categories) or None
+        The categories given to ``fit``, each item's row summing to 1 (0 for
+        items without a category); None without them.
     n_iter_ : int
     log_likelihood_ : float
         Mean log-likelihood per event at the end.
@@ -115,10 +150,38 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
         self._refresh()
 
     def _refresh(self) -> None:
-        """``log_theta_`` from ``counts_``, ``alpha`` and ``background_`` (the M-step's smoothing)."""
+        """``log_theta_`` from ``counts_``, ``alpha`` and the prior's centre (the M-step's smoothing)."""
         prior = float(self.alpha) * self.counts_.shape[1]
-        theta = (self.counts_ + prior * self.background_) / (self.counts_.sum(axis=1, keepdims=True) + prior)
+        A = getattr(self, "item_categories_", None)
+        centre = self.background_ if A is None else self._category_centre(A)
+        theta = (self.counts_ + prior * centre) / (self.counts_.sum(axis=1, keepdims=True) + prior)
         self.log_theta_ = np.log(theta)
+
+    def _set_item_categories(self, item_categories: Any, n_items: int) -> None:
+        """Checks and stores the categories of :meth:`fit` (also how a saved model gets its own back)."""
+        self.item_categories_ = None if item_categories is None else _category_matrix(item_categories, n_items)
+
+    def _category_centre(self, A: sp.csr_matrix) -> np.ndarray:
+        """Every group's prior centre over items (``k x n_items``, rows sum to 1) from its profile over categories.
+
+        ``phi_g(c)``: the group's share of events in category ``c``, with one
+        pseudo-event per category spread as the background. An item's centre
+        is its background probability times ``phi_g / background`` of its
+        categories (their mean for an item in several), so within a category
+        the items keep their overall shares; an item without a category
+        keeps its background probability.
+        """
+        bg = self.background_
+        c = A.shape[1]
+        bg_cat = np.asarray(A.T @ bg).ravel()
+        bg_cat_share = bg_cat / bg_cat.sum()
+        counts_cat = np.asarray(A.T @ self.counts_.T).T  # (k, c): expected events of every group per category
+        phi = (counts_cat + c * bg_cat_share) / (counts_cat.sum(axis=1, keepdims=True) + c)
+        ratio = np.divide(phi, bg_cat_share, out=np.zeros_like(phi), where=bg_cat_share > 0)
+        factor = np.asarray(A @ ratio.T).T  # (k, n_items)
+        factor[:, np.diff(A.indptr) == 0] = 1.0
+        centre = bg * factor
+        return centre / centre.sum(axis=1, keepdims=True)
 
     def update(self, X_add: Any = None, labels_add: Any = None, X_remove: Any = None,
                labels_remove: Any = None) -> MultinomialMixture:
@@ -146,7 +209,7 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
     def _log_joint(self, X: sp.csr_matrix) -> np.ndarray:
         return np.asarray(X @ self.log_theta_.T) + np.log(self.weights_)[None, :]
 
-    def fit(self, X: Any, y: Any = None, *, init: Any = None) -> MultinomialMixture:
+    def fit(self, X: Any, y: Any = None, *, init: Any = None, item_categories: Any = None) -> MultinomialMixture:
         """Fit by EM.
 
         Parameters
@@ -157,6 +220,12 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
         init : array of int, shape (n_users,), optional
             Initial group of every user (e.g. K-means labels); labels outside
             ``[0, n_components)`` (such as ``-1``) start with no group.
+        item_categories : sparse matrix or array of shape (n_items, n_categories), optional
+            Non-negative membership of every item in categories (an
+            indicator matrix such as
+            :meth:`~cohortrec.interactions.Interactions.item_categories`).
+            Centres each group's prior on its own profile over the categories
+            instead of the overall item distribution (see the module notes).
 
         Returns
         -------
@@ -174,6 +243,7 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
             raise ValueError("X holds no event: there is nothing to fit")
         total = np.asarray(M.sum(axis=0)).ravel()
         self.background_ = (total + 1.0) / (total.sum() + m)
+        self._set_item_categories(item_categories, m)
         if init is None:
             labels = check_random_state(self.random_state).randint(k, size=n)
         else:
@@ -370,8 +440,6 @@ def heldout_k_curve(
         ``k, heldout_loglik`` (mean per held-out item), ``se`` (its standard
         error relative to the best ``k``), ``train_loglik``.
     """
-    import pandas as pd  # noqa: PLC0415
-
     from cohortrec.cluster._kmeans import KMeans  # noqa: PLC0415
 
     check_float(holdout, "holdout", minimum=0.0, maximum=0.9, min_inclusive=False)
@@ -388,21 +456,7 @@ def heldout_k_curve(
     if not ks:
         raise ValueError(f"k_range must hold integers in [2, {len(rows)}), got {list(k_range)!r}")
     Ms, Zs = M[rows], Z[rows]
-    lengths = np.diff(Ms.indptr)
-    held = rs.rand(Ms.nnz) < holdout
-    # every user keeps at least one item: the first of each row is never held out
-    held[Ms.indptr[:-1][lengths > 0]] = False
-    held[np.repeat(lengths < 2, lengths)] = False
-    train = Ms.copy()
-    train.data = np.where(held, 0.0, train.data)
-    train.eliminate_zeros()
-    test = Ms.copy()
-    test.data = np.where(held, test.data, 0.0)
-    test.eliminate_zeros()
-    if test.nnz == 0:
-        raise ValueError("no user has two or more items: there is nothing to hold out to choose the number of "
-                         "groups by held-out likelihood")
-    n_test = float(test.sum())
+    train, test = _holdout_split(Ms, holdout, rs, "the number of groups")
     scores = []
     out = []
     for k in ks:
@@ -410,19 +464,138 @@ def heldout_k_curve(
             warnings.simplefilter("ignore", ConvergenceWarning)
             km = KMeans(k, spherical=True, n_init=n_init, random_state=rs.randint(2**31 - 1)).fit(Zs)
         mm = MultinomialMixture(k, alpha=alpha, binary=binary).fit(train, init=np.asarray(km.labels_))
-        post = mm.predict_proba(train)  # (users, k)
-        # log sum_g p(g | kept) prod_i theta_gi over the held-out items of each user
-        lt = np.asarray(test @ mm.log_theta_.T) + np.log(np.maximum(post, 1e-300))
-        s_u = logsumexp(lt, axis=1)
-        s_u[np.diff(test.indptr) == 0] = 0.0
-        scores.append(s_u)
-        out.append({"k": k, "heldout_loglik": float(s_u.sum() / n_test), "train_loglik": mm.log_likelihood_})
+        scores.append(_heldout_scores(mm, train, test))
+        out.append({"k": k, "train_loglik": mm.log_likelihood_})
+    first, curve = _first_within_one_se(scores, test, out)
+    return int(curve.loc[first, "k"]), curve
+
+
+def heldout_prior_choice(
+    X: Any,
+    init: Any,
+    n_components: int,
+    item_categories: Any,
+    *,
+    alphas: Any = (3.0, 10.0),
+    background_alpha: float = 1.0,
+    holdout: float = 0.2,
+    fit_size: int = 20_000,
+    binary: bool = True,
+    random_state: int | np.random.RandomState | None = None,
+) -> tuple[float | None, Any]:
+    """Choose the mixture's prior, over the background or over item categories, by held-out likelihood.
+
+    The candidates, in this order: the prior centred on the overall item
+    distribution with strength ``background_alpha``, then the prior centred
+    on each group's profile over ``item_categories`` with each strength of
+    ``alphas`` (see :class:`MultinomialMixture`). A share ``holdout`` of every
+    user's items is held out, a mixture of each kind is fitted on the rest
+    from the same start ``init``, and the held-out items are scored by each
+    user's predictive distribution, as :func:`heldout_k_curve` does. The
+    first candidate within one standard error of the best is chosen, so the
+    categories are used only where they predict events the users have not
+    shown better than the background does (where tastes are not over
+    categories, a strong prior towards uninformative categories would only
+    blur the groups).
+
+    Parameters
+    ----------
+    X : sparse matrix of shape (n_users, n_items)
+    init : array of int, shape (n_users,)
+        Initial group of every user (the K-means labels the mixture starts from).
+    n_components : int
+    item_categories : sparse matrix or array of shape (n_items, n_categories)
+    alphas : sequence of float, default (3.0, 10.0)
+        Strengths of the category-centred prior to try.
+    background_alpha : float, default 1.0
+    holdout : float, default 0.2
+    fit_size : int, default 20000
+        Users sampled for the choice (the cost is bounded by the sample).
+    binary : bool, default True
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    alpha : float or None
+        The chosen strength of the category-centred prior, or None for the
+        background prior.
+    curve : pandas.DataFrame
+        ``prior`` (``"background"`` or ``"categories"``), ``alpha``,
+        ``heldout_loglik`` (mean per held-out item), ``train_loglik``, ``se``
+        (the standard error of the difference to the best).
+    """
+    check_float(holdout, "holdout", minimum=0.0, maximum=0.9, min_inclusive=False)
+    check_int(fit_size, "fit_size", minimum=2)
+    k = check_int(n_components, "n_components", minimum=1)
+    rs = check_random_state(random_state)
+    M = MultinomialMixture(binary=binary)._counts_of(X)
+    n = M.shape[0]
+    labels = np.asarray(init)
+    if labels.shape != (n,) or labels.dtype.kind not in "iu":
+        raise ValueError(f"init must be integer labels of shape ({n},), got {labels.dtype} {labels.shape}")
+    A = _category_matrix(item_categories, M.shape[1])
+    cands = [("background", float(background_alpha))] + [("categories", float(a)) for a in alphas]
+    for _, a in cands:
+        check_float(a, "alphas", minimum=0.0, min_inclusive=False)
+    rows = np.sort(rs.choice(n, fit_size, replace=False)) if n > fit_size else np.arange(n)
+    train, test = _holdout_split(M[rows], holdout, rs, "the mixture's prior")
+    scores = []
+    out = []
+    for kind, a in cands:
+        mm = MultinomialMixture(k, alpha=a, binary=binary).fit(
+            train, init=labels[rows], item_categories=A if kind == "categories" else None)
+        scores.append(_heldout_scores(mm, train, test))
+        out.append({"prior": kind, "alpha": a, "train_loglik": mm.log_likelihood_})
+    first, curve = _first_within_one_se(scores, test, out)
+    return (None if curve.loc[first, "prior"] == "background" else float(curve.loc[first, "alpha"])), curve
+
+
+def _holdout_split(M: sp.csr_matrix, holdout: float, rs: np.random.RandomState,
+                   what: str) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(kept, held-out) entries: a share ``holdout`` of every user's items, users with two or more only."""
+    lengths = np.diff(M.indptr)
+    held = rs.rand(M.nnz) < holdout
+    # every user keeps at least one item: the first of each row is never held out
+    held[M.indptr[:-1][lengths > 0]] = False
+    held[np.repeat(lengths < 2, lengths)] = False
+    train = M.copy()
+    train.data = np.where(held, 0.0, train.data)
+    train.eliminate_zeros()
+    test = M.copy()
+    test.data = np.where(held, test.data, 0.0)
+    test.eliminate_zeros()
+    if test.nnz == 0:
+        raise ValueError(f"no user has two or more items: there is nothing to hold out to choose {what} by "
+                         "held-out likelihood")
+    return train, test
+
+
+def _heldout_scores(mm: MultinomialMixture, train: sp.csr_matrix, test: sp.csr_matrix) -> np.ndarray:
+    """Every user's held-out log-likelihood: ``log sum_g p(g | kept) prod_i theta_gi`` over the held-out items."""
+    post = mm.predict_proba(train)  # (users, k)
+    lt = np.asarray(test @ mm.log_theta_.T) + np.log(np.maximum(post, 1e-300))
+    s_u = logsumexp(lt, axis=1)
+    s_u[np.diff(test.indptr) == 0] = 0.0
+    return s_u
+
+
+def _first_within_one_se(scores: list[np.ndarray], test: sp.csr_matrix, rows: list[dict]) -> tuple[int, Any]:
+    """(index of the first candidate within one standard error of the best, the curve as a DataFrame).
+
+    The standard error is that of the summed per-user difference to the best
+    candidate, per held-out item (Hastie, Tibshirani and Friedman, *The
+    Elements of Statistical Learning*, 2nd ed., sec. 7.10: the
+    one-standard-error rule).
+    """
+    import pandas as pd  # noqa: PLC0415
+
+    n_test = float(test.sum())
     S = np.vstack(scores)
     best = int(np.argmax(S.sum(axis=1)))
     diff = S - S[best]
     se = np.sqrt(S.shape[1]) * diff.std(axis=1) / n_test
-    curve = pd.DataFrame(out)
+    curve = pd.DataFrame(rows)
+    curve.insert(int(curve.columns.get_loc("train_loglik")), "heldout_loglik", S.sum(axis=1) / n_test)
     curve["se"] = se
     ok = diff.sum(axis=1) / n_test >= -se  # within one standard error of the best (the best itself: 0 >= 0)
-    best_k = int(curve.loc[int(np.flatnonzero(ok)[0]), "k"])
-    return best_k, curve
+    return int(np.flatnonzero(ok)[0]), curve
