@@ -5,7 +5,10 @@ tastes, imbalance, activity skew, 4-40 groups, popularity, tastes over items,
 users mixing two groups) is generated and every setting is run on it with
 the planted number of groups and with ``n_groups="auto"``:
 
-* ``default``       - ``GroupDiscovery()`` as shipped (SVD + K-means + multinomial refinement)
+* ``default``       - ``GroupDiscovery()`` as shipped (SVD + K-means + multinomial refinement, its prior over the
+  item categories where held-out items say so)
+* ``background-prior`` - ``GroupDiscovery(category_prior=None)``: the refinement's prior always centred on the
+  overall item distribution (the default before the category prior)
 * ``svd-kmeans``    - ``GroupDiscovery(refine=None)`` (the previous default)
 * ``vae``           - ``GroupDiscovery("vae")`` (bounded-cost Mult-VAE; needs torch)
 * ``tfidf-sklearn`` - TF-IDF -> TruncatedSVD(24) -> L2 -> scikit-learn KMeans(n_init=10): the baseline a user
@@ -17,8 +20,12 @@ the planted number of groups and with ``n_groups="auto"``:
   the user's rare items: an optimistic ceiling, kept to compare with earlier results)
 * ``oracle-categories`` - the better of ``oracle`` and the leave-one-out oracle over the planted item categories:
   the ceiling of a method that also recovered the categories exactly
+* ``oracle-bayes``  - every user's exact posterior over the groups under the generator itself (its view
+  distributions, noise share, group sizes and mixing, all known): the Bayes-optimal assignment. No method that sees
+  the events can beat its expected accuracy, which is reported beside it (the mean of the users' top posterior)
 
 Recorded per world and setting: ARI and NMI against the planted groups, the
+accuracy (share of users in their planted group after the best one-to-one matching of the groups), the
 auto-K error, the wall time, stability (ARI between seeds 0 and 1 at the
 planted K) and, on worlds with mixed users, how well the membership weights
 find the second group (mean absolute error of the planted mix weight, and the AUC of the weight outside the
@@ -47,9 +54,11 @@ import numpy as np
 import scipy.sparse as sp
 
 HERE = Path(__file__).resolve().parent
-SETTINGS = ("default", "svd-kmeans", "vae", "tfidf-sklearn", "text+vae", "oracle", "oracle-in-sample",
-            "oracle-categories")
-ORACLES = ("oracle", "oracle-in-sample", "oracle-categories")
+SETTINGS = ("default", "background-prior", "svd-kmeans", "vae", "tfidf-sklearn", "text+vae", "oracle",
+            "oracle-in-sample", "oracle-categories", "oracle-bayes")
+ORACLES = ("oracle", "oracle-in-sample", "oracle-categories", "oracle-bayes")
+#: points of the midpoint rule over a mixed user's second-group weight (uniform on make_world's range)
+MIX_GRID = 8
 
 
 def _oracle(X: Any, y: np.ndarray, k: int, *, leave_one_out: bool = True, categories: bool = False) -> np.ndarray:
@@ -101,6 +110,58 @@ def _oracle(X: Any, y: np.ndarray, k: int, *, leave_one_out: bool = True, catego
     return np.argmax(S, axis=1)
 
 
+def _bayes(world: Any, kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(MAP group, posterior of the MAP group) of every user under the generator that built ``world``.
+
+    :func:`~cohortrec.datasets.make_world` draws each view's item from
+    ``noise * popularity + (1 - noise) * taste``, the taste being the user's
+    group's (``view_probs``) or, for a share ``mixed`` of the users, a blend
+    ``(1 - w) * own + w * second`` with the second group uniform among the
+    others and ``w`` uniform on the mixing range. Carts and purchases repeat
+    the latest view's item and the event types, counts and times do not
+    depend on the group, so the views hold everything the events say about
+    the group: the posterior below is exact (``w`` integrated by the midpoint
+    rule with :data:`MIX_GRID` points). Its MAP is the Bayes-optimal
+    assignment: for any assignment from the events, the expected share of
+    users in their planted group is at most the mean top posterior.
+    """
+    import inspect  # noqa: PLC0415
+
+    import pandas as pd  # noqa: PLC0415
+    from scipy.special import logsumexp  # noqa: PLC0415
+
+    from cohortrec.datasets import make_world  # noqa: PLC0415
+    from cohortrec.datasets._worlds import _MIX_RANGE  # noqa: PLC0415
+
+    defaults = {k: p.default for k, p in inspect.signature(make_world).parameters.items()}
+    noise, mixed = float(kw.get("noise", defaults["noise"])), float(kw.get("mixed", defaults["mixed"]))
+    X, ev = world.interactions, world.events
+    views = ev[ev["event"] == "view"]
+    rows = pd.Index(X.user_ids).get_indexer(views["user_id"])
+    cols = pd.Index(X.item_ids).get_indexer(views["item_id"])
+    V = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=X.matrix.shape)
+    taste, pop = world.view_probs[:-1], world.view_probs[-1]
+    k = taste.shape[0]
+    log_prior = np.log(world.groups["size"].to_numpy(np.float64) / X.n_users)
+    # one-group users: log P(views | g); log(0) cannot occur (noise > 0 or the item came from this taste)
+    with np.errstate(divide="ignore"):
+        L = np.asarray(V @ np.log((1 - noise) * taste + noise * pop).T)
+        if mixed > 0 and k > 1:
+            lo, hi = _MIX_RANGE
+            ws = lo + (hi - lo) * (np.arange(MIX_GRID) + 0.5) / MIX_GRID
+            # every (own g, second h != g, weight w): columns g-major
+            g_idx, h_idx = np.nonzero(~np.eye(k, dtype=bool))
+            M = np.empty((g_idx.size * ws.size, taste.shape[1]))
+            for j, w in enumerate(ws):
+                M[j::ws.size] = (1 - noise) * ((1 - w) * taste[g_idx] + w * taste[h_idx]) + noise * pop
+            Lm = np.asarray(V @ np.log(M).T).reshape(X.n_users, k, (k - 1) * ws.size)
+            Lm = logsumexp(Lm, axis=2) - np.log((k - 1) * ws.size)
+            L = np.logaddexp(np.log1p(-mixed) + L, np.log(mixed) + Lm)
+    S = L + log_prior[None, :]
+    post = np.exp(S - logsumexp(S, axis=1, keepdims=True))
+    return post.argmax(axis=1), post.max(axis=1)
+
+
 def _tfidf_sklearn(X: Any, k: int, seed: int) -> np.ndarray:
     from sklearn.cluster import KMeans  # noqa: PLC0415
     from sklearn.decomposition import TruncatedSVD  # noqa: PLC0415
@@ -116,6 +177,8 @@ def _discovery(setting: str, k: Any, seed: int) -> Any:
 
     if setting == "default":
         return GroupDiscovery(n_groups=k, random_state=seed)
+    if setting == "background-prior":
+        return GroupDiscovery(n_groups=k, category_prior=None, random_state=seed)
     if setting == "svd-kmeans":
         return GroupDiscovery(n_groups=k, refine=None, random_state=seed)
     if setting == "vae":
@@ -144,13 +207,28 @@ def _available(setting: str) -> str | None:
     return None
 
 
+def _matched_accuracy(y: np.ndarray, labels: np.ndarray) -> float:
+    """Share of users in their planted group after the best one-to-one matching of found groups to planted ones."""
+    from scipy.optimize import linear_sum_assignment  # noqa: PLC0415
+
+    C = sp.coo_matrix((np.ones(y.size), (y, labels))).toarray()
+    r, c = linear_sum_assignment(C, maximize=True)
+    return float(C[r, c].sum() / y.size)
+
+
 def run_setting(setting: str, X: Any, y: np.ndarray, k: int, world: Any, k_range: tuple[int, ...], *,
-                auto: bool = True) -> dict:
+                auto: bool = True, world_kw: dict[str, Any] | None = None) -> dict:
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: PLC0415
 
     out: dict[str, Any] = {}
     fit: Callable[[Any, int], tuple[np.ndarray, Any]]
-    if setting in ORACLES:
+    if setting == "oracle-bayes":
+        labels_b, top = _bayes(world, world_kw or {})
+        out["bayes_accuracy"] = float(top.mean())
+
+        def fit(kk: Any, seed: int) -> tuple[np.ndarray, Any]:
+            return labels_b, None
+    elif setting in ORACLES:
         def fit(kk: Any, seed: int) -> tuple[np.ndarray, Any]:
             labels = _oracle(X, y, k, leave_one_out=setting != "oracle-in-sample")
             if setting == "oracle-categories":  # the better of the two (worlds with tastes over items: the item one)
@@ -173,6 +251,7 @@ def run_setting(setting: str, X: Any, y: np.ndarray, k: int, world: Any, k_range
     out["time_s"] = time.perf_counter() - t
     out["ari"] = float(adjusted_rand_score(y, labels))
     out["nmi"] = float(normalized_mutual_info_score(y, labels))
+    out["accuracy"] = _matched_accuracy(y, labels)
     labels1, _ = fit(k, 1)
     out["stability"] = float(adjusted_rand_score(labels, labels1))
     users = world.users
@@ -269,6 +348,38 @@ def _identifiable(rows: list[dict], settings: list[str], floor: float = 0.8) -> 
     return out + [""]
 
 
+def _bayes_lines(rows: list[dict], settings: list[str], floor: float = 0.8) -> list[str]:
+    """What no method can beat: the Bayes-optimal assignment's ARI and expected accuracy, and each setting's gap."""
+    bayes = {r["world"]: r for r in rows if r["setting"] == "oracle-bayes"}
+    if not bayes:
+        return []
+    below = sorted((r["ari"], w) for w, r in bayes.items() if r["ari"] < floor)
+    ceil = np.array([r["bayes_accuracy"] for r in bayes.values()])
+    out = ["## The Bayes ceiling (`oracle-bayes`)", "",
+           "The exact posterior of every user under the generator, which knows every parameter of the world. Its MAP "
+           "assignment maximises the expected share of users put in their planted group, so no method that sees the "
+           f"events can beat that share (the mean top posterior: median {np.median(ceil):.3f}, worst {ceil.min():.3f} "
+           "over the worlds).", "",
+           f"- Median ARI of the Bayes assignment: {np.median([r['ari'] for r in bayes.values()]):.3f}.",
+           f"- Worlds where it is below ARI {floor}: {len(below)} of {len(bayes)}"
+           + (" (" + ", ".join(f"{w} {a:.3f}" for a, w in below) + ")." if below else "."), "",
+           "| setting | median ARI gap to Bayes | worst gap (world) | median accuracy / Bayes ceiling | "
+           "worlds over the ceiling's accuracy |", "|---|---:|---:|---:|---:|"]
+    for s in settings:
+        if s == "oracle-bayes":
+            continue
+        rs = {r["world"]: r for r in rows if r["setting"] == s}
+        ws = [w for w in rs if w in bayes]
+        if not ws:
+            continue
+        gap = [(rs[w]["ari"] - bayes[w]["ari"], w) for w in ws]
+        over = sum(rs[w]["accuracy"] > bayes[w]["bayes_accuracy"] for w in ws)
+        out.append(f"| {s} | {np.median([g for g, _ in gap]):+.3f} | {min(gap)[0]:+.3f} ({min(gap)[1]}) | "
+                   f"{np.median([rs[w]['accuracy'] for w in ws]):.3f} / "
+                   f"{np.median([bayes[w]['bayes_accuracy'] for w in ws]):.3f} | {over} of {len(ws)} |")
+    return out + [""]
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -312,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         k = int(kw.get("n_groups", len(np.unique(y))))
         k_range = tuple(range(2, max(21, k + 6)))
         for s in settings:
-            r = run_setting(s, X, y, k, world, k_range, auto=not args.no_auto)
+            r = run_setting(s, X, y, k, world, k_range, auto=not args.no_auto, world_kw=kw)
             r.update(world=name, setting=s, k=k, order=order, n_users=X.n_users, nnz=int(X.matrix.nnz))
             rows.append(r)
             extra = f" auto K {r['auto_k']} (ARI {r['auto_ari']:.3f})" if "auto_k" in r else ""
@@ -334,16 +445,19 @@ def main(argv: list[str] | None = None) -> int:
          f"`{cmd}` - cohortrec {__version__}, {machine}; {len(grid)} worlds of {args.users} users x {args.items} "
          f"items; wall {elapsed:.0f} s." + (f" Skipped: {skipped}." if skipped else ""), "",
          "## Summary (median and worst over worlds)", "",
-         "| setting | median ARI | worst ARI (world) | median NMI | median / worst stability | auto-K within ±1 "
-         "(K ≤ 20) | median / worst ARI, auto K | mixed users: 2nd-group weight MAE / AUC | median time |",
-         "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+         "| setting | median ARI | worst ARI (world) | median NMI | median / worst accuracy | median / worst "
+         "stability | auto-K within ±1 (K ≤ 20) | median / worst ARI, auto K | mixed users: 2nd-group weight MAE / "
+         "AUC | median time |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary:
         L.append(f"| {r['setting']} | {_fmt(r['median_ari'])} | {_fmt(r['worst_ari'])} ({r['worst_world']}) | "
-                 f"{_fmt(r['median_nmi'])} | {_fmt(r['median_stability'])} / {_fmt(r['worst_stability'])} | "
+                 f"{_fmt(r['median_nmi'])} | {_fmt(r['median_accuracy'])} / {_fmt(r['worst_accuracy'])} | "
+                 f"{_fmt(r['median_stability'])} / {_fmt(r['worst_stability'])} | "
                  f"{_fmt(r.get('auto_k_within_1'))} | {_fmt(r.get('median_auto_ari'))} / "
                  f"{_fmt(r.get('worst_auto_ari'))} | {_fmt(r.get('mix_mae'))} / {_fmt(r.get('mix_auc'))} | "
                  f"{r['median_time_s']:.2f} s |")
-    L += ["", *_identifiable(rows, settings), "## Every world (ARI with K given; auto K and its ARI)", "",
+    L += ["", *_identifiable(rows, settings), *_bayes_lines(rows, settings),
+          "## Every world (ARI with K given; auto K and its ARI)", "",
           "| world | K | " + " | ".join(settings) + " |", "|---|---:|" + "---:|" * len(settings)]
     for name, kw in grid:
         cells = []
