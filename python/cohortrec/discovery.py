@@ -293,11 +293,16 @@ class GroupDiscovery(TransformerMixin, BaseEstimator):
             from cohortrec.cluster import MultinomialMixture  # noqa: PLC0415
 
             k_start = int(labels.max()) + 1
-            settings, cats = dict(MIXTURE_SETTINGS), self._category_prior(X, labels, k_start, seed)
-            if cats is not None:
-                settings["alpha"] = self.category_prior_
-            self.mixture_ = MultinomialMixture(k_start, **settings).fit(X.matrix, init=labels, item_categories=cats)
+            self.mixture_ = MultinomialMixture(k_start, **MIXTURE_SETTINGS).fit(X.matrix, init=labels)
             labels = self.mixture_.labels_
+            # the background mixture first: it drops the groups the data do not support (which the stronger
+            # category prior would keep alive), then the category prior, if chosen, refines its groups
+            k_kept = self.mixture_.n_components_
+            cats = self._category_prior(X, labels, k_kept, seed)
+            if cats is not None:
+                self.mixture_ = MultinomialMixture(k_kept, **{**MIXTURE_SETTINGS, "alpha": self.category_prior_}).fit(
+                    X.matrix, init=labels, item_categories=cats)
+                labels = self.mixture_.labels_
             if self.mixture_.n_components_ < k_start and not isinstance(self.n_groups, str):
                 warnings.warn(f"n_groups={k_start}: the multinomial refinement left "
                               f"{k_start - self.mixture_.n_components_} group(s) without users, which were "
