@@ -315,7 +315,9 @@ def discover_parquet(
         start a mixture of multinomials over items, fitted by EM on the
         workers (each iteration moves ``n_groups x n_items`` sums per block),
         and ``n_groups="auto"`` is chosen by held-out likelihood on the
-        sample. ``None``: the K-means groups (and the silhouette).
+        sample. ``None``: the K-means groups (and the silhouette). The
+        mixture's prior is the background one (``category_prior=None``): an
+        event log carries no item categories.
     top_n : int, default 5
         Items per group in the profile.
     random_state : int
