@@ -169,6 +169,13 @@ def test_lastfm(lastfm: Path):
     assert ta["date"].iloc[0] == pd.Timestamp("2009-04-01")
     assert not any(c.endswith("\r") for c in ds.items.columns)
     assert "plays" in ds.events.columns
+    # without genres, the most used tags are the items' categories (and all tags their description)
+    X = ds.to_interactions()
+    cats = X.items["categories"]
+    assert cats.loc[51] == ["pop"] and cats.loc[52] == it.loc[52, "tags"].split("|")[:3]
+    C, names = X.item_categories()
+    assert C.shape == (2, 3) and set(names) == {"pop", "rock français", "fußball"}
+    assert X.items.loc[51, "description"] == "pop"
 
 
 def test_lastfm_missing(tmp_path: Path):

@@ -128,8 +128,11 @@ class Dataset:
         """The same data as a :class:`cohortrec.interactions.Interactions`.
 
         Item ``genres`` become ``categories`` and ``tags`` the
-        ``description``; events keep ``timestamp`` and the value as
-        ``weight``.
+        ``description``; without genres, an item's :data:`TAG_CATEGORIES`
+        most used tags are its ``categories`` (Last.fm's artists: "rock",
+        "indie", ...), so that group profiles report category lifts and
+        :class:`~cohortrec.GroupDiscovery` can centre its prior on them.
+        Events keep ``timestamp`` and the value as ``weight``.
         """
         try:
             from cohortrec.interactions import Interactions
@@ -139,6 +142,9 @@ class Dataset:
         items.index.name = None
         if "genres" in items.columns and "categories" not in items.columns:
             items["categories"] = items["genres"]
+        if "tags" in items.columns and "categories" not in items.columns:  # most used first (the loaders' order)
+            items["categories"] = items["tags"].map(
+                lambda v: [t for t in str(v).split("|") if t][:TAG_CATEGORIES] if isinstance(v, str) else [])
         if "tags" in items.columns and "description" not in items.columns:
             items["description"] = items["tags"].fillna("").str.replace("|", ", ", regex=False)
         users = self.users.set_index("user_id", drop=True)
@@ -151,6 +157,11 @@ class Dataset:
             ev["weight"] = events[value_col].to_numpy()
         return Interactions(self.user_items, pd.Index(self.user_ids), pd.Index(self.item_ids),
                             events=ev, users=users, items=items)
+
+
+#: how many of an item's most used tags become its categories in :meth:`Dataset.to_interactions` (without genres);
+#: beyond the first few, an artist's tags are personal ("seen live", "favourites") more than genres
+TAG_CATEGORIES = 3
 
 
 # ---------------------------------------------------------------------------
