@@ -60,6 +60,14 @@ def _as_counts(X: Any, name: str = "X") -> sp.csr_matrix:
     return M
 
 
+def _check_init(init: Any, n: int) -> np.ndarray:
+    """``init`` as integer labels of shape ``(n,)`` (every user's starting group), else a clear error."""
+    labels = np.asarray(init)
+    if labels.shape != (n,) or labels.dtype.kind not in "iu":
+        raise ValueError(f"init must be integer labels of shape ({n},), got {labels.dtype} {labels.shape}")
+    return labels
+
+
 def _category_matrix(C: Any, n_items: int) -> sp.csr_matrix:
     """``item_categories`` checked and row-normalised: every categorised item's membership sums to 1."""
     A = as_csr(C, "item_categories", np.float64) if sp.issparse(C) else \
@@ -247,9 +255,7 @@ class MultinomialMixture(ClusterMixin, BaseEstimator):
         if init is None:
             labels = check_random_state(self.random_state).randint(k, size=n)
         else:
-            labels = np.asarray(init)
-            if labels.shape != (n,) or labels.dtype.kind not in "iu":
-                raise ValueError(f"init must be integer labels of shape ({n},), got {labels.dtype} {labels.shape}")
+            labels = _check_init(init, n)
         R = np.zeros((n, k))
         ok = (labels >= 0) & (labels < k)
         R[np.flatnonzero(ok), labels[ok]] = 1.0
@@ -530,9 +536,7 @@ def heldout_prior_choice(
     rs = check_random_state(random_state)
     M = MultinomialMixture(binary=binary)._counts_of(X)
     n = M.shape[0]
-    labels = np.asarray(init)
-    if labels.shape != (n,) or labels.dtype.kind not in "iu":
-        raise ValueError(f"init must be integer labels of shape ({n},), got {labels.dtype} {labels.shape}")
+    labels = _check_init(init, n)
     A = _category_matrix(item_categories, M.shape[1])
     cands = [("background", float(background_alpha))] + [("categories", float(a)) for a in alphas]
     for _, a in cands:
